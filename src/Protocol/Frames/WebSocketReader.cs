@@ -1,0 +1,427 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace FastWs.Protocol.Frames;
+
+/// <summary>
+/// Incremental RFC 6455 reader: feed it whatever bytes have arrived, in any split, and it hands back whole
+/// data messages (fragments assembled) and control frames, or the close code that the peer's violation calls for.
+/// One instance per connection; it is not thread-safe. It performs no I/O.
+/// </summary>
+/// <remarks>
+/// Usage with a <c>PipeReader</c>: pass <c>result.Buffer</c> by ref, handle every <see cref="WebSocketReadStatus.Message"/>
+/// before calling again, and when it says <see cref="WebSocketReadStatus.NeedMoreData"/> advance the pipe with
+/// <c>AdvanceTo(buffer.Start, buffer.End)</c>. Payload bytes are consumed as they arrive, so a large frame never
+/// has to sit in the pipe whole; only an incomplete frame header (at most 14 bytes) is left unconsumed.
+/// <para>
+/// When a complete unfragmented frame lies in one contiguous span of the input, it is unmasked in place and
+/// handed out without a copy. Otherwise payload bytes are copied into a buffer rented from
+/// <see cref="ArrayPool{T}.Shared"/>, which is returned on the next call, so steady state allocates nothing and
+/// an idle connection holds no buffer.
+/// </para>
+/// </remarks>
+public sealed class WebSocketReader : IDisposable
+{
+    private const int MaxHeaderSize = 14;
+    private const int MaxControlPayload = 125;
+    private const int MinimumRent = 1024;
+
+    private readonly WebSocketReaderOptions _options;
+    private readonly byte[] _control = new byte[MaxControlPayload];
+
+    // The frame being read.
+    private bool _inPayload;
+    private bool _fin;
+    private WebSocketOpcode _opcode;
+    private uint _maskKey;
+    private bool _masked;
+    private long _payloadLength;
+    private long _payloadRead;
+
+    // The data message being assembled across fragments.
+    private bool _inMessage;
+    private WebSocketMessageType _messageType;
+    private byte[]? _messageBuffer;
+    private int _messageLength;
+    private bool _releaseMessageBufferOnNextRead;
+    private Utf8StreamValidator _utf8;
+
+    private ushort _errorCode;
+    private string _errorReason = string.Empty;
+
+    public WebSocketReader(WebSocketReaderOptions? options = null)
+    {
+        _options = options ?? WebSocketReaderOptions.ServerDefault;
+    }
+
+    /// <summary>The close code to send after <see cref="WebSocketReadStatus.ProtocolError"/> (1002, 1007 or 1009).</summary>
+    public ushort ErrorCloseCode => _errorCode;
+
+    /// <summary>A short reason for the close frame after a protocol error.</summary>
+    public string ErrorReason => _errorReason;
+
+    /// <summary>True while a fragmented message has started but not finished.</summary>
+    public bool IsMessageInProgress => _inMessage;
+
+    /// <summary>
+    /// Consumes bytes from the front of <paramref name="buffer"/> and returns the first message or control
+    /// frame that becomes complete. After a protocol error the reader stays failed.
+    /// </summary>
+    public WebSocketReadStatus Read(ref ReadOnlySequence<byte> buffer, out WebSocketMessage message)
+    {
+        message = default;
+        if (_errorCode != 0)
+        {
+            return WebSocketReadStatus.ProtocolError;
+        }
+
+        if (_releaseMessageBufferOnNextRead)
+        {
+            ReleaseMessageBuffer();
+        }
+
+        while (true)
+        {
+            if (!_inPayload)
+            {
+                if (!TryReadHeader(ref buffer))
+                {
+                    return _errorCode != 0 ? WebSocketReadStatus.ProtocolError : WebSocketReadStatus.NeedMoreData;
+                }
+
+                if (TryReadWholeFrameInPlace(ref buffer, out message))
+                {
+                    return WebSocketReadStatus.Message;
+                }
+
+                if (_errorCode != 0)
+                {
+                    return WebSocketReadStatus.ProtocolError;
+                }
+
+                _inPayload = true;
+            }
+
+            if (_payloadRead < _payloadLength)
+            {
+                if (buffer.IsEmpty)
+                {
+                    return WebSocketReadStatus.NeedMoreData;
+                }
+
+                if (!CopyPayload(ref buffer))
+                {
+                    return WebSocketReadStatus.ProtocolError;
+                }
+
+                if (_payloadRead < _payloadLength)
+                {
+                    return WebSocketReadStatus.NeedMoreData;
+                }
+            }
+
+            _inPayload = false;
+            if (CompleteFrame(out message))
+            {
+                return WebSocketReadStatus.Message;
+            }
+
+            if (_errorCode != 0)
+            {
+                return WebSocketReadStatus.ProtocolError;
+            }
+        }
+    }
+
+    /// <summary>Returns any pooled buffer. The reader must not be used afterwards.</summary>
+    public void Dispose() => ReleaseMessageBuffer();
+
+    /// <summary>
+    /// Parses and validates a frame header. Checks run on the first byte alone where they can, so a peer that
+    /// sends a bad opcode is refused without waiting for the rest of the header. Consumes the header on success;
+    /// leaves a partial header unconsumed.
+    /// </summary>
+    private bool TryReadHeader(ref ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsEmpty)
+        {
+            return false;
+        }
+
+        Span<byte> header = stackalloc byte[MaxHeaderSize];
+        int available = (int)Math.Min(buffer.Length, MaxHeaderSize);
+        buffer.Slice(0, available).CopyTo(header);
+
+        byte first = header[0];
+        bool fin = (first & 0x80) != 0;
+        byte rsv = (byte)((first >> 4) & 0x7);
+        var opcode = (WebSocketOpcode)(first & 0x0F);
+
+        if ((rsv & ~_options.AllowedReservedBits) != 0)
+        {
+            return Fail(CloseCode.ProtocolError, "RSV bits set without a negotiated extension");
+        }
+
+        if (!opcode.IsDefined())
+        {
+            return Fail(CloseCode.ProtocolError, "Reserved opcode");
+        }
+
+        if (opcode.IsControl())
+        {
+            if (!fin)
+            {
+                return Fail(CloseCode.ProtocolError, "Fragmented control frame");
+            }
+        }
+        else if (opcode == WebSocketOpcode.Continuation)
+        {
+            if (!_inMessage)
+            {
+                return Fail(CloseCode.ProtocolError, "Continuation frame with no message in progress");
+            }
+        }
+        else if (_inMessage)
+        {
+            return Fail(CloseCode.ProtocolError, "New data frame inside a fragmented message");
+        }
+
+        if (available < 2)
+        {
+            return false;
+        }
+
+        byte second = header[1];
+        bool masked = (second & 0x80) != 0;
+        int length7 = second & 0x7F;
+
+        if (masked != (_options.Role == WebSocketRole.Server))
+        {
+            return Fail(CloseCode.ProtocolError, masked ? "Server frames must not be masked" : "Client frames must be masked");
+        }
+
+        if (opcode.IsControl() && length7 > MaxControlPayload)
+        {
+            return Fail(CloseCode.ProtocolError, "Control frame payload over 125 bytes");
+        }
+
+        int lengthBytes = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
+        int headerSize = 2 + lengthBytes + (masked ? 4 : 0);
+        if (available < headerSize)
+        {
+            return false;
+        }
+
+        long payloadLength;
+        if (length7 == 126)
+        {
+            payloadLength = BinaryPrimitives.ReadUInt16BigEndian(header[2..]);
+        }
+        else if (length7 == 127)
+        {
+            ulong length64 = BinaryPrimitives.ReadUInt64BigEndian(header[2..]);
+            if ((length64 & 0x8000_0000_0000_0000UL) != 0)
+            {
+                return Fail(CloseCode.ProtocolError, "Payload length has the most significant bit set");
+            }
+
+            payloadLength = (long)length64;
+        }
+        else
+        {
+            payloadLength = length7;
+        }
+
+        long alreadyAssembled = opcode == WebSocketOpcode.Continuation ? _messageLength : 0;
+        if (!opcode.IsControl() && payloadLength > _options.MaxMessageSize - alreadyAssembled)
+        {
+            return Fail(CloseCode.MessageTooBig, "Message exceeds the maximum size");
+        }
+
+        _fin = fin;
+        _opcode = opcode;
+        _masked = masked;
+        _maskKey = masked ? Masking.ReadMaskKey(header.Slice(2 + lengthBytes, 4)) : 0;
+        _payloadLength = payloadLength;
+        _payloadRead = 0;
+
+        if (!opcode.IsControl() && opcode != WebSocketOpcode.Continuation)
+        {
+            _inMessage = true;
+            _messageType = (WebSocketMessageType)opcode;
+            _messageLength = 0;
+            _utf8.Reset();
+        }
+
+        buffer = buffer.Slice(headerSize);
+        return true;
+    }
+
+    /// <summary>
+    /// The zero-copy path: a single-frame data message whose whole payload is already contiguous is unmasked
+    /// in the caller's buffer and handed out directly.
+    /// </summary>
+    private bool TryReadWholeFrameInPlace(ref ReadOnlySequence<byte> buffer, out WebSocketMessage message)
+    {
+        message = default;
+        if (!_fin || _opcode.IsControl() || _opcode == WebSocketOpcode.Continuation || buffer.FirstSpan.Length < _payloadLength)
+        {
+            return false;
+        }
+
+        int length = (int)_payloadLength;
+        Memory<byte> payload = MemoryMarshal.AsMemory(buffer.First[..length]);
+        if (_masked)
+        {
+            Masking.Apply(payload.Span, _maskKey, 0);
+        }
+
+        if (_messageType == WebSocketMessageType.Text && !Utf8StreamValidator.IsValid(payload.Span))
+        {
+            return Fail(CloseCode.InvalidPayloadData, "Text message is not valid UTF-8");
+        }
+
+        buffer = buffer.Slice(length);
+        _inMessage = false;
+        message = new WebSocketMessage(_messageType, payload);
+        return true;
+    }
+
+    /// <summary>Copies as much of the current frame's payload as has arrived, unmasking and validating it on the way.</summary>
+    private bool CopyPayload(ref ReadOnlySequence<byte> buffer)
+    {
+        long wanted = _payloadLength - _payloadRead;
+        bool control = _opcode.IsControl();
+        if (!control)
+        {
+            EnsureMessageCapacity(_messageLength + (int)wanted);
+        }
+
+        while (wanted > 0 && !buffer.IsEmpty)
+        {
+            ReadOnlySpan<byte> source = buffer.FirstSpan;
+            int count = (int)Math.Min(wanted, source.Length);
+            Span<byte> destination = control
+                ? _control.AsSpan((int)_payloadRead, count)
+                : _messageBuffer.AsSpan(_messageLength, count);
+
+            source[..count].CopyTo(destination);
+            if (_masked)
+            {
+                Masking.Apply(destination, _maskKey, _payloadRead);
+            }
+
+            if (!control)
+            {
+                if (_messageType == WebSocketMessageType.Text && !_utf8.Append(destination))
+                {
+                    return Fail(CloseCode.InvalidPayloadData, "Text message is not valid UTF-8");
+                }
+
+                _messageLength += count;
+            }
+
+            _payloadRead += count;
+            wanted -= count;
+            buffer = buffer.Slice(count);
+        }
+
+        return true;
+    }
+
+    /// <summary>Acts on a frame whose payload has fully arrived. Returns true when it yields a message.</summary>
+    private bool CompleteFrame(out WebSocketMessage message)
+    {
+        message = default;
+        if (_opcode.IsControl())
+        {
+            var payload = new ReadOnlyMemory<byte>(_control, 0, (int)_payloadLength);
+            if (_opcode == WebSocketOpcode.Close && !IsValidClosePayload(payload.Span))
+            {
+                return false;
+            }
+
+            message = new WebSocketMessage((WebSocketMessageType)_opcode, payload);
+            return true;
+        }
+
+        if (!_fin)
+        {
+            return false;
+        }
+
+        if (_messageType == WebSocketMessageType.Text && !_utf8.IsComplete)
+        {
+            return Fail(CloseCode.InvalidPayloadData, "Text message ends inside a UTF-8 sequence");
+        }
+
+        _inMessage = false;
+        _releaseMessageBufferOnNextRead = true;
+        message = new WebSocketMessage(_messageType, new ReadOnlyMemory<byte>(_messageBuffer ?? [], 0, _messageLength));
+        return true;
+    }
+
+    /// <summary>RFC 6455 5.5.1 and 7.4: empty, or a valid status code followed by UTF-8 text.</summary>
+    private bool IsValidClosePayload(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length == 0)
+        {
+            return true;
+        }
+
+        if (payload.Length == 1)
+        {
+            return Fail(CloseCode.ProtocolError, "Close frame payload of 1 byte");
+        }
+
+        ushort code = BinaryPrimitives.ReadUInt16BigEndian(payload);
+        if (!CloseCode.IsValidOnWire(code))
+        {
+            return Fail(CloseCode.ProtocolError, "Invalid close code");
+        }
+
+        if (!Utf8StreamValidator.IsValid(payload[2..]))
+        {
+            return Fail(CloseCode.InvalidPayloadData, "Close reason is not valid UTF-8");
+        }
+
+        return true;
+    }
+
+    private void EnsureMessageCapacity(int needed)
+    {
+        if (_messageBuffer is not null && _messageBuffer.Length >= needed)
+        {
+            return;
+        }
+
+        // The final size is known from the frame header, so an unfragmented message rents once.
+        byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, MinimumRent));
+        if (_messageBuffer is not null)
+        {
+            _messageBuffer.AsSpan(0, _messageLength).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(_messageBuffer);
+        }
+
+        _messageBuffer = bigger;
+    }
+
+    private void ReleaseMessageBuffer()
+    {
+        _releaseMessageBufferOnNextRead = false;
+        _messageLength = 0;
+        if (_messageBuffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_messageBuffer);
+            _messageBuffer = null;
+        }
+    }
+
+    private bool Fail(ushort code, string reason)
+    {
+        _errorCode = code;
+        _errorReason = reason;
+        return false;
+    }
+}
