@@ -1,0 +1,43 @@
+using System.Text;
+using FastWs.Server.Hosting;
+
+namespace FastWs.Server.Channels;
+
+/// <summary>
+/// One live channel: its subscribers and the sequence counter of its messages. A channel exists only while it
+/// has subscribers; the last one out removes it from the registry, so idle channels cost nothing.
+/// </summary>
+public sealed class Channel
+{
+    internal Channel(string name, NamespaceOptions settings, int shard)
+    {
+        Name = name;
+        Settings = settings;
+        Shard = shard;
+        // Names are restricted to characters that need no JSON escaping, so the frame prefix is built once.
+        MessagePrefix = Encoding.UTF8.GetBytes("{\"type\":\"message\",\"channel\":\"" + name + "\",\"seq\":");
+    }
+
+    public string Name { get; }
+
+    public NamespaceOptions Settings { get; }
+
+    /// <summary>Which fan-out loop orders and delivers this channel's messages.</summary>
+    internal int Shard { get; }
+
+    /// <summary><c>{"type":"message","channel":"NAME","seq":</c> as UTF-8.</summary>
+    internal byte[] MessagePrefix { get; }
+
+    internal SubscriberList Subscribers { get; } = new();
+
+    /// <summary>Guards subscriber changes and <see cref="IsRemoved"/>; never taken on the publish path.</summary>
+    internal Lock SyncRoot { get; } = new();
+
+    /// <summary>Set (under the lock) when the channel left the registry; a subscriber racing in must retry.</summary>
+    internal bool IsRemoved { get; set; }
+
+    /// <summary>Last sequence number sent. Only the channel's fan-out loop touches it.</summary>
+    internal long LastSequence { get; set; }
+
+    public int SubscriberCount => Subscribers.Count;
+}

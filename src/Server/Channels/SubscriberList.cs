@@ -1,0 +1,62 @@
+using FastWs.Server.Connections;
+
+namespace FastWs.Server.Channels;
+
+/// <summary>
+/// The subscribers of one channel, read without locks by the fan-out loop while connections add and remove
+/// themselves under the channel's lock.
+/// </summary>
+/// <remarks>
+/// Slots live in fixed-size blocks that are never moved, so adding or removing a subscriber is one reference
+/// write (O(1), no copying of the whole list) and a reader walking the blocks sees each slot either before or
+/// after the change. Either is correct: a subscriber that joins or leaves while a message is being fanned out
+/// may or may not get that message, and every other subscriber gets it exactly once. Only the small array of
+/// block references is copied, when the list grows past a block boundary. Freed slots are reused.
+/// </remarks>
+internal sealed class SubscriberList
+{
+    private const int BlockSize = 64;
+
+    private volatile WebSocketConnection?[][] _blocks = [];
+    private int[] _freeSlots = new int[4];
+    private int _freeCount;
+    private int _highWater;
+
+    /// <summary>Live subscribers. Written under the channel lock; read anywhere.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The blocks to iterate; empty slots are null. Safe to read without a lock.</summary>
+    public WebSocketConnection?[][] Blocks => _blocks;
+
+    /// <summary>Adds a subscriber and returns its slot, which <see cref="Remove"/> takes back. Call under the channel lock.</summary>
+    public int Add(WebSocketConnection connection)
+    {
+        int slot = _freeCount > 0 ? _freeSlots[--_freeCount] : _highWater++;
+        int block = slot / BlockSize;
+        WebSocketConnection?[][] blocks = _blocks;
+        if (block == blocks.Length)
+        {
+            var grown = new WebSocketConnection?[blocks.Length + 1][];
+            blocks.CopyTo(grown, 0);
+            grown[block] = new WebSocketConnection?[BlockSize];
+            _blocks = blocks = grown;
+        }
+
+        Volatile.Write(ref blocks[block][slot % BlockSize], connection);
+        Count++;
+        return slot;
+    }
+
+    /// <summary>Empties a slot. Call under the channel lock.</summary>
+    public void Remove(int slot)
+    {
+        Volatile.Write(ref _blocks[slot / BlockSize][slot % BlockSize], null);
+        if (_freeCount == _freeSlots.Length)
+        {
+            Array.Resize(ref _freeSlots, _freeSlots.Length * 2);
+        }
+
+        _freeSlots[_freeCount++] = slot;
+        Count--;
+    }
+}

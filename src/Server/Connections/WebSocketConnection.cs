@@ -1,0 +1,282 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using FastWs.Protocol.Frames;
+using FastWs.Server.Channels;
+using FastWs.Server.Hosting;
+using FastWs.Server.Metrics;
+using Microsoft.AspNetCore.Connections;
+
+namespace FastWs.Server.Connections;
+
+/// <summary>What became of a data frame offered to a connection.</summary>
+internal enum DataWrite
+{
+    /// <summary>Not written: the client is over its unsent-output limit.</summary>
+    Skipped,
+
+    /// <summary>Not written: the connection is closing.</summary>
+    Closed,
+
+    /// <summary>Written; a flush is already due from whoever wrote first.</summary>
+    Written,
+
+    /// <summary>Written, and the caller owes the connection a flush.</summary>
+    WrittenNeedsFlush,
+}
+
+/// <summary>
+/// One upgraded client: its output (shared by its own read loop and the fan-out loops), its subscriptions,
+/// and its congestion state. Output goes into Kestrel's transport pipe, whose pause threshold is the
+/// slow-consumer limit: a flush that cannot complete at once means more than that many bytes are still unsent.
+/// </summary>
+public sealed class WebSocketConnection
+{
+    private static long s_nextId;
+
+    private readonly ConnectionContext _context;
+    private readonly PipeWriter _output;
+    private readonly ServerMetrics _metrics;
+    private readonly Lock _writeLock = new();
+
+    // All of the following are guarded by _writeLock.
+    private bool _hasUnflushed;
+    private bool _flushQueued;
+    private bool _congested;
+    private long _congestedSince;
+    private bool _outputClosed;
+    private bool _closeSent;
+
+    private Dictionary<Channel, int>? _subscriptions;
+    private long _messagesSkipped;
+
+    internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress? remoteAddress)
+    {
+        _context = context;
+        _output = context.Transport.Output;
+        _metrics = metrics;
+        RemoteAddress = remoteAddress;
+        IsLoopback = remoteAddress is not null && IPAddress.IsLoopback(remoteAddress);
+        Id = Interlocked.Increment(ref s_nextId);
+    }
+
+    public long Id { get; }
+
+    public IPAddress? RemoteAddress { get; }
+
+    public bool IsLoopback { get; }
+
+    /// <summary>Data messages skipped because this client was over its unsent-output limit.</summary>
+    public long MessagesSkipped => Volatile.Read(ref _messagesSkipped);
+
+    /// <summary>Number of channels this connection is subscribed to.</summary>
+    public int SubscriptionCount => _subscriptions?.Count ?? 0;
+
+    internal CloseHandshake Close { get; } = new();
+
+    /// <summary>True while a flush is waiting for the client to drain its backlog.</summary>
+    public bool IsCongested
+    {
+        get
+        {
+            lock (_writeLock)
+            {
+                return _congested;
+            }
+        }
+    }
+
+    /// <summary>How long the connection has been over the limit; zero when it is not.</summary>
+    internal TimeSpan CongestedFor
+    {
+        get
+        {
+            lock (_writeLock)
+            {
+                return _congested ? Stopwatch.GetElapsedTime(_congestedSince) : TimeSpan.Zero;
+            }
+        }
+    }
+
+    internal bool IsAllowed(AccessPolicy policy) => policy.Allows(IsLoopback);
+
+    /// <summary>
+    /// Called by a fan-out loop with a complete data frame. Skips it while the client is congested.
+    /// <see cref="DataWrite.WrittenNeedsFlush"/> tells the caller to flush this connection once its batch is done.
+    /// </summary>
+    internal DataWrite WriteData(ReadOnlySpan<byte> frame)
+    {
+        lock (_writeLock)
+        {
+            if (_congested)
+            {
+                _messagesSkipped++;
+                _metrics.Skipped(1);
+                return DataWrite.Skipped;
+            }
+
+            if (_outputClosed || _closeSent)
+            {
+                return DataWrite.Closed;
+            }
+
+            _output.Write(frame);
+            _hasUnflushed = true;
+            if (_flushQueued)
+            {
+                return DataWrite.Written;
+            }
+
+            _flushQueued = true;
+            return DataWrite.WrittenNeedsFlush;
+        }
+    }
+
+    /// <summary>Writes a reply or control frame; these are never skipped. The caller flushes.</summary>
+    internal void WriteControl(ReadOnlySpan<byte> frame)
+    {
+        lock (_writeLock)
+        {
+            if (_outputClosed || _closeSent)
+            {
+                return;
+            }
+
+            _output.Write(frame);
+            _hasUnflushed = true;
+        }
+    }
+
+    /// <summary>
+    /// Sends a close frame unless one was already sent, and flushes. After it no other frame is written.
+    /// Returns false when a close had already gone out.
+    /// </summary>
+    internal bool TrySendClose(ushort code, string reason)
+    {
+        lock (_writeLock)
+        {
+            if (_closeSent || !Close.TryStartLocalClose(code, reason))
+            {
+                return false;
+            }
+
+            if (!_outputClosed)
+            {
+                FrameWriter.WriteClose(_output, code, reason);
+                _hasUnflushed = true;
+            }
+
+            _closeSent = true;
+            FlushLocked();
+            return true;
+        }
+    }
+
+    /// <summary>Records the peer's close frame and sends the echo if this side had not closed yet.</summary>
+    internal void OnRemoteClose(ushort code, string reason)
+    {
+        lock (_writeLock)
+        {
+            CloseResponse response = Close.OnRemoteClose(code, reason);
+            if (response.SendClose && !_closeSent && !_outputClosed)
+            {
+                FrameWriter.WriteClose(_output, response.Code, string.Empty);
+                _hasUnflushed = true;
+                _closeSent = true;
+                FlushLocked();
+            }
+        }
+    }
+
+    /// <summary>Pushes written frames to the transport.</summary>
+    internal void Flush()
+    {
+        lock (_writeLock)
+        {
+            FlushLocked();
+        }
+    }
+
+    /// <summary>Drops the TCP connection at once (no close handshake).</summary>
+    internal void Abort(string reason)
+    {
+        lock (_writeLock)
+        {
+            _outputClosed = true;
+        }
+
+        _context.Abort(new ConnectionAbortedException(reason));
+    }
+
+    internal bool TryAddSubscription(Channel channel, int slot)
+    {
+        _subscriptions ??= new Dictionary<Channel, int>();
+        return _subscriptions.TryAdd(channel, slot);
+    }
+
+    internal bool IsSubscribed(Channel channel) => _subscriptions?.ContainsKey(channel) == true;
+
+    internal bool TryRemoveSubscription(Channel channel, out int slot)
+    {
+        slot = -1;
+        return _subscriptions is not null && _subscriptions.Remove(channel, out slot);
+    }
+
+    /// <summary>Takes every subscription away (used when the connection ends).</summary>
+    internal Dictionary<Channel, int>? DetachSubscriptions()
+    {
+        Dictionary<Channel, int>? all = _subscriptions;
+        _subscriptions = null;
+        return all;
+    }
+
+    private void FlushLocked()
+    {
+        _flushQueued = false;
+        if (!_hasUnflushed || _congested || _outputClosed)
+        {
+            return;
+        }
+
+        _hasUnflushed = false;
+        ValueTask<FlushResult> flush = _output.FlushAsync();
+        if (flush.IsCompletedSuccessfully)
+        {
+            FlushResult result = flush.Result;
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                _outputClosed = true;
+            }
+
+            return;
+        }
+
+        // Over the pause threshold: everything written is committed, but data is skipped until the client drains.
+        _congested = true;
+        _congestedSince = Stopwatch.GetTimestamp();
+        _ = WaitForDrainAsync(flush);
+    }
+
+    private async Task WaitForDrainAsync(ValueTask<FlushResult> flush)
+    {
+        bool closed;
+        try
+        {
+            FlushResult result = await flush.ConfigureAwait(false);
+            closed = result.IsCompleted || result.IsCanceled;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionAbortedException or OperationCanceledException)
+        {
+            closed = true;
+        }
+
+        lock (_writeLock)
+        {
+            _congested = false;
+            _outputClosed |= closed;
+            // Control frames written while congested were left unflushed; send them now.
+            FlushLocked();
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using FastWs.Server.Channels;
+using FastWs.Server.Hosting;
+using FastWs.Server.Metrics;
+
+namespace FastWs.Server.FanOut;
+
+/// <summary>
+/// The single way into fan-out, used by publishing WebSocket connections, <c>POST /api/publish</c> and hosts
+/// that embed the server. It checks the channel, drops messages for channels nobody listens to (they cost
+/// nothing), copies the data into a pooled buffer and queues it on the channel's fan-out loop.
+/// </summary>
+public sealed class MessagePublisher : IAsyncDisposable
+{
+    private readonly ChannelRegistry _channels;
+    private readonly NamespaceCatalog _namespaces;
+    private readonly ServerMetrics _metrics;
+    private readonly FanOutShard[] _shards;
+    private volatile bool _stopped;
+
+    internal MessagePublisher(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics, int queueCapacity)
+    {
+        _channels = channels;
+        _namespaces = namespaces;
+        _metrics = metrics;
+        _shards = new FanOutShard[channels.ShardCount];
+        for (int i = 0; i < _shards.Length; i++)
+        {
+            _shards[i] = new FanOutShard(queueCapacity, metrics);
+        }
+    }
+
+    /// <summary>True once shutdown has begun; new messages are refused.</summary>
+    public bool IsStopped => _stopped;
+
+    /// <summary>Messages queued but not yet fanned out, over all loops.</summary>
+    public int QueuedMessages
+    {
+        get
+        {
+            int total = 0;
+            foreach (FanOutShard shard in _shards)
+            {
+                total += shard.QueueLength;
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Publishes UTF-8 JSON <paramref name="data"/> to <paramref name="channel"/> after validating both.</summary>
+    public ValueTask<PublishResult> PublishAsync(string channel, ReadOnlySpan<byte> data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        if (!IsSingleJsonValue(data))
+        {
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.InvalidData, 0));
+        }
+
+        return PublishValidatedAsync(channel, data, cancellationToken);
+    }
+
+    /// <summary>Publishes a string of JSON.</summary>
+    public ValueTask<PublishResult> PublishAsync(string channel, string json, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        return PublishAsync(channel, Encoding.UTF8.GetBytes(json), cancellationToken);
+    }
+
+    /// <summary>
+    /// Publishes data that is already known to be one valid JSON value (it came out of a JSON parser).
+    /// Checks the channel name and namespace but not who may publish: callers do that.
+    /// </summary>
+    internal ValueTask<PublishResult> PublishValidatedAsync(ReadOnlySpan<char> channelName, ReadOnlySpan<byte> data, CancellationToken cancellationToken)
+    {
+        if (_stopped)
+        {
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.ShuttingDown, 0));
+        }
+
+        if (!ChannelName.IsValid(channelName, out int namespaceLength))
+        {
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.InvalidChannel, 0));
+        }
+
+        if (!_namespaces.TryGet(channelName[..namespaceLength], out _))
+        {
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.UnknownNamespace, 0));
+        }
+
+        _metrics.PublishAccepted();
+        if (!_channels.TryGet(channelName, out Channel? channel) || channel.SubscriberCount == 0)
+        {
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.NoSubscribers, 0));
+        }
+
+        byte[] copy = ArrayPool<byte>.Shared.Rent(data.Length);
+        data.CopyTo(copy);
+        int subscribers = channel.SubscriberCount;
+        ValueTask queued = _shards[channel.Shard].EnqueueAsync(new PendingMessage(channel, copy, data.Length), cancellationToken);
+        return queued.IsCompletedSuccessfully
+            ? ValueTask.FromResult(new PublishResult(PublishOutcome.Queued, subscribers))
+            : AwaitQueuedAsync(queued, subscribers);
+    }
+
+    /// <summary>Refuses new messages; already-queued ones are still delivered by <see cref="DrainAsync"/>.</summary>
+    public void Stop() => _stopped = true;
+
+    /// <summary>Delivers everything queued, then stops the fan-out loops.</summary>
+    public async Task DrainAsync()
+    {
+        Stop();
+        foreach (FanOutShard shard in _shards)
+        {
+            shard.Complete();
+        }
+
+        foreach (FanOutShard shard in _shards)
+        {
+            await shard.Completion.ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Stop();
+        foreach (FanOutShard shard in _shards)
+        {
+            await shard.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>True when <paramref name="data"/> is exactly one JSON value (object, array, string, number, literal).</summary>
+    public static bool IsSingleJsonValue(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return false;
+        }
+
+        var reader = new Utf8JsonReader(data, new JsonReaderOptions { MaxDepth = 64 });
+        try
+        {
+            if (!reader.Read())
+            {
+                return false;
+            }
+
+            reader.Skip();
+            return !reader.Read();
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static async ValueTask<PublishResult> AwaitQueuedAsync(ValueTask queued, int subscribers)
+    {
+        await queued.ConfigureAwait(false);
+        return new PublishResult(PublishOutcome.Queued, subscribers);
+    }
+}

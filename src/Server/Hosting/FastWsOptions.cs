@@ -1,0 +1,114 @@
+using System.Net;
+
+namespace FastWs.Server.Hosting;
+
+/// <summary>
+/// Server settings, bound from the "FastWs" configuration section (appsettings.json, environment variables
+/// such as FastWs__WebSocket__Port, or command-line arguments such as --FastWs:WebSocket:Port=9000).
+/// </summary>
+public sealed class FastWsOptions
+{
+    public const string SectionName = "FastWs";
+
+    public EndpointOptions WebSocket { get; set; } = new() { Address = "127.0.0.1", Port = 8080 };
+
+    /// <summary>The HTTP endpoint for the publish API, stats and health.</summary>
+    public EndpointOptions Http { get; set; } = new() { Address = "127.0.0.1", Port = 8081 };
+
+    /// <summary>Request path that accepts WebSocket upgrades; any other path gets 404.</summary>
+    public string Path { get; set; } = "/ws";
+
+    /// <summary>Largest client message, summed over fragments; larger ones are closed with 1009.</summary>
+    public int MaxMessageSize { get; set; } = 64 * 1024;
+
+    /// <summary>Largest upgrade request head (request line + headers); larger ones get 431.</summary>
+    public int MaxHandshakeHeaderBytes { get; set; } = 8 * 1024;
+
+    public SlowConsumerOptions SlowConsumer { get; set; } = new();
+
+    /// <summary>Number of fan-out loops; channels are spread over them by name. 0 means one per processor.</summary>
+    public int FanOutShards { get; set; }
+
+    /// <summary>Messages each fan-out loop may hold before publishers are made to wait.</summary>
+    public int FanOutQueueCapacity { get; set; } = 65536;
+
+    /// <summary>Time a client has to send its complete upgrade request.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Time given to clients to answer the server's close frame before the connection is dropped.</summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Run the built-in demo feed of simulated prices, trades and funding rates.</summary>
+    public bool Demo { get; set; }
+
+    /// <summary>
+    /// Channel namespaces by name. Configuration merges into the defaults, so a deployment adds or overrides
+    /// namespaces without restating all of them.
+    /// </summary>
+    public Dictionary<string, NamespaceOptions> Namespaces { get; set; } = DefaultNamespaces();
+
+    /// <summary>The namespaces of the systems FastWs replaces, plus "bench" for load tests.</summary>
+    public static Dictionary<string, NamespaceOptions> DefaultNamespaces() => new(StringComparer.Ordinal)
+    {
+        ["market_data"] = new(),
+        ["system_alerts"] = new(),
+        ["price"] = new(),
+        ["trades"] = new(),
+        ["funding"] = new(),
+        ["intent"] = new(),
+        ["user"] = new(),
+        ["solver"] = new(),
+        ["bench"] = new(),
+    };
+}
+
+public sealed class EndpointOptions
+{
+    public string Address { get; set; } = "127.0.0.1";
+
+    /// <summary>0 picks a free port (tests use this and read the bound port back).</summary>
+    public int Port { get; set; }
+
+    public IPEndPoint ToEndPoint() => new(IPAddress.Parse(Address), Port);
+}
+
+public sealed class SlowConsumerOptions
+{
+    /// <summary>Unsent output above which data messages to a connection are skipped until it drains.</summary>
+    public int MaxBufferedBytes { get; set; } = 64 * 1024;
+
+    /// <summary>How long a connection may stay above the limit before it is closed with 1013.</summary>
+    public TimeSpan MaxCongestedTime { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Who may do something in a namespace.</summary>
+public enum AccessPolicy
+{
+    /// <summary>Every connection.</summary>
+    Anyone,
+
+    /// <summary>Connections from 127.0.0.0/8 or ::1 only (a feed handler on the same host).</summary>
+    Loopback,
+
+    /// <summary>No connection; only the in-process API.</summary>
+    Nobody,
+}
+
+public static class AccessPolicyExtensions
+{
+    /// <summary>Whether a client (on loopback or not) passes the policy.</summary>
+    public static bool Allows(this AccessPolicy policy, bool isLoopback) => policy switch
+    {
+        AccessPolicy.Anyone => true,
+        AccessPolicy.Loopback => isLoopback,
+        _ => false,
+    };
+}
+
+/// <summary>Per-namespace settings.</summary>
+public sealed class NamespaceOptions
+{
+    public AccessPolicy Subscribe { get; set; } = AccessPolicy.Anyone;
+
+    public AccessPolicy Publish { get; set; } = AccessPolicy.Loopback;
+}

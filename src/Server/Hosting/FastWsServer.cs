@@ -1,0 +1,130 @@
+using System.Net;
+using FastWs.Server.Connections;
+using FastWs.Server.Demo;
+using FastWs.Server.FanOut;
+using FastWs.Server.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace FastWs.Server.Hosting;
+
+/// <summary>
+/// Builds and runs FastWs on Kestrel: the WebSocket endpoint (a raw <see cref="WebSocketConnectionHandler"/>)
+/// and the HTTP endpoint (publish API, health) on the normal ASP.NET Core pipeline. Hosts that embed the
+/// server and tests use this class; Program.cs is a thin wrapper over it.
+/// </summary>
+public sealed class FastWsServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ListenOptions _webSocketListen;
+    private readonly ListenOptions _httpListen;
+
+    private FastWsServer(WebApplication app, ServerState state, ListenOptions webSocketListen, ListenOptions httpListen)
+    {
+        _app = app;
+        State = state;
+        _webSocketListen = webSocketListen;
+        _httpListen = httpListen;
+    }
+
+    public ServerState State { get; }
+
+    /// <summary>The in-process publish API.</summary>
+    public MessagePublisher Publisher => State.Publisher;
+
+    /// <summary>The bound WebSocket endpoint (the real port when 0 was configured); valid after start.</summary>
+    public IPEndPoint WebSocketEndPoint => _webSocketListen.IPEndPoint!;
+
+    public IPEndPoint HttpEndPoint => _httpListen.IPEndPoint!;
+
+    public Uri WebSocketUri => new($"ws://{Format(WebSocketEndPoint)}{State.Options.Path}");
+
+    public Uri HttpUri => new($"http://{Format(HttpEndPoint)}");
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>
+    /// Creates the server from command-line arguments and the usual configuration sources; <paramref name="configure"/>
+    /// runs last and wins. Does not start it.
+    /// </summary>
+    public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(args);
+        var options = new FastWsOptions();
+        builder.Configuration.GetSection(FastWsOptions.SectionName).Bind(options);
+        configure?.Invoke(options);
+
+        var state = new ServerState(options);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(state);
+        builder.Services.AddHostedService<ConnectionSupervisor>();
+        builder.Services.AddHostedService<GracefulShutdown>();
+        if (options.Demo)
+        {
+            builder.Services.AddHostedService<DemoFeed>();
+        }
+
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.UseSockets(sockets =>
+        {
+            // The transport pipe pauses writers at this many unsent bytes: that is the slow-consumer limit.
+            sockets.MaxWriteBufferSize = options.SlowConsumer.MaxBufferedBytes;
+        });
+
+        ListenOptions? webSocketListen = null, httpListen = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(options.WebSocket.ToEndPoint(), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listen.UseConnectionHandler<WebSocketConnectionHandler>();
+                webSocketListen = listen;
+            });
+            kestrel.Listen(options.Http.ToEndPoint(), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                httpListen = listen;
+            });
+        });
+
+        WebApplication app = builder.Build();
+        PublishEndpoint.Map(app);
+        HealthEndpoints.Map(app);
+
+        // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
+        _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;
+        return new FastWsServer(app, state, webSocketListen!, httpListen!);
+    }
+
+    /// <summary>Creates and starts a server; returns once both endpoints are listening.</summary>
+    public static async Task<FastWsServer> StartAsync(string[] args, Action<FastWsOptions>? configure = null, CancellationToken cancellationToken = default)
+    {
+        FastWsServer server = Create(args, configure);
+        await server._app.StartAsync(cancellationToken).ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>Runs until the process is told to stop (Ctrl+C or SIGTERM), then shuts down gracefully.</summary>
+    public Task RunAsync() => _app.RunAsync();
+
+    /// <summary>Graceful shutdown: see <see cref="GracefulShutdown"/>.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _app.StopAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync().ConfigureAwait(false);
+        await State.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static string Format(IPEndPoint endPoint) => endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+        ? $"[{endPoint.Address}]:{endPoint.Port}"
+        : endPoint.ToString();
+}

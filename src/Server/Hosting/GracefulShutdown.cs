@@ -1,0 +1,44 @@
+using FastWs.Protocol.Frames;
+using FastWs.Server.Connections;
+using Microsoft.Extensions.Hosting;
+
+namespace FastWs.Server.Hosting;
+
+/// <summary>
+/// On SIGTERM or Ctrl+C (host stop): refuse new connections and publishes, deliver what was already accepted,
+/// send close 1001 to every client, wait up to the close timeout for their replies, then drop the rest.
+/// Registered after Kestrel, so it stops before Kestrel does.
+/// </summary>
+internal sealed class GracefulShutdown : IHostedService
+{
+    private readonly ServerState _state;
+
+    public GracefulShutdown(ServerState state)
+    {
+        _state = state;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _state.BeginShutdown();
+        await _state.Publisher.DrainAsync().ConfigureAwait(false);
+
+        foreach (WebSocketConnection connection in _state.Connections.All)
+        {
+            connection.TrySendClose(CloseCode.GoingAway, "Server is shutting down");
+        }
+
+        DateTime deadline = DateTime.UtcNow + _state.Options.CloseTimeout;
+        while (_state.Connections.Count > 0 && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        foreach (WebSocketConnection connection in _state.Connections.All)
+        {
+            connection.Abort("Server shut down");
+        }
+    }
+}

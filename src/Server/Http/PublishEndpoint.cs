@@ -1,0 +1,148 @@
+using System.Net;
+using System.Text.Json;
+using FastWs.Server.Channels;
+using FastWs.Server.FanOut;
+using FastWs.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+
+namespace FastWs.Server.Http;
+
+/// <summary>
+/// <c>POST /api/publish</c>: one message <c>{"channel":"price:SOL","data":{...}}</c> or an array of them.
+/// Everything is validated before anything is published, so a 400 means nothing went out.
+/// </summary>
+internal static class PublishEndpoint
+{
+    private const long MaxBodyBytes = 4 * 1024 * 1024;
+
+    public static void Map(IEndpointRouteBuilder endpoints) => endpoints.MapPost("/api/publish", HandleAsync);
+
+    private static async Task<IResult> HandleAsync(HttpContext context, ServerState state)
+    {
+        if (state.IsShuttingDown)
+        {
+            return Results.Json(new ErrorBody("The server is shutting down"), statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        IHttpMaxRequestBodySizeFeature? limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (limit is { IsReadOnly: false })
+        {
+            limit.MaxRequestBodySize = MaxBodyBytes;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException)
+        {
+            return BadRequest("Body is not valid JSON");
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return Results.Json(new ErrorBody(ex.Message), statusCode: ex.StatusCode);
+        }
+
+        using (document)
+        {
+            JsonElement root = document.RootElement;
+            bool isArray = root.ValueKind == JsonValueKind.Array;
+            if (!isArray && root.ValueKind != JsonValueKind.Object)
+            {
+                return BadRequest("Body must be a message object or an array of them");
+            }
+
+            var messages = new List<(string Channel, string Data)>();
+            int index = 0;
+            foreach (JsonElement item in isArray ? root.EnumerateArray() : SingleItem(root))
+            {
+                string? problem = Validate(item, state, context.Connection.RemoteIpAddress, out string? channel, out int status);
+                if (problem is not null)
+                {
+                    string where = isArray ? $"message {index}: " : string.Empty;
+                    return Results.Json(new ErrorBody(where + problem), statusCode: status);
+                }
+
+                messages.Add((channel!, item.GetProperty("data").GetRawText()));
+                index++;
+            }
+
+            if (messages.Count == 0)
+            {
+                return BadRequest("No messages");
+            }
+
+            int queued = 0, subscribers = 0;
+            foreach ((string channel, string data) in messages)
+            {
+                PublishResult result = await state.Publisher.PublishValidatedAsync(channel, System.Text.Encoding.UTF8.GetBytes(data), context.RequestAborted).ConfigureAwait(false);
+                if (result.Outcome == PublishOutcome.ShuttingDown)
+                {
+                    return Results.Json(new ErrorBody("The server is shutting down"), statusCode: StatusCodes.Status503ServiceUnavailable);
+                }
+
+                if (result.Outcome == PublishOutcome.Queued)
+                {
+                    queued++;
+                    subscribers += result.Subscribers;
+                }
+            }
+
+            return Results.Json(new PublishResponse(messages.Count, queued, subscribers), statusCode: StatusCodes.Status202Accepted);
+        }
+    }
+
+    private static IEnumerable<JsonElement> SingleItem(JsonElement element)
+    {
+        yield return element;
+    }
+
+    private static string? Validate(JsonElement item, ServerState state, IPAddress? remote, out string? channel, out int status)
+    {
+        channel = null;
+        status = StatusCodes.Status400BadRequest;
+        if (item.ValueKind != JsonValueKind.Object)
+        {
+            return "each message must be an object";
+        }
+
+        if (!item.TryGetProperty("channel", out JsonElement channelElement) || channelElement.ValueKind != JsonValueKind.String)
+        {
+            return "\"channel\" must be a string";
+        }
+
+        if (!item.TryGetProperty("data", out _))
+        {
+            return "\"data\" is missing";
+        }
+
+        channel = channelElement.GetString()!;
+        if (!ChannelName.IsValid(channel, out int namespaceLength))
+        {
+            return "invalid channel name";
+        }
+
+        if (!state.Namespaces.TryGet(channel.AsSpan(0, namespaceLength), out NamespaceOptions settings))
+        {
+            return "unknown channel namespace";
+        }
+
+        if (!settings.Publish.Allows(remote is not null && IPAddress.IsLoopback(remote)))
+        {
+            status = StatusCodes.Status403Forbidden;
+            return "not allowed to publish to this channel";
+        }
+
+        return null;
+    }
+
+    private static IResult BadRequest(string message) => Results.Json(new ErrorBody(message), statusCode: StatusCodes.Status400BadRequest);
+
+    internal sealed record ErrorBody(string Error);
+
+    internal sealed record PublishResponse(int Accepted, int Queued, int Subscribers);
+}

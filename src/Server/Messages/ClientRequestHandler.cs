@@ -1,0 +1,259 @@
+using System.Text.Json;
+using FastWs.Server.Channels;
+using FastWs.Server.Connections;
+using FastWs.Server.FanOut;
+using FastWs.Server.Hosting;
+
+namespace FastWs.Server.Messages;
+
+/// <summary>
+/// Carries out one JSON text message from a client and writes its replies (acks, errors, pong) to that client.
+/// A bad message gets an error reply and the connection stays open. Replies are written, not flushed: the
+/// connection's read loop flushes once per batch of received frames.
+/// </summary>
+internal sealed class ClientRequestHandler
+{
+    /// <summary>Longest escaped JSON string worth decoding as a channel name (every char could be a 6-byte \u escape).</summary>
+    private const int MaxEscapedNameBytes = ChannelName.MaxLength * 6;
+
+    private readonly SubscriptionManager _subscriptions;
+    private readonly MessagePublisher _publisher;
+
+    public ClientRequestHandler(SubscriptionManager subscriptions, MessagePublisher publisher)
+    {
+        _subscriptions = subscriptions;
+        _publisher = publisher;
+    }
+
+    /// <summary>
+    /// Handles a text message. When a publish has to wait for room in a fan-out queue, the wait is returned
+    /// in <paramref name="pendingPublish"/> for the read loop to await (which pushes back on that publisher).
+    /// </summary>
+    public void Handle(WebSocketConnection connection, ReadOnlySpan<byte> json, out ValueTask<PublishResult> pendingPublish)
+    {
+        pendingPublish = default;
+        if (!ClientRequestParser.TryParse(json, out ClientRequest request, out string error))
+        {
+            SendError(connection, ErrorCode.BadRequest, error, default, default);
+            return;
+        }
+
+        switch (request.Type)
+        {
+            case ClientRequestType.Subscribe:
+                HandleSubscription(connection, request, subscribe: true);
+                break;
+            case ClientRequestType.Unsubscribe:
+                HandleSubscription(connection, request, subscribe: false);
+                break;
+            case ClientRequestType.Publish:
+                pendingPublish = HandlePublish(connection, request);
+                break;
+            case ClientRequestType.Ping:
+                SendPong(connection, request.Id);
+                break;
+            default:
+                SendError(connection, ErrorCode.BadRequest, "Unknown message type; expected subscribe, unsubscribe, publish or ping", default, request.Id);
+                break;
+        }
+    }
+
+    /// <summary>Subscribes to channels named in the connect URL (<c>?subscribe=a,b</c>) and acks them.</summary>
+    public void SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names)
+    {
+        var subscribed = new List<string>();
+        foreach (string name in names)
+        {
+            SubscriptionResult result = _subscriptions.Subscribe(connection, name, out string? channel);
+            if (result.IsOk)
+            {
+                subscribed.Add(channel!);
+            }
+            else
+            {
+                SendError(connection, result.ErrorCode!, result.Message, name, default);
+            }
+        }
+
+        SendAck(connection, "subscribed"u8, subscribed, default);
+    }
+
+    private void HandleSubscription(WebSocketConnection connection, ClientRequest request, bool subscribe)
+    {
+        var done = new List<string>();
+        if (!request.SlabAddress.IsEmpty && request.Channels.IsEmpty)
+        {
+            // The legacy form: one slab address stands for its price, trades and funding channels.
+            Span<char> slab = stackalloc char[ChannelName.MaxLength];
+            if (!TryDecodeName(request.SlabAddress, slab, out int slabLength) || slabLength > ChannelName.MaxLength - "funding:".Length)
+            {
+                SendError(connection, ErrorCode.InvalidChannel, "Invalid slabAddress", default, request.Id);
+                SendAck(connection, subscribe ? "subscribed"u8 : "unsubscribed"u8, done, request.Id);
+                return;
+            }
+
+            string address = new(slab[..slabLength]);
+            ApplyOne(connection, "price:" + address, subscribe, done, request.Id);
+            ApplyOne(connection, "trades:" + address, subscribe, done, request.Id);
+            ApplyOne(connection, "funding:" + address, subscribe, done, request.Id);
+        }
+        else if (request.Channels.IsEmpty)
+        {
+            SendError(connection, ErrorCode.BadRequest, subscribe ? "subscribe needs \"channels\" (or \"slabAddress\")" : "unsubscribe needs \"channels\"", default, request.Id);
+            return;
+        }
+        else
+        {
+            var reader = new Utf8JsonReader(request.Channels);
+            reader.Read(); // the StartArray the parser already checked
+            Span<char> name = stackalloc char[MaxEscapedNameBytes];
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    reader.Skip();
+                    SendError(connection, ErrorCode.InvalidChannel, "Channel names must be strings", default, request.Id);
+                    continue;
+                }
+
+                if (reader.ValueSpan.Length > MaxEscapedNameBytes)
+                {
+                    SendError(connection, ErrorCode.InvalidChannel, "Channel name is too long", default, request.Id);
+                    continue;
+                }
+
+                int length = reader.CopyString(name);
+                ApplyOne(connection, name[..length], subscribe, done, request.Id);
+            }
+        }
+
+        SendAck(connection, subscribe ? "subscribed"u8 : "unsubscribed"u8, done, request.Id);
+    }
+
+    private void ApplyOne(WebSocketConnection connection, ReadOnlySpan<char> name, bool subscribe, List<string> done, ReadOnlySpan<byte> id)
+    {
+        SubscriptionResult result;
+        string? channel = null;
+        if (subscribe)
+        {
+            result = _subscriptions.Subscribe(connection, name, out channel);
+        }
+        else
+        {
+            result = _subscriptions.Unsubscribe(connection, name);
+        }
+
+        if (result.IsOk)
+        {
+            done.Add(channel ?? new string(name));
+        }
+        else
+        {
+            SendError(connection, result.ErrorCode!, result.Message, Truncate(name), id);
+        }
+    }
+
+    private ValueTask<PublishResult> HandlePublish(WebSocketConnection connection, ClientRequest request)
+    {
+        Span<char> name = stackalloc char[MaxEscapedNameBytes];
+        if (request.Channel.IsEmpty || !TryDecodeName(request.Channel, name, out int length))
+        {
+            SendError(connection, ErrorCode.BadRequest, "publish needs a \"channel\" string", default, request.Id);
+            return default;
+        }
+
+        ReadOnlySpan<char> channel = name[..length];
+        if (request.Data.IsEmpty)
+        {
+            SendError(connection, ErrorCode.BadRequest, "publish needs \"data\"", Truncate(channel), request.Id);
+            return default;
+        }
+
+        SubscriptionResult check = _subscriptions.CheckName(channel, out NamespaceOptions? settings);
+        if (!check.IsOk)
+        {
+            SendError(connection, check.ErrorCode!, check.Message, Truncate(channel), request.Id);
+            return default;
+        }
+
+        if (!connection.IsAllowed(settings!.Publish))
+        {
+            SendError(connection, ErrorCode.Forbidden, "Not allowed to publish to this channel", channel, request.Id);
+            return default;
+        }
+
+        ValueTask<PublishResult> publish = _publisher.PublishValidatedAsync(channel, request.Data, CancellationToken.None);
+        if (publish.IsCompletedSuccessfully && publish.Result.Outcome == PublishOutcome.ShuttingDown)
+        {
+            SendError(connection, ErrorCode.Unavailable, "The server is shutting down", channel, request.Id);
+            return default;
+        }
+
+        if (!request.Id.IsEmpty)
+        {
+            Utf8JsonWriter json = ReplyEncoder.Begin();
+            json.WriteStartObject();
+            json.WriteString("type"u8, "published"u8);
+            json.WriteString("channel"u8, channel);
+            ReplyEncoder.WriteId(json, request.Id);
+            json.WriteEndObject();
+            connection.WriteControl(ReplyEncoder.Complete());
+        }
+
+        return publish;
+    }
+
+    private static void SendPong(WebSocketConnection connection, ReadOnlySpan<byte> id)
+    {
+        if (id.IsEmpty)
+        {
+            connection.WriteControl(ReplyEncoder.Pong());
+            return;
+        }
+
+        Utf8JsonWriter json = ReplyEncoder.Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "pong"u8);
+        ReplyEncoder.WriteId(json, id);
+        json.WriteEndObject();
+        connection.WriteControl(ReplyEncoder.Complete());
+    }
+
+    private static void SendAck(WebSocketConnection connection, ReadOnlySpan<byte> type, List<string> channels, ReadOnlySpan<byte> id)
+    {
+        Utf8JsonWriter json = ReplyEncoder.Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, type);
+        json.WriteStartArray("channels"u8);
+        foreach (string channel in channels)
+        {
+            json.WriteStringValue(channel);
+        }
+
+        json.WriteEndArray();
+        ReplyEncoder.WriteId(json, id);
+        json.WriteEndObject();
+        connection.WriteControl(ReplyEncoder.Complete());
+    }
+
+    internal static void SendError(WebSocketConnection connection, string code, string message, ReadOnlySpan<char> channel, ReadOnlySpan<byte> id) =>
+        connection.WriteControl(ReplyEncoder.Error(code, message, channel, id));
+
+    /// <summary>Decodes a raw JSON string (quotes included) into chars; false when it is not a string or too long.</summary>
+    private static bool TryDecodeName(ReadOnlySpan<byte> rawJsonString, Span<char> destination, out int length)
+    {
+        length = 0;
+        var reader = new Utf8JsonReader(rawJsonString);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.String || reader.ValueSpan.Length > destination.Length)
+        {
+            return false;
+        }
+
+        length = reader.CopyString(destination);
+        return true;
+    }
+
+    /// <summary>Error replies echo at most a channel-name's worth of whatever the client sent.</summary>
+    private static ReadOnlySpan<char> Truncate(ReadOnlySpan<char> name) =>
+        name.Length > ChannelName.MaxLength ? name[..ChannelName.MaxLength] : name;
+}

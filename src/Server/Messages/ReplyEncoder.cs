@@ -1,0 +1,80 @@
+using System.Text.Json;
+using FastWs.Protocol.Frames;
+
+namespace FastWs.Server.Messages;
+
+/// <summary>
+/// Encodes server replies (acks, errors, pong) as complete text frames. One encoder per thread is reused, so
+/// connections hold no encoder of their own and replies allocate nothing; <see cref="Utf8JsonWriter"/> does the
+/// JSON escaping of anything that came from a client.
+/// </summary>
+internal sealed class ReplyEncoder
+{
+    [ThreadStatic]
+    private static ReplyEncoder? t_instance;
+
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = false };
+
+    private readonly FrameBuilder _frame = new(512);
+    private readonly Utf8JsonWriter _json;
+
+    private ReplyEncoder()
+    {
+        _json = new Utf8JsonWriter(_frame, WriterOptions);
+    }
+
+    /// <summary>
+    /// Starts a reply on this thread's encoder. The result must be completed before the thread awaits anything.
+    /// </summary>
+    public static Utf8JsonWriter Begin()
+    {
+        ReplyEncoder encoder = t_instance ??= new ReplyEncoder();
+        encoder._frame.Reset();
+        encoder._json.Reset(encoder._frame);
+        return encoder._json;
+    }
+
+    /// <summary>Finishes the reply begun on this thread and returns the frame (valid until the next Begin).</summary>
+    public static ReadOnlySpan<byte> Complete()
+    {
+        ReplyEncoder encoder = t_instance!;
+        encoder._json.Flush();
+        return encoder._frame.Complete(WebSocketOpcode.Text).Span;
+    }
+
+    public static ReadOnlySpan<byte> Pong()
+    {
+        Utf8JsonWriter json = Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "pong"u8);
+        json.WriteEndObject();
+        return Complete();
+    }
+
+    public static ReadOnlySpan<byte> Error(string code, string message, ReadOnlySpan<char> channel, ReadOnlySpan<byte> rawId)
+    {
+        Utf8JsonWriter json = Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "error"u8);
+        json.WriteString("code"u8, code);
+        json.WriteString("message"u8, message);
+        if (!channel.IsEmpty)
+        {
+            json.WriteString("channel"u8, channel);
+        }
+
+        WriteId(json, rawId);
+        json.WriteEndObject();
+        return Complete();
+    }
+
+    /// <summary>Writes <c>"id":raw</c> when the request carried an id. The raw value was validated by the parser.</summary>
+    public static void WriteId(Utf8JsonWriter json, ReadOnlySpan<byte> rawId)
+    {
+        if (!rawId.IsEmpty)
+        {
+            json.WritePropertyName("id"u8);
+            json.WriteRawValue(rawId, skipInputValidation: true);
+        }
+    }
+}

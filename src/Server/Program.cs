@@ -1,0 +1,12 @@
+using FastWs.Server.Hosting;
+
+// FastWs: `dotnet run --project src/Server -- --demo` starts the server with a simulated market feed.
+// Every setting can come from appsettings.json, FastWs__* environment variables or --FastWs:Key=value arguments.
+bool demo = args.Contains("--demo", StringComparer.Ordinal);
+string[] hostArgs = args.Where(a => !string.Equals(a, "--demo", StringComparison.Ordinal)).ToArray();
+
+FastWsServer server = FastWsServer.Create(hostArgs, options => options.Demo |= demo);
+await using (server.ConfigureAwait(false))
+{
+    await server.RunAsync().ConfigureAwait(false);
+}
