@@ -14,6 +14,8 @@ public sealed class Channel
         Name = name;
         Settings = settings;
         Shard = shard;
+        int colon = name.IndexOf(':', StringComparison.Ordinal);
+        KeyGroup = colon < 0 ? null : name[(colon + 1)..];
         // Names are restricted to characters that need no JSON escaping, so the frame prefix is built once.
         MessagePrefix = Encoding.UTF8.GetBytes("{\"type\":\"message\",\"channel\":\"" + name + "\",\"seq\":");
     }
@@ -21,6 +23,9 @@ public sealed class Channel
     public string Name { get; }
 
     public NamespaceOptions Settings { get; }
+
+    /// <summary>The key after the namespace ("SOL" for price:SOL), shared by a slab's channels; null without a key.</summary>
+    public string? KeyGroup { get; }
 
     /// <summary>Which fan-out loop orders and delivers this channel's messages.</summary>
     internal int Shard { get; }

@@ -1,5 +1,7 @@
+using System.Globalization;
 using FastWs.Server.Connections;
 using FastWs.Server.Hosting;
+using FastWs.Server.Limits;
 using FastWs.Server.Messages;
 using FastWs.Server.Metrics;
 
@@ -15,19 +17,23 @@ internal readonly record struct SubscriptionResult(string? ErrorCode, string Mes
 
 /// <summary>
 /// Applies subscribe and unsubscribe requests for a connection: name rules, namespace settings and permissions,
-/// then the channel registry. Both operations are idempotent.
+/// the subscription limits, then the channel registry. Both operations are idempotent.
 /// </summary>
 internal sealed class SubscriptionManager
 {
     private readonly ChannelRegistry _channels;
     private readonly NamespaceCatalog _namespaces;
     private readonly ServerMetrics _metrics;
+    private readonly LimitOptions _limits;
+    private readonly KeyGroupCounter _keyGroups;
 
-    public SubscriptionManager(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics)
+    public SubscriptionManager(ServerState state)
     {
-        _channels = channels;
-        _namespaces = namespaces;
-        _metrics = metrics;
+        _channels = state.Channels;
+        _namespaces = state.Namespaces;
+        _metrics = state.Metrics;
+        _limits = state.Options.Limits;
+        _keyGroups = state.KeyGroups;
     }
 
     public SubscriptionResult Subscribe(WebSocketConnection connection, ReadOnlySpan<char> name, out string? channelName)
@@ -44,19 +50,23 @@ internal sealed class SubscriptionManager
             return new SubscriptionResult(ErrorCode.Forbidden, "Not allowed to subscribe to this channel");
         }
 
-        if (_channels.TryGet(name, out Channel? existing) && connection.IsSubscribed(existing))
+        SubscriptionSet subscriptions = connection.Subscriptions;
+        if (_channels.TryGet(name, out Channel? existing) && subscriptions.Contains(existing))
         {
             channelName = existing.Name;
             return SubscriptionResult.Ok;
         }
 
-        string key = existing?.Name ?? new string(name);
-        int slot = _channels.Subscribe(key, settings, connection, out Channel channel);
-        if (!connection.TryAddSubscription(channel, slot))
+        SubscriptionResult limit = CheckLimits(subscriptions, name, settings, out string? joinGroup);
+        if (!limit.IsOk)
         {
-            _channels.Unsubscribe(channel, slot);
+            _metrics.LimitRejected();
+            return limit;
         }
 
+        string key = existing?.Name ?? new string(name);
+        int slot = _channels.Subscribe(key, settings, connection, out Channel channel);
+        subscriptions.Add(channel, slot);
         _metrics.SubscriptionChanged();
         channelName = channel.Name;
         return SubscriptionResult.Ok;
@@ -70,10 +80,10 @@ internal sealed class SubscriptionManager
             return check;
         }
 
-        if (_channels.TryGet(name, out Channel? channel) && connection.TryRemoveSubscription(channel, out int slot))
+        if (connection.HasSubscriptions && _channels.TryGet(name, out Channel? channel)
+            && connection.Subscriptions.Remove(channel, out int slot, out bool leftKeyGroup))
         {
-            _channels.Unsubscribe(channel, slot);
-            _metrics.SubscriptionChanged();
+            Release(channel, slot, leftKeyGroup);
         }
 
         return SubscriptionResult.Ok;
@@ -82,16 +92,16 @@ internal sealed class SubscriptionManager
     /// <summary>Removes every subscription of a connection that is going away.</summary>
     public void UnsubscribeAll(WebSocketConnection connection)
     {
-        Dictionary<Channel, int>? subscriptions = connection.DetachSubscriptions();
+        SubscriptionSet? subscriptions = connection.DetachSubscriptions();
         if (subscriptions is null)
         {
             return;
         }
 
-        foreach (KeyValuePair<Channel, int> subscription in subscriptions)
+        foreach (KeyValuePair<Channel, int> subscription in subscriptions.All.ToArray())
         {
-            _channels.Unsubscribe(subscription.Key, subscription.Value);
-            _metrics.SubscriptionChanged();
+            subscriptions.Remove(subscription.Key, out int slot, out bool leftKeyGroup);
+            Release(subscription.Key, slot, leftKeyGroup);
         }
     }
 
@@ -111,5 +121,52 @@ internal sealed class SubscriptionManager
 
         settings = found;
         return SubscriptionResult.Ok;
+    }
+
+    /// <summary>
+    /// Per-connection total, per-connection quota, then the per-key-group subscriber limit. The key group is
+    /// joined last, only when everything else allows the subscription, so a refusal leaves no count behind.
+    /// </summary>
+    private SubscriptionResult CheckLimits(SubscriptionSet subscriptions, ReadOnlySpan<char> name, NamespaceOptions settings, out string? joinedGroup)
+    {
+        joinedGroup = null;
+        if (_limits.MaxSubscriptionsPerConnection > 0 && subscriptions.Count >= _limits.MaxSubscriptionsPerConnection)
+        {
+            return new SubscriptionResult(ErrorCode.LimitExceeded, string.Create(CultureInfo.InvariantCulture, $"At most {_limits.MaxSubscriptionsPerConnection} subscriptions per connection"));
+        }
+
+        if (settings.Quota is { } quota && _limits.SubscriptionQuotas.TryGetValue(quota, out int quotaLimit)
+            && quotaLimit > 0 && subscriptions.CountInQuota(quota) >= quotaLimit)
+        {
+            return new SubscriptionResult(ErrorCode.LimitExceeded, string.Create(CultureInfo.InvariantCulture, $"At most {quotaLimit} subscriptions per connection in quota '{quota}'"));
+        }
+
+        ReadOnlySpan<char> group = ChannelName.KeyGroup(name);
+        if (group.Length != name.Length)
+        {
+            string groupName = new(group);
+            if (!subscriptions.IsInKeyGroup(groupName))
+            {
+                if (!_keyGroups.TryJoin(groupName))
+                {
+                    return new SubscriptionResult(ErrorCode.LimitExceeded, string.Create(CultureInfo.InvariantCulture, $"At most {_limits.MaxSubscribersPerKeyGroup} subscribers for '{groupName}'"));
+                }
+
+                joinedGroup = groupName;
+            }
+        }
+
+        return SubscriptionResult.Ok;
+    }
+
+    private void Release(Channel channel, int slot, bool leftKeyGroup)
+    {
+        _channels.Unsubscribe(channel, slot);
+        if (leftKeyGroup && channel.KeyGroup is { } group)
+        {
+            _keyGroups.Leave(group);
+        }
+
+        _metrics.SubscriptionChanged();
     }
 }

@@ -1,12 +1,15 @@
 using FastWs.Protocol.Frames;
 using FastWs.Server.Hosting;
+using FastWs.Server.Metrics;
 using Microsoft.Extensions.Hosting;
 
 namespace FastWs.Server.Connections;
 
 /// <summary>
-/// One ticking loop for all connections (not a timer each): closes clients that have stayed over the
-/// unsent-output limit for longer than allowed, and drops those that did not answer a server close in time.
+/// The one ticking loop for all connections (no timer per connection, so 100,000 idle connections cost nothing
+/// between ticks). Each tick it: aborts upgrades that exceeded the handshake timeout; pings connections whose
+/// interval has passed and drops those silent for too long after a ping; closes clients that have stayed over
+/// the unsent-output limit for too long (1013); and samples the per-second rates.
 /// </summary>
 internal sealed class ConnectionSupervisor : BackgroundService
 {
@@ -19,8 +22,7 @@ internal sealed class ConnectionSupervisor : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        TimeSpan tick = TickInterval(_state.Options);
-        using var timer = new PeriodicTimer(tick);
+        using var timer = new PeriodicTimer(TickInterval(_state.Options));
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
@@ -36,9 +38,36 @@ internal sealed class ConnectionSupervisor : BackgroundService
 
     internal void Sweep()
     {
-        TimeSpan slowLimit = _state.Options.SlowConsumer.MaxCongestedTime;
+        FastWsOptions options = _state.Options;
+        int expired = _state.PendingHandshakes.AbortExpired(options.HandshakeTimeout);
+        for (int i = 0; i < expired; i++)
+        {
+            _state.Metrics.HandshakeFailed(HandshakeFailure.Timeout);
+        }
+
+        long now = Environment.TickCount64;
+        long pingIntervalMs = (long)options.Heartbeat.PingInterval.TotalMilliseconds;
+        long pongTimeoutMs = (long)options.Heartbeat.PongTimeout.TotalMilliseconds;
+        TimeSpan slowLimit = options.SlowConsumer.MaxCongestedTime;
+
         foreach (WebSocketConnection connection in _state.Connections.All)
         {
+            if (pingIntervalMs > 0)
+            {
+                HeartbeatState heartbeat = connection.CheckHeartbeat(now, pingIntervalMs, pongTimeoutMs);
+                if (heartbeat == HeartbeatState.PingSent)
+                {
+                    _state.Metrics.HeartbeatSent();
+                }
+                else if (heartbeat == HeartbeatState.TimedOut)
+                {
+                    _state.Metrics.HeartbeatMissed();
+                    connection.TrySendClose(CloseCode.GoingAway, "No answer to ping");
+                    connection.Abort("Heartbeat timeout");
+                    continue;
+                }
+            }
+
             if (connection.CongestedFor > slowLimit)
             {
                 _state.Metrics.SlowConsumerClosed();
@@ -47,12 +76,22 @@ internal sealed class ConnectionSupervisor : BackgroundService
                 connection.Abort("Slow consumer");
             }
         }
+
+        _state.Metrics.Rates.Sample();
     }
 
-    /// <summary>Fine enough to honour short limits in tests, never busier than 10 times a second.</summary>
-    private static TimeSpan TickInterval(FastWsOptions options)
+    /// <summary>A quarter of the shortest configured interval, to honour short limits in tests, within 50 ms..1 s.</summary>
+    internal static TimeSpan TickInterval(FastWsOptions options)
     {
-        TimeSpan quarter = options.SlowConsumer.MaxCongestedTime / 4;
-        return TimeSpan.FromMilliseconds(Math.Clamp(quarter.TotalMilliseconds, 100, 1000));
+        TimeSpan shortest = options.SlowConsumer.MaxCongestedTime;
+        foreach (TimeSpan candidate in new[] { options.HandshakeTimeout, options.Heartbeat.PingInterval, options.Heartbeat.PongTimeout })
+        {
+            if (candidate > TimeSpan.Zero && candidate < shortest)
+            {
+                shortest = candidate;
+            }
+        }
+
+        return TimeSpan.FromMilliseconds(Math.Clamp(shortest.TotalMilliseconds / 4, 50, 1000));
     }
 }

@@ -5,6 +5,7 @@ using System.Net;
 using FastWs.Protocol.Frames;
 using FastWs.Server.Channels;
 using FastWs.Server.Hosting;
+using FastWs.Server.Limits;
 using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Connections;
 
@@ -24,6 +25,14 @@ internal enum DataWrite
 
     /// <summary>Written, and the caller owes the connection a flush.</summary>
     WrittenNeedsFlush,
+}
+
+/// <summary>What the heartbeat check found.</summary>
+internal enum HeartbeatState
+{
+    Waiting,
+    PingSent,
+    TimedOut,
 }
 
 /// <summary>
@@ -48,24 +57,82 @@ public sealed class WebSocketConnection
     private bool _outputClosed;
     private bool _closeSent;
 
-    private Dictionary<Channel, int>? _subscriptions;
+    private SubscriptionSet? _subscriptions;
     private long _messagesSkipped;
 
-    internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress? remoteAddress)
+    // Heartbeat state, in Environment.TickCount64 milliseconds.
+    private long _lastReceivedMs;
+    private long _lastPingMs;
+    private long _pingSentMs;
+
+    /// <summary>An empty ping frame: FIN + opcode 9, length 0.</summary>
+    private static ReadOnlySpan<byte> PingFrame => [0x89, 0x00];
+
+    internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress? remoteAddress, IPAddress clientIp)
     {
         _context = context;
         _output = context.Transport.Output;
         _metrics = metrics;
         RemoteAddress = remoteAddress;
+        ClientIp = clientIp;
         IsLoopback = remoteAddress is not null && IPAddress.IsLoopback(remoteAddress);
         Id = Interlocked.Increment(ref s_nextId);
+        _lastReceivedMs = _lastPingMs = Environment.TickCount64;
     }
 
     public long Id { get; }
 
+    /// <summary>The TCP peer.</summary>
     public IPAddress? RemoteAddress { get; }
 
+    /// <summary>The client the per-IP limit counts (the peer, or X-Forwarded-For behind a trusted proxy).</summary>
+    public IPAddress ClientIp { get; }
+
     public bool IsLoopback { get; }
+
+    /// <summary>Whether any namespace lets this connection publish; its publishes then count against the publish rate limit.</summary>
+    internal bool CanPublish { get; set; }
+
+    /// <summary>The general per-connection message limit (read loop only).</summary>
+    internal SlidingWindowCounter MessageRate;
+
+    /// <summary>The separate limit for publishes from publishing connections (read loop only).</summary>
+    internal SlidingWindowCounter PublishRate;
+
+    /// <summary>rate_limited errors sent so far (read loop only).</summary>
+    internal int RateLimitErrors;
+
+    /// <summary>Notes that a frame arrived: any frame counts as a sign of life for the heartbeat.</summary>
+    internal void MarkReceived() => Volatile.Write(ref _lastReceivedMs, Environment.TickCount64);
+
+    /// <summary>
+    /// Called by the supervisor's tick: pings when the interval has passed, and reports a connection that sent
+    /// nothing at all within <paramref name="timeoutMs"/> of the last ping. Only the supervisor calls it.
+    /// </summary>
+    internal HeartbeatState CheckHeartbeat(long nowMs, long intervalMs, long timeoutMs)
+    {
+        if (_pingSentMs != 0)
+        {
+            if (Volatile.Read(ref _lastReceivedMs) >= _pingSentMs)
+            {
+                _pingSentMs = 0;
+            }
+            else
+            {
+                return nowMs - _pingSentMs >= timeoutMs ? HeartbeatState.TimedOut : HeartbeatState.Waiting;
+            }
+        }
+
+        if (nowMs - _lastPingMs < intervalMs)
+        {
+            return HeartbeatState.Waiting;
+        }
+
+        _lastPingMs = _pingSentMs = nowMs;
+        WriteControl(PingFrame);
+        Flush();
+        return HeartbeatState.PingSent;
+    }
 
     /// <summary>Data messages skipped because this client was over its unsent-output limit.</summary>
     public long MessagesSkipped => Volatile.Read(ref _messagesSkipped);
@@ -74,6 +141,14 @@ public sealed class WebSocketConnection
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
     internal CloseHandshake Close { get; } = new();
+
+    /// <summary>The code that ended the connection: whoever closed first, or 1006 when nobody sent a close frame.</summary>
+    internal ushort FinalCloseCode => Close.Initiator switch
+    {
+        CloseInitiator.Local => Close.SentCode,
+        CloseInitiator.Remote => Close.ReceivedCode,
+        _ => CloseCode.AbnormalClosure,
+    };
 
     /// <summary>True while a flush is waiting for the client to drain its backlog.</summary>
     public bool IsCongested
@@ -209,24 +284,15 @@ public sealed class WebSocketConnection
         _context.Abort(new ConnectionAbortedException(reason));
     }
 
-    internal bool TryAddSubscription(Channel channel, int slot)
-    {
-        _subscriptions ??= new Dictionary<Channel, int>();
-        return _subscriptions.TryAdd(channel, slot);
-    }
+    /// <summary>This connection's subscriptions, created on first use so idle connections stay small.</summary>
+    internal SubscriptionSet Subscriptions => _subscriptions ??= new SubscriptionSet();
 
-    internal bool IsSubscribed(Channel channel) => _subscriptions?.ContainsKey(channel) == true;
-
-    internal bool TryRemoveSubscription(Channel channel, out int slot)
-    {
-        slot = -1;
-        return _subscriptions is not null && _subscriptions.Remove(channel, out slot);
-    }
+    internal bool HasSubscriptions => _subscriptions is not null && _subscriptions.Count > 0;
 
     /// <summary>Takes every subscription away (used when the connection ends).</summary>
-    internal Dictionary<Channel, int>? DetachSubscriptions()
+    internal SubscriptionSet? DetachSubscriptions()
     {
-        Dictionary<Channel, int>? all = _subscriptions;
+        SubscriptionSet? all = _subscriptions;
         _subscriptions = null;
         return all;
     }

@@ -8,6 +8,7 @@ using FastWs.Server.Channels;
 using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
 using FastWs.Server.Messages;
+using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.WebUtilities;
 
@@ -15,7 +16,8 @@ namespace FastWs.Server.Connections;
 
 /// <summary>
 /// Serves one raw Kestrel connection on the WebSocket endpoint: reads the HTTP upgrade with the protocol
-/// library, answers 101 or a precise HTTP error, then runs the frame loop until either side closes.
+/// library, answers 101 or a precise HTTP error, applies the connection limits, then runs the frame loop until
+/// either side closes, and finally frees everything the connection held.
 /// </summary>
 public sealed class WebSocketConnectionHandler : ConnectionHandler
 {
@@ -31,8 +33,8 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         _state = state;
         _parserOptions = new UpgradeParserOptions { MaxHeaderBytes = state.Options.MaxHandshakeHeaderBytes };
         _readerOptions = new WebSocketReaderOptions { MaxMessageSize = state.Options.MaxMessageSize };
-        _subscriptions = new SubscriptionManager(state.Channels, state.Namespaces, state.Metrics);
-        _requests = new ClientRequestHandler(_subscriptions, state.Publisher);
+        _subscriptions = new SubscriptionManager(state);
+        _requests = new ClientRequestHandler(_subscriptions, state);
     }
 
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -41,19 +43,50 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         PipeReader input = connection.Transport.Input;
         PipeWriter output = connection.Transport.Output;
 
-        UpgradeRequest? request = await ReadUpgradeRequestAsync(input, output).ConfigureAwait(false);
-        if (request is null)
+        UpgradeRequest? request = null;
+        HandshakeFailure failure = HandshakeFailure.Disconnected;
+        _state.PendingHandshakes.Add(connection);
+        try
         {
+            (request, failure) = await ReadUpgradeRequestAsync(input, output).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+            failure = HandshakeFailure.Disconnected;
+        }
+
+        if (!_state.PendingHandshakes.Remove(connection))
+        {
+            // The supervisor aborted it for taking too long, and counted it as a timeout.
             return;
         }
 
-        IPAddress? remoteAddress = (connection.RemoteEndPoint as IPEndPoint)?.Address;
-        var client = new WebSocketConnection(connection, _state.Metrics, remoteAddress);
+        if (request is null)
+        {
+            _state.Metrics.HandshakeFailed(failure);
+            return;
+        }
+
+        IPAddress? peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
+        IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
+        var client = new WebSocketConnection(connection, _state.Metrics, peer, clientIp);
         HandshakeResponse.WriteAccept(output, request.Key);
+
+        if (!_state.ConnectionLimiter.TryAcquire(clientIp, out string refusal))
+        {
+            // Upgrade first, then close with 1008: a browser sees the reason, which an HTTP error would hide.
+            _state.Metrics.LimitRejected();
+            _state.Metrics.Closed(CloseCode.PolicyViolation);
+            client.TrySendClose(CloseCode.PolicyViolation, refusal);
+            await output.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+
         _state.Connections.Add(client);
         _state.Metrics.ConnectionOpened();
         try
         {
+            client.CanPublish = CanPublishAnywhere(client);
             List<string> urlChannels = ChannelsFromQuery(request.Query);
             if (urlChannels.Count > 0)
             {
@@ -69,7 +102,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
             await RunFrameLoopAsync(client, input).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException)
+        catch (Exception ex) when (IsDisconnect(ex))
         {
             // The peer vanished or the connection was aborted: nothing to answer, just clean up.
         }
@@ -77,30 +110,22 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         {
             _subscriptions.UnsubscribeAll(client);
             _state.Connections.Remove(client);
+            _state.ConnectionLimiter.Release(clientIp);
+            _state.Metrics.Closed(client.FinalCloseCode);
             _state.Metrics.ConnectionClosed();
         }
     }
 
     /// <summary>
-    /// Reads until the upgrade request is complete. Returns null after answering an error (or when the client
-    /// left or took longer than the handshake timeout); bytes after the request stay in the pipe for the frame loop.
+    /// Reads until the upgrade request is complete. Returns no request, and why, after answering an error (or
+    /// when the client left); bytes after the request stay in the pipe for the frame loop. The handshake timeout
+    /// is enforced by the supervisor, which aborts the connection and so ends this read.
     /// </summary>
-    private async Task<UpgradeRequest?> ReadUpgradeRequestAsync(PipeReader input, PipeWriter output)
+    private async Task<(UpgradeRequest? Request, HandshakeFailure Failure)> ReadUpgradeRequestAsync(PipeReader input, PipeWriter output)
     {
-        using var timeout = new CancellationTokenSource(_state.Options.HandshakeTimeout);
         while (true)
         {
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                _state.Metrics.HandshakeFailed();
-                return null;
-            }
-
+            ReadResult result = await input.ReadAsync().ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
             UpgradeParseStatus status = UpgradeRequestParser.TryParse(buffer, _parserOptions, out UpgradeRequest? request, out UpgradeRejection rejection, out SequencePosition consumed);
             switch (status)
@@ -110,29 +135,27 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                     if (!string.Equals(request!.Path, _state.Options.Path, StringComparison.Ordinal))
                     {
                         await RespondAsync(output, 404, "No WebSocket endpoint at this path").ConfigureAwait(false);
-                        return null;
+                        return (null, HandshakeFailure.NotFound);
                     }
 
                     if (_state.IsShuttingDown)
                     {
                         await RespondAsync(output, 503, "Server is shutting down").ConfigureAwait(false);
-                        return null;
+                        return (null, HandshakeFailure.ShuttingDown);
                     }
 
-                    return request;
+                    return (request, default);
 
                 case UpgradeParseStatus.Rejected:
                     input.AdvanceTo(buffer.End);
-                    _state.Metrics.HandshakeFailed();
                     HandshakeResponse.WriteRejection(output, rejection);
                     await output.FlushAsync().ConfigureAwait(false);
-                    return null;
+                    return (null, HandshakeFailures.From(rejection.Failure));
 
                 default:
                     if (result.IsCompleted || result.IsCanceled)
                     {
-                        _state.Metrics.HandshakeFailed();
-                        return null;
+                        return (null, HandshakeFailure.Disconnected);
                     }
 
                     input.AdvanceTo(buffer.Start, buffer.End);
@@ -141,10 +164,9 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         }
     }
 
-    private async Task RespondAsync(PipeWriter output, int status, string reason)
+    private static async Task RespondAsync(PipeWriter output, int status, string message)
     {
-        _state.Metrics.HandshakeFailed();
-        HandshakeResponse.WriteError(output, status, reason);
+        HandshakeResponse.WriteError(output, status, message);
         await output.FlushAsync().ConfigureAwait(false);
     }
 
@@ -155,6 +177,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         while (true)
         {
             ReadResult result = await input.ReadAsync().ConfigureAwait(false);
+            client.MarkReceived();
             ReadOnlySequence<byte> buffer = result.Buffer;
             bool keepReading = true;
             try
@@ -203,12 +226,13 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         {
             case WebSocketMessageType.Text:
                 _state.Metrics.MessageIn(message.Payload.Length);
-                if (!client.Close.CloseSent)
+                if (client.Close.CloseSent)
                 {
-                    _requests.Handle(client, message.Payload.Span, out pendingPublish);
+                    // After our close frame only the peer's close matters (RFC 6455 5.5.1).
+                    return true;
                 }
 
-                return true;
+                return _requests.Handle(client, message.Payload.Span, out pendingPublish);
 
             case WebSocketMessageType.Binary:
                 _state.Metrics.MessageIn(message.Payload.Length);
@@ -232,6 +256,22 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                 return true;
         }
     }
+
+    private bool CanPublishAnywhere(WebSocketConnection client)
+    {
+        foreach (string name in _state.Namespaces.Names)
+        {
+            if (_state.Namespaces.TryGet(name, out NamespaceOptions settings) && client.IsAllowed(settings.Publish))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsDisconnect(Exception ex) =>
+        ex is IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException or ObjectDisposedException;
 
     /// <summary>Channel names from <c>?subscribe=a,b&amp;subscribe=c</c>, percent-decoded.</summary>
     private static List<string> ChannelsFromQuery(string query)

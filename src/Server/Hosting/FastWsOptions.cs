@@ -26,6 +26,10 @@ public sealed class FastWsOptions
 
     public SlowConsumerOptions SlowConsumer { get; set; } = new();
 
+    public HeartbeatOptions Heartbeat { get; set; } = new();
+
+    public LimitOptions Limits { get; set; } = new();
+
     /// <summary>Number of fan-out loops; channels are spread over them by name. 0 means one per processor.</summary>
     public int FanOutShards { get; set; }
 
@@ -47,7 +51,10 @@ public sealed class FastWsOptions
     /// </summary>
     public Dictionary<string, NamespaceOptions> Namespaces { get; set; } = DefaultNamespaces();
 
-    /// <summary>The namespaces of the systems FastWs replaces, plus "bench" for load tests.</summary>
+    /// <summary>
+    /// The namespaces of the systems FastWs replaces, plus "bench" for load tests. <c>intent</c> draws on its own
+    /// per-connection quota; <c>user</c> and <c>solver</c> share one (see <see cref="LimitOptions.SubscriptionQuotas"/>).
+    /// </summary>
     public static Dictionary<string, NamespaceOptions> DefaultNamespaces() => new(StringComparer.Ordinal)
     {
         ["market_data"] = new(),
@@ -55,9 +62,9 @@ public sealed class FastWsOptions
         ["price"] = new(),
         ["trades"] = new(),
         ["funding"] = new(),
-        ["intent"] = new(),
-        ["user"] = new(),
-        ["solver"] = new(),
+        ["intent"] = new() { Quota = "intent" },
+        ["user"] = new() { Quota = "user_solver" },
+        ["solver"] = new() { Quota = "user_solver" },
         ["bench"] = new(),
     };
 }
@@ -79,6 +86,58 @@ public sealed class SlowConsumerOptions
 
     /// <summary>How long a connection may stay above the limit before it is closed with 1013.</summary>
     public TimeSpan MaxCongestedTime { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed class HeartbeatOptions
+{
+    /// <summary>How often every connection gets a ping frame. Zero switches heartbeats off.</summary>
+    public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long after a ping a connection may stay silent (no pong, no frame at all) before it is dropped.</summary>
+    public TimeSpan PongTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// Protection limits. Defaults come from the systems FastWs replaces; 0 switches a limit off. Load tests from one
+/// loopback IP raise or switch off the per-IP, per-key-group and rate limits (see tools/FastWs.LoadGen/README.md).
+/// </summary>
+public sealed class LimitOptions
+{
+    /// <summary>Connections in total; more are upgraded and closed at once with 1008.</summary>
+    public int MaxConnections { get; set; } = 1000;
+
+    /// <summary>Connections per client IP (taken from X-Forwarded-For only behind a trusted proxy).</summary>
+    public int MaxConnectionsPerIp { get; set; } = 5;
+
+    /// <summary>Peers whose X-Forwarded-For header is believed.</summary>
+    public List<string> TrustedProxies { get; set; } = [];
+
+    /// <summary>Connections subscribed to any channel of one key group (price:SOL, trades:SOL, funding:SOL count toward SOL).</summary>
+    public int MaxSubscribersPerKeyGroup { get; set; } = 100;
+
+    /// <summary>Channels one connection may be subscribed to.</summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = 50;
+
+    /// <summary>Per-connection caps shared by the namespaces that name them in <see cref="NamespaceOptions.Quota"/>.</summary>
+    public Dictionary<string, int> SubscriptionQuotas { get; set; } = new(StringComparer.Ordinal)
+    {
+        ["intent"] = 20,
+        ["user_solver"] = 10,
+    };
+
+    /// <summary>Client messages per <see cref="MessageWindow"/> per connection (sliding window).</summary>
+    public int MaxMessagesPerWindow { get; set; } = 60;
+
+    public TimeSpan MessageWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>rate_limited errors a connection may collect before it is closed with 1008.</summary>
+    public int MaxRateLimitErrors { get; set; } = 10;
+
+    /// <summary>
+    /// Publish messages per second from a connection allowed to publish: counted apart from the limit above so a
+    /// feed handler can publish through one connection.
+    /// </summary>
+    public int MaxPublishesPerSecond { get; set; } = 100_000;
 }
 
 /// <summary>Who may do something in a namespace.</summary>
@@ -111,4 +170,7 @@ public sealed class NamespaceOptions
     public AccessPolicy Subscribe { get; set; } = AccessPolicy.Anyone;
 
     public AccessPolicy Publish { get; set; } = AccessPolicy.Loopback;
+
+    /// <summary>Name of a per-connection subscription quota in <see cref="LimitOptions.SubscriptionQuotas"/>, if any.</summary>
+    public string? Quota { get; set; }
 }

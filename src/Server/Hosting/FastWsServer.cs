@@ -98,6 +98,7 @@ public sealed class FastWsServer : IAsyncDisposable
         WebApplication app = builder.Build();
         PublishEndpoint.Map(app);
         HealthEndpoints.Map(app);
+        StatsEndpoints.Map(app);
 
         // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
         _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;

@@ -1,6 +1,7 @@
 using FastWs.Server.Channels;
 using FastWs.Server.Connections;
 using FastWs.Server.FanOut;
+using FastWs.Server.Limits;
 using FastWs.Server.Metrics;
 
 namespace FastWs.Server.Hosting;
@@ -16,6 +17,10 @@ public sealed class ServerState : IAsyncDisposable
         int shards = options.FanOutShards > 0 ? options.FanOutShards : Environment.ProcessorCount;
         Channels = new ChannelRegistry(shards);
         Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity);
+        ConnectionLimiter = new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerIp);
+        KeyGroups = new KeyGroupCounter(options.Limits.MaxSubscribersPerKeyGroup);
+        ClientAddress = new ClientAddress(options.Limits.TrustedProxies);
+        Meter = new FastWsMeter(this);
     }
 
     public FastWsOptions Options { get; }
@@ -30,6 +35,16 @@ public sealed class ServerState : IAsyncDisposable
 
     public MessagePublisher Publisher { get; }
 
+    public ConnectionLimiter ConnectionLimiter { get; }
+
+    /// <summary>Connections per channel key group, with the per-group subscriber limit.</summary>
+    public KeyGroupCounter KeyGroups { get; }
+
+    public ClientAddress ClientAddress { get; }
+
+    /// <summary>Connections still in the HTTP upgrade, with when they started (for the handshake timeout).</summary>
+    public PendingHandshakes PendingHandshakes { get; } = new();
+
     /// <summary>Set when shutdown begins: no new connections are served and no new messages accepted.</summary>
     public bool IsShuttingDown { get; private set; }
 
@@ -39,5 +54,12 @@ public sealed class ServerState : IAsyncDisposable
         Publisher.Stop();
     }
 
-    public ValueTask DisposeAsync() => Publisher.DisposeAsync();
+    /// <summary>The counters as a System.Diagnostics.Metrics meter named "FastWs".</summary>
+    public FastWsMeter Meter { get; }
+
+    public async ValueTask DisposeAsync()
+    {
+        Meter.Dispose();
+        await Publisher.DisposeAsync().ConfigureAwait(false);
+    }
 }

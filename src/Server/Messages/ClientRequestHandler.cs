@@ -1,8 +1,11 @@
+using System.Globalization;
 using System.Text.Json;
+using FastWs.Protocol.Frames;
 using FastWs.Server.Channels;
 using FastWs.Server.Connections;
 using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
+using FastWs.Server.Metrics;
 
 namespace FastWs.Server.Messages;
 
@@ -18,24 +21,44 @@ internal sealed class ClientRequestHandler
 
     private readonly SubscriptionManager _subscriptions;
     private readonly MessagePublisher _publisher;
+    private readonly ServerMetrics _metrics;
+    private readonly LimitOptions _limits;
+    private readonly long _messageWindowMs;
+    private readonly string _rateLimitMessage;
 
-    public ClientRequestHandler(SubscriptionManager subscriptions, MessagePublisher publisher)
+    public ClientRequestHandler(SubscriptionManager subscriptions, ServerState state)
     {
         _subscriptions = subscriptions;
-        _publisher = publisher;
+        _publisher = state.Publisher;
+        _metrics = state.Metrics;
+        _limits = state.Options.Limits;
+        _messageWindowMs = (long)_limits.MessageWindow.TotalMilliseconds;
+        _rateLimitMessage = string.Create(CultureInfo.InvariantCulture, $"At most {_limits.MaxMessagesPerWindow} messages per {_limits.MessageWindow.TotalSeconds} s");
     }
 
     /// <summary>
     /// Handles a text message. When a publish has to wait for room in a fan-out queue, the wait is returned
     /// in <paramref name="pendingPublish"/> for the read loop to await (which pushes back on that publisher).
+    /// Returns false when the connection must end (it has been sent a close frame).
     /// </summary>
-    public void Handle(WebSocketConnection connection, ReadOnlySpan<byte> json, out ValueTask<PublishResult> pendingPublish)
+    public bool Handle(WebSocketConnection connection, ReadOnlySpan<byte> json, out ValueTask<PublishResult> pendingPublish)
     {
         pendingPublish = default;
-        if (!ClientRequestParser.TryParse(json, out ClientRequest request, out string error))
+        bool parsed = ClientRequestParser.TryParse(json, out ClientRequest request, out string error);
+        if (!WithinRateLimit(connection, parsed && request.Type == ClientRequestType.Publish, out bool keepOpen))
+        {
+            if (keepOpen)
+            {
+                SendError(connection, ErrorCode.RateLimited, _rateLimitMessage, default, parsed ? request.Id : default);
+            }
+
+            return keepOpen;
+        }
+
+        if (!parsed)
         {
             SendError(connection, ErrorCode.BadRequest, error, default, default);
-            return;
+            return true;
         }
 
         switch (request.Type)
@@ -56,6 +79,35 @@ internal sealed class ClientRequestHandler
                 SendError(connection, ErrorCode.BadRequest, "Unknown message type; expected subscribe, unsubscribe, publish or ping", default, request.Id);
                 break;
         }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Publishes from a connection allowed to publish count against the publish limit (per second, high, for feed
+    /// handlers); everything else against the per-connection message limit. Over the limit the message is refused
+    /// with rate_limited; a client that collects more than the allowed number of those is closed with 1008.
+    /// </summary>
+    private bool WithinRateLimit(WebSocketConnection connection, bool isPublish, out bool keepOpen)
+    {
+        keepOpen = true;
+        long now = Environment.TickCount64;
+        bool allowed = isPublish && connection.CanPublish
+            ? connection.PublishRate.TryAcquire(now, _limits.MaxPublishesPerSecond, 1000)
+            : connection.MessageRate.TryAcquire(now, _limits.MaxMessagesPerWindow, _messageWindowMs);
+        if (allowed)
+        {
+            return true;
+        }
+
+        _metrics.RateLimitHit();
+        if (_limits.MaxRateLimitErrors > 0 && ++connection.RateLimitErrors > _limits.MaxRateLimitErrors)
+        {
+            connection.TrySendClose(CloseCode.PolicyViolation, "Rate limit exceeded repeatedly");
+            keepOpen = false;
+        }
+
+        return false;
     }
 
     /// <summary>Subscribes to channels named in the connect URL (<c>?subscribe=a,b</c>) and acks them.</summary>
@@ -236,8 +288,11 @@ internal sealed class ClientRequestHandler
         connection.WriteControl(ReplyEncoder.Complete());
     }
 
-    internal static void SendError(WebSocketConnection connection, string code, string message, ReadOnlySpan<char> channel, ReadOnlySpan<byte> id) =>
+    private void SendError(WebSocketConnection connection, string code, string message, ReadOnlySpan<char> channel, ReadOnlySpan<byte> id)
+    {
+        _metrics.ErrorSent();
         connection.WriteControl(ReplyEncoder.Error(code, message, channel, id));
+    }
 
     /// <summary>Decodes a raw JSON string (quotes included) into chars; false when it is not a string or too long.</summary>
     private static bool TryDecodeName(ReadOnlySpan<byte> rawJsonString, Span<char> destination, out int length)

@@ -1,30 +1,50 @@
 namespace FastWs.Server.Metrics;
 
 /// <summary>
-/// Server-wide counters, updated with interlocked operations (no locks) from every hot path.
-/// The fan-out loops add per message, not per subscriber, so a delivery to 10,000 clients costs one add.
+/// Server-wide counters, updated without locks on every hot path. Counters bumped by many connection threads
+/// at once are striped per processor (<see cref="StripedCounter"/>); the fan-out loops add once per message,
+/// not once per subscriber, so a delivery to 10,000 clients costs one add.
 /// </summary>
 public sealed class ServerMetrics
 {
+    /// <summary>Close codes counted individually: 1000-1015; anything else is counted as "other".</summary>
+    private const int FirstCloseCode = 1000;
+    private const int CloseCodeSlots = 16;
+
     private long _connectionsTotal;
     private long _connectionsActive;
-    private long _messagesIn;
-    private long _bytesIn;
+    private readonly StripedCounter _messagesIn = new();
+    private readonly StripedCounter _bytesIn = new();
     private long _messagesOut;
     private long _bytesOut;
     private long _messagesSkipped;
-    private long _published;
+    private readonly StripedCounter _published = new();
     private long _subscriptionChanges;
-    private long _handshakeFailures;
+    private long _heartbeatsSent;
+    private long _heartbeatsMissed;
+    private long _rateLimited;
+    private long _limitRejections;
+    private long _errorsSent;
     private long _slowConsumerCloses;
+    private readonly long[] _handshakeFailures = new long[HandshakeFailures.Count];
+    private readonly long[] _closesByCode = new long[CloseCodeSlots + 1];
+
+    public ServerMetrics()
+    {
+        Rates = new RateHistory(this);
+    }
+
+    /// <summary>Per-second rates over the last 60 seconds, sampled by the supervisor's tick.</summary>
+    public RateHistory Rates { get; }
 
     public long ConnectionsTotal => Volatile.Read(ref _connectionsTotal);
 
     public long ConnectionsActive => Volatile.Read(ref _connectionsActive);
 
-    public long MessagesIn => Volatile.Read(ref _messagesIn);
+    /// <summary>Client data messages received (text and binary).</summary>
+    public long MessagesIn => _messagesIn.Value;
 
-    public long BytesIn => Volatile.Read(ref _bytesIn);
+    public long BytesIn => _bytesIn.Value;
 
     /// <summary>Data messages written to clients (one per subscriber per published message).</summary>
     public long MessagesOut => Volatile.Read(ref _messagesOut);
@@ -35,13 +55,57 @@ public sealed class ServerMetrics
     public long MessagesSkipped => Volatile.Read(ref _messagesSkipped);
 
     /// <summary>Messages accepted for fan-out (by any of the three ways in).</summary>
-    public long Published => Volatile.Read(ref _published);
+    public long Published => _published.Value;
 
     public long SubscriptionChanges => Volatile.Read(ref _subscriptionChanges);
 
-    public long HandshakeFailures => Volatile.Read(ref _handshakeFailures);
+    public long HeartbeatsSent => Volatile.Read(ref _heartbeatsSent);
+
+    /// <summary>Connections closed because they answered no ping in time.</summary>
+    public long HeartbeatsMissed => Volatile.Read(ref _heartbeatsMissed);
+
+    /// <summary>Client messages refused with a rate_limited error.</summary>
+    public long RateLimited => Volatile.Read(ref _rateLimited);
+
+    /// <summary>Subscriptions or connections refused by a configured limit.</summary>
+    public long LimitRejections => Volatile.Read(ref _limitRejections);
+
+    /// <summary>Error replies sent to clients.</summary>
+    public long ErrorsSent => Volatile.Read(ref _errorsSent);
 
     public long SlowConsumerCloses => Volatile.Read(ref _slowConsumerCloses);
+
+    public long HandshakeFailuresTotal
+    {
+        get
+        {
+            long sum = 0;
+            for (int i = 0; i < _handshakeFailures.Length; i++)
+            {
+                sum += Volatile.Read(ref _handshakeFailures[i]);
+            }
+
+            return sum;
+        }
+    }
+
+    public long HandshakeFailureCount(HandshakeFailure reason) => Volatile.Read(ref _handshakeFailures[(int)reason]);
+
+    /// <summary>Closes by code (sent by the server or received from the client, whichever ended the connection).</summary>
+    public long ClosesWithCode(ushort code) => Volatile.Read(ref _closesByCode[CloseSlot(code)]);
+
+    /// <summary>Every close code seen so far with its count; codes outside 1000-1015 are reported as 0.</summary>
+    public IEnumerable<KeyValuePair<int, long>> ClosesByCode()
+    {
+        for (int i = 0; i <= CloseCodeSlots; i++)
+        {
+            long count = Volatile.Read(ref _closesByCode[i]);
+            if (count > 0)
+            {
+                yield return new KeyValuePair<int, long>(i == CloseCodeSlots ? 0 : FirstCloseCode + i, count);
+            }
+        }
+    }
 
     internal void ConnectionOpened()
     {
@@ -53,8 +117,8 @@ public sealed class ServerMetrics
 
     internal void MessageIn(int bytes)
     {
-        Interlocked.Increment(ref _messagesIn);
-        Interlocked.Add(ref _bytesIn, bytes);
+        _messagesIn.Increment();
+        _bytesIn.Add(bytes);
     }
 
     internal void Delivered(int messages, long bytes)
@@ -65,11 +129,26 @@ public sealed class ServerMetrics
 
     internal void Skipped(int messages) => Interlocked.Add(ref _messagesSkipped, messages);
 
-    internal void PublishAccepted() => Interlocked.Increment(ref _published);
+    internal void PublishAccepted() => _published.Increment();
 
     internal void SubscriptionChanged() => Interlocked.Increment(ref _subscriptionChanges);
 
-    internal void HandshakeFailed() => Interlocked.Increment(ref _handshakeFailures);
+    internal void HeartbeatSent() => Interlocked.Increment(ref _heartbeatsSent);
+
+    internal void HeartbeatMissed() => Interlocked.Increment(ref _heartbeatsMissed);
+
+    internal void RateLimitHit() => Interlocked.Increment(ref _rateLimited);
+
+    internal void LimitRejected() => Interlocked.Increment(ref _limitRejections);
+
+    internal void ErrorSent() => Interlocked.Increment(ref _errorsSent);
+
+    internal void HandshakeFailed(HandshakeFailure reason) => Interlocked.Increment(ref _handshakeFailures[(int)reason]);
+
+    internal void Closed(ushort code) => Interlocked.Increment(ref _closesByCode[CloseSlot(code)]);
 
     internal void SlowConsumerClosed() => Interlocked.Increment(ref _slowConsumerCloses);
+
+    private static int CloseSlot(ushort code) =>
+        code >= FirstCloseCode && code < FirstCloseCode + CloseCodeSlots ? code - FirstCloseCode : CloseCodeSlots;
 }

@@ -1,0 +1,67 @@
+using System.Diagnostics.Metrics;
+using FastWs.Server.Hosting;
+
+namespace FastWs.Server.Metrics;
+
+/// <summary>
+/// Publishes the server's counters through a <see cref="Meter"/> named "FastWs", so
+/// <c>dotnet-counters monitor --counters FastWs</c> and OpenTelemetry collectors read them with no extra code.
+/// Instruments are observable: they read the lock-free counters when a listener asks, costing nothing otherwise.
+/// </summary>
+public sealed class FastWsMeter : IDisposable
+{
+    public const string MeterName = "FastWs";
+
+    private readonly Meter _meter;
+
+    public FastWsMeter(ServerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ServerMetrics metrics = state.Metrics;
+        _meter = new Meter(MeterName, typeof(FastWsMeter).Assembly.GetName().Version?.ToString());
+
+        foreach (MetricsCatalog.CounterInfo counter in MetricsCatalog.Counters)
+        {
+            Func<ServerMetrics, long> read = counter.Read;
+            _meter.CreateObservableCounter("fastws." + counter.Name.Replace('_', '.'), () => read(metrics), description: counter.Help);
+        }
+
+        _meter.CreateObservableUpDownCounter("fastws.connections.active", () => metrics.ConnectionsActive, description: "Open WebSocket connections.");
+        _meter.CreateObservableUpDownCounter("fastws.channels", () => (long)state.Channels.Count, description: "Channels with at least one subscriber.");
+        _meter.CreateObservableGauge("fastws.messages.out.rate", () => metrics.Rates.Latest.MessagesOut, unit: "{message}/s", description: "Data messages written per second (last full second).");
+        _meter.CreateObservableGauge("fastws.bytes.out.rate", () => metrics.Rates.Latest.BytesOut, unit: "By/s", description: "Bytes written per second (last full second).");
+        _meter.CreateObservableCounter("fastws.handshake.failures.by_reason", () => HandshakeFailureMeasurements(metrics), description: "Failed upgrades by reason.");
+        _meter.CreateObservableCounter("fastws.closes", () => CloseMeasurements(metrics), description: "Connections ended, by close code (1006: no close frame).");
+        _meter.CreateObservableUpDownCounter("fastws.connections.per_key_group", () => KeyGroupMeasurements(state), description: "Connections subscribed to a channel key group.");
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    private static IEnumerable<Measurement<long>> HandshakeFailureMeasurements(ServerMetrics metrics)
+    {
+        foreach (HandshakeFailure reason in Enum.GetValues<HandshakeFailure>())
+        {
+            long count = metrics.HandshakeFailureCount(reason);
+            if (count > 0)
+            {
+                yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", HandshakeFailures.Name(reason)));
+            }
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> CloseMeasurements(ServerMetrics metrics)
+    {
+        foreach (KeyValuePair<int, long> close in metrics.ClosesByCode())
+        {
+            yield return new Measurement<long>(close.Value, new KeyValuePair<string, object?>("code", close.Key == 0 ? "other" : close.Key.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> KeyGroupMeasurements(ServerState state)
+    {
+        foreach (KeyValuePair<string, int> group in state.KeyGroups.Snapshot())
+        {
+            yield return new Measurement<long>(group.Value, new KeyValuePair<string, object?>("group", group.Key));
+        }
+    }
+}

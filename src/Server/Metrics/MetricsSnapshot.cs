@@ -1,0 +1,30 @@
+namespace FastWs.Server.Metrics;
+
+/// <summary>
+/// The counter list shared by every exporter (stats JSON, Prometheus text, the System.Diagnostics.Metrics meter),
+/// so a counter added here shows up everywhere with one name and one description.
+/// </summary>
+public static class MetricsCatalog
+{
+    /// <summary>A monotonically increasing counter: its snake_case name, help text and how to read it.</summary>
+    public readonly record struct CounterInfo(string Name, string JsonName, string Help, Func<ServerMetrics, long> Read);
+
+    public static readonly CounterInfo[] Counters =
+    [
+        new("connections", "connectionsTotal", "WebSocket connections accepted since start.", m => m.ConnectionsTotal),
+        new("messages_in", "messagesIn", "Data messages received from clients.", m => m.MessagesIn),
+        new("bytes_in", "bytesIn", "Payload bytes of data messages received from clients.", m => m.BytesIn),
+        new("messages_out", "messagesOut", "Data messages written to subscribers.", m => m.MessagesOut),
+        new("bytes_out", "bytesOut", "Frame bytes of data messages written to subscribers.", m => m.BytesOut),
+        new("messages_skipped", "messagesSkipped", "Data messages skipped because the subscriber was over its unsent-output limit.", m => m.MessagesSkipped),
+        new("published", "published", "Messages accepted for fan-out.", m => m.Published),
+        new("subscription_changes", "subscriptionChanges", "Subscriptions added or removed.", m => m.SubscriptionChanges),
+        new("heartbeats_sent", "heartbeatsSent", "Ping frames sent by the heartbeat.", m => m.HeartbeatsSent),
+        new("heartbeats_missed", "heartbeatsMissed", "Connections dropped for not answering a ping in time.", m => m.HeartbeatsMissed),
+        new("rate_limited", "rateLimited", "Client messages refused with rate_limited.", m => m.RateLimited),
+        new("limit_rejections", "limitRejections", "Connections or subscriptions refused by a configured limit.", m => m.LimitRejections),
+        new("errors", "errors", "Error replies sent to clients.", m => m.ErrorsSent),
+        new("slow_consumer_closes", "slowConsumerCloses", "Connections closed with 1013 for staying over the unsent-output limit.", m => m.SlowConsumerCloses),
+        new("handshake_failures", "handshakeFailures", "Connections that did not complete the WebSocket upgrade.", m => m.HandshakeFailuresTotal),
+    ];
+}
