@@ -56,7 +56,8 @@ public sealed class FastWsServer : IAsyncDisposable
     /// </summary>
     public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null)
     {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(args);
+        // Content root is the binary's folder, so appsettings*.json are found wherever the server is started from.
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var options = new FastWsOptions();
         builder.Configuration.GetSection(FastWsOptions.SectionName).Bind(options);
         configure?.Invoke(options);
