@@ -19,6 +19,9 @@ public static class FrameWriter
     /// <summary>Close reasons must fit a control frame: 125 bytes minus the 2-byte code.</summary>
     public const int MaxCloseReasonBytes = 123;
 
+    /// <summary>1015, reported locally when the TLS handshake failed; like 1005 and 1006 it is never sent.</summary>
+    private const ushort TlsHandshakeFailure = 1015;
+
     public static int GetHeaderSize(long payloadLength, bool masked = false) =>
         (payloadLength <= 125 ? 2 : payloadLength <= ushort.MaxValue ? 4 : 10) + (masked ? 4 : 0);
 
@@ -28,12 +31,14 @@ public static class FrameWriter
     public static int WriteHeader(Span<byte> destination, WebSocketOpcode opcode, long payloadLength, bool fin = true) =>
         WriteHeaderCore(destination, opcode, payloadLength, fin, masked: false);
 
-    /// <summary>Writes a whole unmasked frame into <paramref name="destination"/>. Returns the bytes written.</summary>
+    /// <summary>
+    /// Writes a whole unmasked frame into <paramref name="destination"/>. Returns the bytes written.
+    /// Control frames over 125 bytes or without FIN throw, as in the <see cref="IBufferWriter{T}"/> overload.
+    /// </summary>
     public static int WriteFrame(Span<byte> destination, WebSocketOpcode opcode, ReadOnlySpan<byte> payload, bool fin = true)
     {
-        int headerSize = WriteHeader(destination, opcode, payload.Length, fin);
-        payload.CopyTo(destination[headerSize..]);
-        return headerSize + payload.Length;
+        ValidateControl(opcode, payload.Length, fin);
+        return WriteFrameCore(destination, opcode, payload, fin);
     }
 
     /// <summary>Writes a whole unmasked frame into <paramref name="output"/>.</summary>
@@ -43,7 +48,7 @@ public static class FrameWriter
         ValidateControl(opcode, payload.Length, fin);
         int size = GetFrameSize(payload.Length);
         Span<byte> span = output.GetSpan(size);
-        WriteFrame(span, opcode, payload, fin);
+        WriteFrameCore(span, opcode, payload, fin);
         output.Advance(size);
     }
 
@@ -57,7 +62,8 @@ public static class FrameWriter
 
     /// <summary>
     /// Writes a close frame with a status code and a reason, cutting the reason at a character boundary
-    /// so it fits in 123 UTF-8 bytes. Codes 1005 and 1006 are local-only and are written as an empty close.
+    /// so it fits in 123 UTF-8 bytes. Codes 1005, 1006 and 1015 are local-only (RFC 6455 7.4.1: they MUST NOT be
+    /// sent) and are written as an empty close.
     /// </summary>
     public static void WriteClose(IBufferWriter<byte> output, ushort code, ReadOnlySpan<char> reason)
     {
@@ -67,10 +73,10 @@ public static class FrameWriter
         WriteFrame(output, WebSocketOpcode.Close, payload[..length]);
     }
 
-    /// <summary>Encodes a close payload (code + truncated reason) and returns its length (0 for 1005/1006).</summary>
+    /// <summary>Encodes a close payload (code + truncated reason) and returns its length (0 for 1005/1006/1015).</summary>
     public static int EncodeClosePayload(Span<byte> destination, ushort code, ReadOnlySpan<char> reason)
     {
-        if (code is CloseCode.NoStatusReceived or CloseCode.AbnormalClosure)
+        if (code is CloseCode.NoStatusReceived or CloseCode.AbnormalClosure or TlsHandshakeFailure)
         {
             return 0;
         }
@@ -91,6 +97,13 @@ public static class FrameWriter
         Masking.WriteMaskKey(span.Slice(headerSize - 4, 4), maskKey);
         Masking.CopyAndApply(payload, span[headerSize..], maskKey, 0);
         output.Advance(headerSize + payload.Length);
+    }
+
+    private static int WriteFrameCore(Span<byte> destination, WebSocketOpcode opcode, ReadOnlySpan<byte> payload, bool fin)
+    {
+        int headerSize = WriteHeaderCore(destination, opcode, payload.Length, fin, masked: false);
+        payload.CopyTo(destination[headerSize..]);
+        return headerSize + payload.Length;
     }
 
     private static int WriteHeaderCore(Span<byte> destination, WebSocketOpcode opcode, long payloadLength, bool fin, bool masked)

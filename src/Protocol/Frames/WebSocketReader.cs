@@ -61,7 +61,7 @@ public sealed class WebSocketReader : IDisposable
     /// <summary>A short reason for the close frame after a protocol error.</summary>
     public string ErrorReason => _errorReason;
 
-    /// <summary>True while a fragmented message has started but not finished.</summary>
+    /// <summary>True while a data message has started but not finished: between fragments, or while a frame's payload is still arriving.</summary>
     public bool IsMessageInProgress => _inMessage;
 
     /// <summary>
@@ -207,8 +207,7 @@ public sealed class WebSocketReader : IDisposable
         }
 
         int lengthBytes = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
-        int headerSize = 2 + lengthBytes + (masked ? 4 : 0);
-        if (available < headerSize)
+        if (available < 2 + lengthBytes)
         {
             return false;
         }
@@ -233,10 +232,17 @@ public sealed class WebSocketReader : IDisposable
             payloadLength = length7;
         }
 
+        // Checked before the mask key arrives: an oversized frame is refused as soon as its length is known.
         long alreadyAssembled = opcode == WebSocketOpcode.Continuation ? _messageLength : 0;
         if (!opcode.IsControl() && payloadLength > _options.MaxMessageSize - alreadyAssembled)
         {
             return Fail(CloseCode.MessageTooBig, "Message exceeds the maximum size");
+        }
+
+        int headerSize = 2 + lengthBytes + (masked ? 4 : 0);
+        if (available < headerSize)
+        {
+            return false;
         }
 
         _fin = fin;
