@@ -1,0 +1,278 @@
+using System.CommandLine;
+using FastWs.LoadGen.Net;
+
+namespace FastWs.LoadGen.Cli;
+
+/// <summary>The command line: one sub-command per scenario, NBomber-style names and options.</summary>
+internal static class Commands
+{
+    public const string DefaultUrl = "ws://127.0.0.1:8080/ws";
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand(
+            "FastWs.LoadGen: WebSocket load scenarios (fanout, connect, churn, slow) against any RFC 6455 server speaking the FastWs JSON protocol. Loopback targets only.");
+        root.Subcommands.Add(BuildFanout("fanout", "S subscribers over C channels, publishers at R msgs/s; reports delivered msgs/s, delivery ratio, end-to-end latency percentiles and errors.", slow: false));
+        root.Subcommands.Add(BuildFanout("slow", "A fanout in which a share of the subscribers stop reading after warm-up; reports whether the healthy ones still get everything on time.", slow: true));
+        root.Subcommands.Add(BuildConnect());
+        root.Subcommands.Add(BuildChurn());
+        return root;
+    }
+
+    private static Command BuildFanout(string name, string description, bool slow)
+    {
+        var command = new Command(name, description);
+        var common = new CommonOptions(command, duration: 10, warmup: 2, durationHelp: "Measured seconds (after the warm-up).");
+        Option<int> subscribers = Add(command, new Option<int>("--subscribers", "-s") { Description = "Subscriber connections.", DefaultValueFactory = _ => 100 });
+        Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels (PREFIX1..PREFIXn); subscriber i joins channel i mod C, publishes go round robin.", DefaultValueFactory = _ => 1 });
+        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Publishes per second, in total over all channels and publishers.", DefaultValueFactory = _ => 1000 });
+        Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object {\"t\":..,\"p\":\"xx..\"} (minimum about 30).", DefaultValueFactory = _ => 100 });
+        Option<int> publishers = Add(command, new Option<int>("--publishers") { Description = "WebSocket publisher connections sharing the rate.", DefaultValueFactory = _ => 1 });
+        Option<string> publishVia = Add(command, new Option<string>("--publish-via") { Description = "ws: publish messages on WebSocket connections; http: POST batches to --http-url.", DefaultValueFactory = _ => "ws" });
+        publishVia.AcceptOnlyFromAmong("ws", "http");
+        Option<string?> httpUrl = Add(command, new Option<string?>("--http-url") { Description = "Publish API for --publish-via http (default: http://HOST:8081/api/publish, HOST from --url)." });
+        Option<double> onTime = Add(command, new Option<double>("--on-time-ms") { Description = "Deliveries slower than this count as 'late'.", DefaultValueFactory = _ => 100 });
+        Option<double>? share = slow ? Add(command, new Option<double>("--slow-share") { Description = "Share of subscribers that stop reading when the measured window starts.", DefaultValueFactory = _ => 0.1 }) : null;
+        Option<int>? slowBuffer = slow ? Add(command, new Option<int>("--slow-rcvbuf") { Description = "SO_RCVBUF of the slow subscribers' sockets, so they back up quickly (0 = kernel default).", DefaultValueFactory = _ => 4096 }) : null;
+
+        command.SetAction(result => Program.RunAsync(common.Settings(result, name, s => s with
+        {
+            Subscribers = result.GetValue(subscribers),
+            Channels = result.GetValue(channels),
+            Rate = result.GetValue(rate),
+            Payload = result.GetValue(payload),
+            Publishers = result.GetValue(publishers),
+            PublishVia = result.GetValue(publishVia) == "http" ? PublishVia.Http : PublishVia.Ws,
+            HttpUrlText = result.GetValue(httpUrl),
+            OnTimeMs = result.GetValue(onTime),
+            SlowShare = share is null ? 0 : result.GetValue(share),
+            SlowSocketBuffer = slowBuffer is null ? 0 : result.GetValue(slowBuffer),
+        })));
+        return command;
+    }
+
+    private static Command BuildConnect()
+    {
+        var command = new Command("connect", "Ramp to N idle subscribed connections; reports handshakes/s, handshake latency and (with --server-pid) server memory per connection.");
+        var common = new CommonOptions(command, duration: 60, warmup: 0, durationHelp: "Longest the ramp may take; the ramp stops there.");
+        Option<int> connections = Add(command, new Option<int>("--connections", "-n") { Description = "Connections to open.", DefaultValueFactory = _ => 1000 });
+        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Handshakes started per second (0 = as fast as --connect-concurrency allows).", DefaultValueFactory = _ => 0 });
+        Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Each connection subscribes to one of C channels (0 = no subscribe, bare connections).", DefaultValueFactory = _ => 1 });
+        Option<double> hold = Add(command, new Option<double>("--hold") { Description = "Seconds to hold the connections idle after the ramp before measuring memory.", DefaultValueFactory = _ => 5 });
+
+        command.SetAction(result => Program.RunAsync(common.Settings(result, "connect", s => s with
+        {
+            Connections = result.GetValue(connections),
+            Rate = result.GetValue(rate),
+            Channels = result.GetValue(channels),
+            Hold = result.GetValue(hold),
+            ReceiveBuffer = result.GetResult(common.ReceiveBuffer) is null ? 2048 : s.ReceiveBuffer,
+        })));
+        return command;
+    }
+
+    private static Command BuildChurn()
+    {
+        var command = new Command("churn", "K workers loop connect → subscribe → ack (or first message) → close for D seconds; reports cycles/s, cycle time and errors.");
+        var common = new CommonOptions(command, duration: 10, warmup: 1, durationHelp: "Measured seconds (after the warm-up).");
+        Option<int> concurrency = Add(command, new Option<int>("--concurrency", "-k") { Description = "Concurrent workers, each one connection at a time.", DefaultValueFactory = _ => 10 });
+        Option<string> wait = Add(command, new Option<string>("--wait") { Description = "What a cycle waits for before closing: ack (the subscribed reply) or message (the first data message).", DefaultValueFactory = _ => "ack" });
+        wait.AcceptOnlyFromAmong("ack", "message");
+        Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels the workers spread over.", DefaultValueFactory = _ => 10 });
+        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "With --wait message: publishes per second over the channels.", DefaultValueFactory = _ => 1000 });
+        Option<int> payload = Add(command, new Option<int>("--payload") { Description = "With --wait message: bytes of each published data object.", DefaultValueFactory = _ => 100 });
+
+        command.SetAction(result => Program.RunAsync(common.Settings(result, "churn", s => s with
+        {
+            Concurrency = result.GetValue(concurrency),
+            ChurnWait = result.GetValue(wait) == "message" ? ChurnWait.Message : ChurnWait.Ack,
+            Channels = result.GetValue(channels),
+            Rate = result.GetValue(rate),
+            Payload = result.GetValue(payload),
+            ReceiveBuffer = result.GetResult(common.ReceiveBuffer) is null ? 4096 : s.ReceiveBuffer,
+        })));
+        return command;
+    }
+
+    private static T Add<T>(Command command, T option)
+        where T : Option
+    {
+        command.Options.Add(option);
+        return option;
+    }
+
+    /// <summary>Options every scenario has.</summary>
+    private sealed class CommonOptions
+    {
+        private readonly Option<string> _url;
+        private readonly Option<double> _duration;
+        private readonly Option<double> _warmup;
+        private readonly Option<double> _grace;
+        private readonly Option<int?> _serverPid;
+        private readonly Option<string?> _report;
+        private readonly Option<string[]> _thresholds;
+        private readonly Option<string> _prefix;
+        private readonly Option<string> _subscribeVia;
+        private readonly Option<int> _connectConcurrency;
+        private readonly Option<double> _connectTimeout;
+        private readonly Option<bool> _noProgress;
+        private readonly Option<double?> _maxRunTime;
+
+        public CommonOptions(Command command, double duration, double warmup, string durationHelp)
+        {
+            _url = Add(command, new Option<string>("--url", "-u") { Description = "WebSocket URL (ws://, loopback only).", DefaultValueFactory = _ => DefaultUrl });
+            _duration = Add(command, new Option<double>("--duration", "-d") { Description = durationHelp + " Seconds.", DefaultValueFactory = _ => duration });
+            _warmup = Add(command, new Option<double>("--warmup", "-w") { Description = "Warm-up seconds before the measured window.", DefaultValueFactory = _ => warmup });
+            _grace = Add(command, new Option<double>("--grace") { Description = "Seconds to wait after the window for in-flight messages (and the close budget).", DefaultValueFactory = _ => 2 });
+            _serverPid = Add(command, new Option<int?>("--server-pid") { Description = "Server process to sample from /proc: CPU time and RSS." });
+            _report = Add(command, new Option<string?>("--report") { Description = "Directory to write summary.json and report.html into (created if missing)." });
+            _thresholds = Add(command, new Option<string[]>("--threshold") { Description = "Pass/fail rule METRIC OP VALUE[UNIT], repeatable; quote it in the shell: --threshold 'p99<10ms'. Exit code 2 if any fails.", AllowMultipleArgumentsPerToken = false });
+            _prefix = Add(command, new Option<string>("--channel-prefix") { Description = "Channel names are PREFIX1..PREFIXn.", DefaultValueFactory = _ => "bench:" });
+            _subscribeVia = Add(command, new Option<string>("--subscribe-via") { Description = "message: send {\"type\":\"subscribe\"} after the handshake; url: ?subscribe=CHANNEL in the upgrade URL.", DefaultValueFactory = _ => "message" });
+            _subscribeVia.AcceptOnlyFromAmong("message", "url");
+            _connectConcurrency = Add(command, new Option<int>("--connect-concurrency") { Description = "Handshakes in flight at once while opening connections.", DefaultValueFactory = _ => 64 });
+            _connectTimeout = Add(command, new Option<double>("--connect-timeout") { Description = "Seconds allowed for connect + upgrade + subscribe ack.", DefaultValueFactory = _ => 10 });
+            ReceiveBuffer = Add(command, new Option<int>("--recv-buffer") { Description = "Bytes read per receive call per connection (default 16384; connect 2048, churn 4096).", DefaultValueFactory = _ => 16 * 1024 });
+            _noProgress = Add(command, new Option<bool>("--no-progress") { Description = "No per-second progress lines on stderr." });
+            _maxRunTime = Add(command, new Option<double?>("--max-run-time") { Description = "Hard limit in seconds for the whole run, connecting included (default: warm-up + duration + hold + grace + 120). The run then stops with a partial report." });
+        }
+
+        public Option<int> ReceiveBuffer { get; }
+
+        public ParsedOptions Settings(ParseResult result, string scenario, Func<ParsedOptions, ParsedOptions> scenarioSpecific) =>
+            scenarioSpecific(new ParsedOptions
+            {
+                Scenario = scenario,
+                Url = result.GetValue(_url) ?? DefaultUrl,
+                Duration = result.GetValue(_duration),
+                Warmup = result.GetValue(_warmup),
+                Grace = result.GetValue(_grace),
+                ServerPid = result.GetValue(_serverPid),
+                ReportDir = result.GetValue(_report),
+                Thresholds = result.GetValue(_thresholds) ?? [],
+                ChannelPrefix = result.GetValue(_prefix) ?? "bench:",
+                SubscribeVia = result.GetValue(_subscribeVia) == "url" ? SubscribeVia.Url : SubscribeVia.Message,
+                ConnectConcurrency = result.GetValue(_connectConcurrency),
+                ConnectTimeout = result.GetValue(_connectTimeout),
+                ReceiveBuffer = result.GetValue(ReceiveBuffer),
+                Progress = !result.GetValue(_noProgress),
+                MaxRunTime = result.GetValue(_maxRunTime),
+            });
+    }
+}
+
+/// <summary>Raw option values before validation (the URL not yet checked for loopback).</summary>
+internal sealed record ParsedOptions
+{
+    public string Scenario { get; init; } = "";
+    public string Url { get; init; } = Commands.DefaultUrl;
+    public double Duration { get; init; }
+    public double Warmup { get; init; }
+    public double Grace { get; init; }
+    public int? ServerPid { get; init; }
+    public string? ReportDir { get; init; }
+    public IReadOnlyList<string> Thresholds { get; init; } = [];
+    public string ChannelPrefix { get; init; } = "bench:";
+    public SubscribeVia SubscribeVia { get; init; }
+    public int ConnectConcurrency { get; init; }
+    public double ConnectTimeout { get; init; }
+    public int ReceiveBuffer { get; init; }
+    public bool Progress { get; init; }
+    public double? MaxRunTime { get; init; }
+    public int Subscribers { get; init; }
+    public int Channels { get; init; }
+    public double Rate { get; init; }
+    public int Payload { get; init; }
+    public int Publishers { get; init; } = 1;
+    public PublishVia PublishVia { get; init; }
+    public string? HttpUrlText { get; init; }
+    public double OnTimeMs { get; init; } = 100;
+    public double SlowShare { get; init; }
+    public int SlowSocketBuffer { get; init; }
+    public int Connections { get; init; }
+    public double Hold { get; init; }
+    public int Concurrency { get; init; }
+    public ChurnWait ChurnWait { get; init; }
+
+    /// <summary>Checks ranges and the loopback rule; returns the settings or an error message.</summary>
+    public (RunSettings? Settings, string? Error) Validate()
+    {
+        string? error = LoopbackGuard.Check(Url, ["ws"], out Uri? uri, out System.Net.IPAddress? address);
+        if (error is not null)
+        {
+            return (null, error);
+        }
+
+        Uri? httpUrl = null;
+        if (PublishVia == PublishVia.Http)
+        {
+            string text = HttpUrlText ?? $"http://{uri!.Host}:8081/api/publish";
+            error = LoopbackGuard.Check(text, ["http"], out httpUrl, out _);
+            if (error is not null)
+            {
+                return (null, "--http-url " + error);
+            }
+        }
+
+        string? range =
+            Duration <= 0 ? "--duration must be > 0" :
+            Warmup < 0 ? "--warmup must be >= 0" :
+            Grace < 0 ? "--grace must be >= 0" :
+            ConnectConcurrency < 1 ? "--connect-concurrency must be >= 1" :
+            ConnectTimeout <= 0 ? "--connect-timeout must be > 0" :
+            ReceiveBuffer < 256 ? "--recv-buffer must be >= 256" :
+            Scenario is "fanout" or "slow" && Subscribers < 1 ? "--subscribers must be >= 1" :
+            Scenario is "fanout" or "slow" && Channels < 1 ? "--channels must be >= 1" :
+            Scenario is "fanout" or "slow" && Rate <= 0 ? "--rate must be > 0" :
+            Scenario is "fanout" or "slow" && Publishers < 1 ? "--publishers must be >= 1" :
+            Scenario is "slow" && SlowShare is <= 0 or >= 1 ? "--slow-share must be between 0 and 1" :
+            Scenario == "connect" && Connections < 1 ? "--connections must be >= 1" :
+            Scenario == "connect" && (Rate < 0 || Channels < 0 || Hold < 0) ? "--rate, --channels and --hold must be >= 0" :
+            Scenario == "churn" && (Concurrency < 1 || Channels < 1) ? "--concurrency and --channels must be >= 1" :
+            Scenario == "churn" && ChurnWait == ChurnWait.Message && Rate <= 0 ? "--rate must be > 0 with --wait message" :
+            Payload is < 0 or > 8 * 1024 * 1024 ? "--payload must be between 0 and 8 MiB" :
+            ServerPid is <= 0 ? "--server-pid must be a process id" :
+            null;
+        if (range is not null)
+        {
+            return (null, range);
+        }
+
+        var settings = new RunSettings
+        {
+            Scenario = Scenario,
+            Url = Url,
+            Endpoint = new WsEndpoint(uri!, address!),
+            Duration = Duration,
+            Warmup = Warmup,
+            Grace = Grace,
+            ServerPid = ServerPid,
+            ReportDir = ReportDir,
+            Thresholds = Thresholds,
+            ChannelPrefix = ChannelPrefix,
+            SubscribeVia = SubscribeVia,
+            ConnectConcurrency = ConnectConcurrency,
+            ConnectTimeout = ConnectTimeout,
+            ReceiveBuffer = ReceiveBuffer,
+            Progress = Progress,
+            Subscribers = Subscribers,
+            Channels = Channels,
+            Rate = Rate,
+            Payload = Payload,
+            Publishers = Publishers,
+            PublishVia = PublishVia,
+            HttpUrl = httpUrl,
+            OnTimeMs = OnTimeMs,
+            SlowShare = SlowShare,
+            SlowSocketBuffer = SlowSocketBuffer,
+            Connections = Connections,
+            Hold = Hold,
+            Concurrency = Concurrency,
+            ChurnWait = ChurnWait,
+        };
+        return (settings, null);
+    }
+
+    /// <summary>Hard limit for the whole run.</summary>
+    public double RunTimeLimit => MaxRunTime ?? (Warmup + Duration + Hold + Grace + 120);
+}

@@ -1,0 +1,92 @@
+using FastWs.LoadGen.Net;
+
+namespace FastWs.LoadGen.Cli;
+
+/// <summary>How subscribers subscribe: a subscribe message after the handshake, or <c>?subscribe=</c> in the URL.</summary>
+internal enum SubscribeVia
+{
+    Message,
+    Url,
+}
+
+internal enum PublishVia
+{
+    Ws,
+    Http,
+}
+
+/// <summary>What a churn cycle waits for before closing.</summary>
+internal enum ChurnWait
+{
+    Ack,
+    Message,
+}
+
+/// <summary>All options of all scenarios, after parsing and validation. Each scenario reads the ones it has.</summary>
+internal sealed class RunSettings
+{
+    public required string Scenario { get; init; }
+
+    public required string Url { get; init; }
+
+    public required WsEndpoint Endpoint { get; init; }
+
+    public double Duration { get; init; }
+
+    public double Warmup { get; init; }
+
+    public double Grace { get; init; } = 2;
+
+    public int? ServerPid { get; init; }
+
+    public string? ReportDir { get; init; }
+
+    public IReadOnlyList<string> Thresholds { get; init; } = [];
+
+    public string ChannelPrefix { get; init; } = "bench:";
+
+    public int ConnectConcurrency { get; init; } = 64;
+
+    public double ConnectTimeout { get; init; } = 10;
+
+    public bool Progress { get; init; } = true;
+
+    public SubscribeVia SubscribeVia { get; init; }
+
+    public int ReceiveBuffer { get; init; } = 16 * 1024;
+
+    // fanout / slow
+    public int Subscribers { get; init; } = 100;
+
+    public int Channels { get; init; } = 1;
+
+    public double Rate { get; init; } = 1000;
+
+    public int Payload { get; init; } = 100;
+
+    public int Publishers { get; init; } = 1;
+
+    public PublishVia PublishVia { get; init; }
+
+    public Uri? HttpUrl { get; init; }
+
+    public double OnTimeMs { get; init; } = 100;
+
+    public double SlowShare { get; init; } = 0.1;
+
+    public int SlowSocketBuffer { get; init; } = 4096;
+
+    // connect
+    public int Connections { get; init; } = 1000;
+
+    public double Hold { get; init; } = 5;
+
+    // churn
+    public int Concurrency { get; init; } = 10;
+
+    public ChurnWait ChurnWait { get; init; }
+
+    /// <summary>Names of the scenario's channels: prefix + 1..N.</summary>
+    public IReadOnlyList<string> ChannelNames(int count) =>
+        Enumerable.Range(1, count).Select(i => ChannelPrefix + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+}

@@ -1,0 +1,164 @@
+using System.Globalization;
+
+namespace FastWs.LoadGen.Metrics;
+
+/// <summary>One reading of /proc for the server (when a PID was given) and for the load tool itself.</summary>
+internal readonly record struct ProcSample(
+    double Seconds,
+    long ServerCpuTicks,
+    long ServerRssKb,
+    bool ServerAlive,
+    long SelfCpuTicks,
+    long SelfRssKb);
+
+/// <summary>
+/// Samples utime+stime (from /proc/PID/stat, in clock ticks of 1/100 s) and VmRSS (from /proc/PID/status) of
+/// the server and of this process once per second on its own thread, plus on demand at the edges of the
+/// measured window. Linux only; on other systems the readings are zero.
+/// </summary>
+internal sealed class ProcSampler : IDisposable
+{
+    /// <summary>USER_HZ: sysconf(_SC_CLK_TCK), 100 on every Linux this runs on (`getconf CLK_TCK`).</summary>
+    public const double ClockTicksPerSecond = 100.0;
+
+    private readonly int? _serverPid;
+    private readonly List<ProcSample> _samples = [];
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private long _t0;
+    private Thread? _thread;
+    private Action<ProcSample, ProcSample>? _onSecond;
+    private ProcSample _previous;
+
+    public ProcSampler(int? serverPid)
+    {
+        _serverPid = serverPid;
+        _t0 = Clock.Now;
+    }
+
+    public bool HasServer => _serverPid is not null;
+
+    public int? ServerPid => _serverPid;
+
+    /// <summary>Checks that the server PID exists; returns an error message otherwise.</summary>
+    public string? Validate()
+    {
+        if (_serverPid is int pid && !File.Exists($"/proc/{pid}/stat"))
+        {
+            return $"--server-pid {pid}: no such process (/proc/{pid}/stat not found)";
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts once-per-second sampling with second 0 at <paramref name="t0"/>; <paramref name="onSecond"/> gets (previous, current) after each sample.</summary>
+    public void Start(long t0, Action<ProcSample, ProcSample>? onSecond)
+    {
+        _t0 = t0;
+        _onSecond = onSecond;
+        ProcSample first = Sample();
+        _previous = first;
+        lock (_lock)
+        {
+            _samples.Add(first);
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = "proc-sampler" };
+        _thread.Start();
+    }
+
+    public ProcSample Sample()
+    {
+        double seconds = Clock.ToSeconds(Clock.Now - _t0);
+        long serverCpu = 0, serverRss = 0;
+        bool alive = false;
+        if (_serverPid is int pid)
+        {
+            alive = TryRead(pid.ToString(CultureInfo.InvariantCulture), out serverCpu, out serverRss);
+        }
+
+        TryRead("self", out long selfCpu, out long selfRss);
+        return new ProcSample(seconds, serverCpu, serverRss, alive, selfCpu, selfRss);
+    }
+
+    /// <summary>The once-per-second samples taken so far (the first is taken by <see cref="Start"/> at second 0).</summary>
+    public IReadOnlyList<ProcSample> Samples
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _samples.OrderBy(s => s.Seconds).ToList();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread?.Join(TimeSpan.FromSeconds(2));
+        _stop.Dispose();
+    }
+
+    private void Run()
+    {
+        int second = 1;
+        while (!_stop.IsCancellationRequested)
+        {
+            long due = _t0 + Clock.FromSeconds(second);
+            long wait = due - Clock.Now;
+            if (wait > 0 && _stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(Clock.ToSeconds(wait))))
+            {
+                return;
+            }
+
+            ProcSample sample = Sample();
+            lock (_lock)
+            {
+                _samples.Add(sample);
+            }
+
+            try
+            {
+                _onSecond?.Invoke(_previous, sample);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or IOException)
+            {
+                // Progress output is best effort.
+            }
+
+            _previous = sample;
+
+            second = Math.Max(second + 1, (int)Clock.ToSeconds(Clock.Now - _t0) + 1);
+        }
+    }
+
+    private static bool TryRead(string pid, out long cpuTicks, out long rssKb)
+    {
+        cpuTicks = 0;
+        rssKb = 0;
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            // The command name (field 2) is in parentheses and may contain spaces: parse after the last ')'.
+            int close = stat.LastIndexOf(')');
+            string[] fields = stat[(close + 2)..].Split(' ');
+            // fields[0] is field 3 (state); utime is field 14, stime field 15.
+            cpuTicks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                {
+                    rssKb = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+                    break;
+                }
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,447 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using FastWs.Protocol.Frames;
+
+namespace FastWs.LoadGen.Net;
+
+/// <summary>Receives what a connection reads. Called on the connection's receive loop; must not block.</summary>
+internal interface IConnectionSink
+{
+    /// <summary>A <c>"type":"message"</c> text message. <paramref name="json"/> is valid only during the call.</summary>
+    void OnData(WsConnection connection, ReadOnlySpan<byte> json, long receivedAt);
+
+    /// <summary>A <c>"type":"error"</c> message from the server.</summary>
+    void OnServerError(WsConnection connection, ReadOnlySpan<byte> json);
+
+    /// <summary>The connection ended in a way the tool did not ask for (server close, reset, protocol error).</summary>
+    void OnUnexpectedEnd(WsConnection connection, string kind);
+}
+
+/// <summary>Per-connection settings.</summary>
+internal sealed class ConnectionOptions
+{
+    /// <summary>Bytes read per receive call; a read may hold many frames.</summary>
+    public int ReceiveBufferSize { get; init; } = 16 * 1024;
+
+    /// <summary>SO_RCVBUF to set before connecting (0 = kernel default). Small values make a non-reading client look slow sooner.</summary>
+    public int SocketReceiveBuffer { get; init; }
+
+    /// <summary>Largest message accepted from the server.</summary>
+    public int MaxMessageSize { get; init; } = 16 * 1024 * 1024;
+}
+
+/// <summary>
+/// One client WebSocket over a raw <see cref="Socket"/>: a single receive loop per connection reading into one
+/// buffer, frames parsed by <see cref="WebSocketReader"/> (several frames per read, fragments assembled),
+/// masked frames written by <see cref="FrameWriter"/>. The receive path allocates nothing per message.
+/// </summary>
+internal sealed class WsConnection : IDisposable
+{
+    private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(2);
+
+    private readonly Socket _socket;
+    private readonly WebSocketReader _reader;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly ArrayBufferWriter<byte> _sendBuffer = new(256);
+    private readonly IConnectionSink _sink;
+    private byte[] _receive;
+    private int _filled;
+    private uint _maskState;
+    private TaskCompletionSource<bool>? _ackWaiter;
+    private TaskCompletionSource? _dataWaiter;
+    private volatile TaskCompletionSource? _pauseGate;
+    private Task _receiveLoop = Task.CompletedTask;
+    private int _closeSent;
+    private int _disposed;
+
+    private WsConnection(Socket socket, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial)
+    {
+        _socket = socket;
+        _sink = sink;
+        _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize });
+        _receive = new byte[Math.Max(options.ReceiveBufferSize, initial.Length + 1024)];
+        initial.CopyTo(_receive);
+        _filled = initial.Length;
+        _maskState = (uint)Random.Shared.Next() | 1u;
+    }
+
+    /// <summary>Index of the connection in its scenario.</summary>
+    public int Id { get; set; }
+
+    /// <summary>Which group's metrics this connection counts in (0 = healthy, 1 = slow).</summary>
+    public int Group { get; set; }
+
+    /// <summary>The channel this connection subscribes to, as an index into the scenario's channel list.</summary>
+    public int ChannelIndex { get; set; }
+
+    // Counters owned by the receive loop (one thread at a time); read after the run.
+    public long ReceivedInWindow;
+    public long ReceivedTotal;
+    public long LastSeq = -1;
+    public long SeqGaps;
+    public long SeqBackwards;
+
+    /// <summary>Close code the server sent, if it closed first (0 otherwise).</summary>
+    public ushort ServerCloseCode { get; private set; }
+
+    /// <summary>True once the connection has ended for any reason.</summary>
+    public bool IsEnded => _receiveLoop.IsCompleted;
+
+    public bool IsPaused => _pauseGate is not null;
+
+    /// <summary>TCP connect plus the opening handshake. The receive loop starts with <see cref="Start"/>.</summary>
+    public static async Task<WsConnection> ConnectAsync(WsEndpoint endpoint, string target, ConnectionOptions options, IConnectionSink sink, CancellationToken ct)
+    {
+        var socket = new Socket(endpoint.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(8192);
+        try
+        {
+            if (options.SocketReceiveBuffer > 0)
+            {
+                socket.ReceiveBufferSize = options.SocketReceiveBuffer;
+            }
+
+            await socket.ConnectAsync(endpoint.EndPoint, ct).ConfigureAwait(false);
+            (int head, int total) = await ClientHandshake.PerformAsync(socket, endpoint, target, scratch, ct).ConfigureAwait(false);
+            return new WsConnection(socket, options, sink, scratch.AsSpan(head, total - head));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>Arms the wait for a <c>subscribed</c> ack. Call before sending the request (or before <see cref="Start"/> for URL subscriptions).</summary>
+    public void ExpectAck() => _ackWaiter = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Arms a wait for the first data message.</summary>
+    public void ExpectData() => _dataWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Start() => _receiveLoop = Task.Run(ReceiveLoopAsync);
+
+    /// <summary>Waits for the ack armed by <see cref="ExpectAck"/>. Throws on timeout, refusal, or a lost connection.</summary>
+    public async Task WaitAckAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        TaskCompletionSource<bool> waiter = _ackWaiter ?? throw new InvalidOperationException("ExpectAck was not called");
+        bool accepted;
+        try
+        {
+            accepted = await waiter.Task.WaitAsync(timeout, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new HandshakeException("subscribe: no ack", "No subscribed ack within " + timeout.TotalSeconds + " s");
+        }
+
+        if (!accepted)
+        {
+            throw new HandshakeException("subscribe: refused", "The server acked the subscribe with no channels");
+        }
+    }
+
+    public async Task WaitDataAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        TaskCompletionSource waiter = _dataWaiter ?? throw new InvalidOperationException("ExpectData was not called");
+        try
+        {
+            await waiter.Task.WaitAsync(timeout, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new HandshakeException("receive: no message", "No data message within " + timeout.TotalSeconds + " s");
+        }
+    }
+
+    /// <summary>Sends <c>{"type":"subscribe","channels":[...],"id":N}</c>.</summary>
+    public Task SendSubscribeAsync(IReadOnlyList<string> channels, int id, CancellationToken ct)
+    {
+        var json = new StringBuilder("{\"type\":\"subscribe\",\"channels\":[");
+        for (int i = 0; i < channels.Count; i++)
+        {
+            json.Append(i == 0 ? "\"" : ",\"").Append(channels[i]).Append('"');
+        }
+
+        json.Append("],\"id\":").Append(id).Append('}');
+        return SendAsync(WebSocketOpcode.Text, Encoding.UTF8.GetBytes(json.ToString()), ct);
+    }
+
+    /// <summary>Sends one masked frame.</summary>
+    public async Task SendAsync(WebSocketOpcode opcode, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            _sendBuffer.ResetWrittenCount();
+            FrameWriter.WriteMaskedFrame(_sendBuffer, opcode, payload.Span, NextMaskKey());
+            ReadOnlyMemory<byte> frame = _sendBuffer.WrittenMemory;
+            while (!frame.IsEmpty)
+            {
+                int n = await _socket.SendAsync(frame, SocketFlags.None, ct).ConfigureAwait(false);
+                frame = frame[n..];
+            }
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Appends a masked text frame to a caller-owned batch (the publisher builds one batch per tick and sends it
+    /// with <see cref="SendBatchBlocking"/>). Only the publisher thread may call this.
+    /// </summary>
+    public void AppendMaskedText(IBufferWriter<byte> batch, ReadOnlySpan<byte> payload) =>
+        FrameWriter.WriteMaskedFrame(batch, WebSocketOpcode.Text, payload, NextMaskKey());
+
+    /// <summary>Sends already framed bytes, blocking the calling (publisher) thread while the server is not reading.</summary>
+    public void SendBatchBlocking(ReadOnlySpan<byte> frames)
+    {
+        _sendLock.Wait();
+        try
+        {
+            while (!frames.IsEmpty)
+            {
+                int n = _socket.Send(frames, SocketFlags.None);
+                frames = frames[n..];
+            }
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>Stops reading (the connection becomes a slow consumer); the kernel buffers fill and the server sees backpressure.</summary>
+    public void Pause() => _pauseGate ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Starts reading again after <see cref="Pause"/>.</summary>
+    public void Resume()
+    {
+        TaskCompletionSource? gate = _pauseGate;
+        _pauseGate = null;
+        gate?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Polite close: a close frame (1000), then wait for the server's close frame and its end of the TCP stream,
+    /// so TIME_WAIT lands on the server side as RFC 6455 intends. Paused connections are simply aborted.
+    /// </summary>
+    public async Task CloseAsync(CancellationToken ct = default)
+    {
+        if (_pauseGate is null && !_receiveLoop.IsCompleted && Interlocked.Exchange(ref _closeSent, 1) == 0)
+        {
+            try
+            {
+                byte[] payload = new byte[2];
+                BinaryPrimitives.WriteUInt16BigEndian(payload, CloseCode.NormalClosure);
+                await SendAsync(WebSocketOpcode.Close, payload, ct).ConfigureAwait(false);
+                await _receiveLoop.WaitAsync(CloseWait, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SocketException or TimeoutException or ObjectDisposedException or OperationCanceledException or IOException)
+            {
+                // Closing anyway.
+            }
+        }
+
+        Dispose();
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _closeSent, 1);
+        _socket.Dispose();
+        _pauseGate?.TrySetResult();
+    }
+
+    private uint NextMaskKey()
+    {
+        uint x = _maskState;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        _maskState = x;
+        return x;
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        byte[] buffer = _receive;
+        int filled = _filled;
+        bool first = true;
+        bool closeReceived = false;
+        try
+        {
+            while (true)
+            {
+                if (!first || filled == 0)
+                {
+                    if (_pauseGate is { } gate)
+                    {
+                        await gate.Task.ConfigureAwait(false);
+                        if (_disposed != 0)
+                        {
+                            return;
+                        }
+                    }
+
+                    int n = await _socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        if (!closeReceived && Volatile.Read(ref _closeSent) == 0)
+                        {
+                            Fail("closed without close frame");
+                        }
+
+                        return;
+                    }
+
+                    filled += n;
+                }
+
+                first = false;
+                long now = Stopwatch.GetTimestamp();
+                var data = new ReadOnlySequence<byte>(buffer, 0, filled);
+                while (true)
+                {
+                    WebSocketReadStatus status = _reader.Read(ref data, out WebSocketMessage message);
+                    if (status == WebSocketReadStatus.NeedMoreData)
+                    {
+                        break;
+                    }
+
+                    if (status == WebSocketReadStatus.ProtocolError)
+                    {
+                        Fail("protocol error: " + _reader.ErrorReason);
+                        await TrySendCloseAsync(_reader.ErrorCloseCode).ConfigureAwait(false);
+                        return;
+                    }
+
+                    switch (message.Type)
+                    {
+                        case WebSocketMessageType.Text:
+                            OnText(message.Payload.Span, now);
+                            break;
+                        case WebSocketMessageType.Ping:
+                            // Not awaited: a publisher thread blocked in a send must not stop this loop from reading.
+                            _ = PongAsync(message.Payload.ToArray());
+                            break;
+                        case WebSocketMessageType.Close:
+                            closeReceived = true;
+                            if (Volatile.Read(ref _closeSent) == 0)
+                            {
+                                ServerCloseCode = message.CloseStatus;
+                                Fail("closed by server: " + message.CloseStatus);
+                                await TrySendCloseAsync(message.CloseStatus).ConfigureAwait(false);
+                            }
+
+                            // Keep reading until the server ends the TCP stream (bounded by CloseAsync's wait).
+                            break;
+                        case WebSocketMessageType.Binary:
+                            Fail("unexpected binary message");
+                            break;
+                        default:
+                            break; // pong
+                    }
+                }
+
+                int rest = (int)data.Length;
+                if (rest > 0)
+                {
+                    buffer.AsSpan(filled - rest, rest).CopyTo(buffer);
+                }
+
+                filled = rest;
+                if (filled == buffer.Length)
+                {
+                    // Cannot happen with the reader's contract (at most a 14-byte header is left), but never spin.
+                    Array.Resize(ref buffer, buffer.Length * 2);
+                    _receive = buffer;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException or OperationCanceledException)
+        {
+            if (Volatile.Read(ref _closeSent) == 0 && !closeReceived)
+            {
+                Fail(ex is SocketException se ? "socket: " + se.SocketErrorCode : "connection aborted");
+            }
+        }
+        finally
+        {
+            _ackWaiter?.TrySetException(new HandshakeException("subscribe: connection ended", "The connection ended before the ack"));
+            _dataWaiter?.TrySetException(new HandshakeException("receive: connection ended", "The connection ended before a message"));
+            _reader.Dispose();
+        }
+    }
+
+    private void OnText(ReadOnlySpan<byte> json, long now)
+    {
+        switch (ProtocolText.Classify(json))
+        {
+            case ServerMessageKind.Data:
+                _sink.OnData(this, json, now);
+                _dataWaiter?.TrySetResult();
+                break;
+            case ServerMessageKind.Subscribed:
+                _ackWaiter?.TrySetResult(!ProtocolText.HasEmptyChannelList(json));
+                break;
+            case ServerMessageKind.Error:
+                _sink.OnServerError(this, json);
+                break;
+            default:
+                break;
+        }
+    }
+
+    private void Fail(string kind)
+    {
+        if (_disposed == 0)
+        {
+            _sink.OnUnexpectedEnd(this, kind);
+        }
+    }
+
+    private async Task PongAsync(byte[] payload)
+    {
+        try
+        {
+            await SendAsync(WebSocketOpcode.Pong, payload, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        {
+            // The connection is going away; the receive loop reports that.
+        }
+    }
+
+    private async Task TrySendCloseAsync(ushort code)
+    {
+        if (Interlocked.Exchange(ref _closeSent, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            byte[] payload = new byte[2];
+            BinaryPrimitives.WriteUInt16BigEndian(payload, code is CloseCode.NoStatusReceived or CloseCode.AbnormalClosure ? CloseCode.NormalClosure : code);
+            await SendAsync(WebSocketOpcode.Close, payload, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        {
+            // The peer is gone already.
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
+
+namespace FastWs.LoadGen.Publishing;
+
+/// <summary>
+/// Builds the published data: <c>{"t":TICKS,"p":"xxxx"}</c>, padded so the data is <c>payload</c> bytes long.
+/// TICKS is the publisher's Stopwatch timestamp at send time; receivers find <c>"t":</c> and subtract.
+/// </summary>
+internal sealed class PayloadFactory
+{
+    private readonly byte[] _padding;
+
+    public PayloadFactory(int payloadBytes)
+    {
+        // {"t": + up to 19 digits + ,"p":" + padding + "}
+        int digits = Metrics.Clock.Now.ToString(System.Globalization.CultureInfo.InvariantCulture).Length;
+        int fixedPart = "{\"t\":".Length + digits + ",\"p\":\"".Length + "\"}".Length;
+        int pad = Math.Max(0, payloadBytes - fixedPart);
+        _padding = Encoding.ASCII.GetBytes(new string('x', pad));
+        DataBytes = fixedPart + pad;
+    }
+
+    /// <summary>Actual size of the data (at least the minimum of about 30 bytes).</summary>
+    public int DataBytes { get; }
+
+    public int MaxDataBytes => DataBytes + 4;
+
+    /// <summary>Writes the data object with timestamp <paramref name="ticks"/>.</summary>
+    public void WriteData(IBufferWriter<byte> output, long ticks)
+    {
+        Span<byte> span = output.GetSpan(MaxDataBytes + 8);
+        int at = Copy(span, 0, "{\"t\":"u8);
+        Utf8Formatter.TryFormat(ticks, span[at..], out int written);
+        at += written;
+        at = Copy(span, at, ",\"p\":\""u8);
+        at = Copy(span, at, _padding);
+        at = Copy(span, at, "\"}"u8);
+        output.Advance(at);
+    }
+
+    private static int Copy(Span<byte> span, int at, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(span[at..]);
+        return at + bytes.Length;
+    }
+}

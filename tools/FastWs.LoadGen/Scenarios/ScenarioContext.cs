@@ -1,0 +1,204 @@
+using System.Net.Sockets;
+using FastWs.LoadGen.Cli;
+using FastWs.LoadGen.Metrics;
+using FastWs.LoadGen.Net;
+
+namespace FastWs.LoadGen.Scenarios;
+
+/// <summary>What to open: a connection subscribed to <see cref="Channel"/> (or to nothing when null).</summary>
+internal readonly record struct ConnectionSpec(string? Channel, int ChannelIndex, int Group, ConnectionOptions Options, bool ExpectData = false);
+
+/// <summary>Timings of one successful open, in Stopwatch ticks.</summary>
+internal readonly record struct OpenTimings(long Started, long Upgraded, long Subscribed);
+
+/// <summary>Shared services of a run: settings, error counts, /proc sampling, the stop signal, and opening connections.</summary>
+internal sealed class ScenarioContext : IDisposable
+{
+    public ScenarioContext(RunSettings settings, CancellationToken stop)
+    {
+        Settings = settings;
+        Stop = stop;
+        Sampler = new ProcSampler(settings.ServerPid);
+    }
+
+    public RunSettings Settings { get; }
+
+    /// <summary>Cancelled by Ctrl+C or SIGTERM: stop early and report what was measured.</summary>
+    public CancellationToken Stop { get; }
+
+    public ErrorCounter Errors { get; } = new();
+
+    public ProcSampler Sampler { get; }
+
+    public static void Log(string line) => Console.Error.WriteLine(line);
+
+    public ConnectionOptions Options(int receiveBuffer, int socketReceiveBuffer = 0) => new()
+    {
+        ReceiveBufferSize = receiveBuffer,
+        SocketReceiveBuffer = socketReceiveBuffer,
+    };
+
+    /// <summary>
+    /// Opens <paramref name="count"/> connections with at most <see cref="RunSettings.ConnectConcurrency"/> handshakes
+    /// in flight and, when <paramref name="rate"/> &gt; 0, at most that many started per second. Failed opens are counted
+    /// as errors and leave a null. Stops starting new ones when <paramref name="ct"/> is cancelled.
+    /// </summary>
+    public async Task<WsConnection?[]> OpenManyAsync(int count, Func<int, ConnectionSpec> spec, IConnectionSink sink, double rate, Action<WsConnection, OpenTimings>? onOpened, CancellationToken ct)
+    {
+        var result = new WsConnection?[count];
+        using var gate = new SemaphoreSlim(Math.Max(1, Settings.ConnectConcurrency));
+        var tasks = new List<Task>(count);
+        long start = Clock.Now;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                if (rate > 0)
+                {
+                    long wait = start + Clock.FromSeconds(i / rate) - Clock.Now;
+                    if (wait > Clock.FromSeconds(0.001))
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(Clock.ToSeconds(wait)), ct).ConfigureAwait(false);
+                    }
+                }
+
+                await gate.WaitAsync(ct).ConfigureAwait(false);
+                int index = i;
+                tasks.Add(Task.Run(
+                    async () =>
+                    {
+                        try
+                        {
+                            result[index] = await OpenAsync(index, spec(index), sink, onOpened, ct).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            gate.Release();
+                        }
+                    },
+                    CancellationToken.None));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stop requested: report what was opened.
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>Connects, upgrades, starts the receive loop and (when a channel is given) subscribes and waits for the ack.</summary>
+    public async Task<WsConnection?> OpenAsync(int id, ConnectionSpec spec, IConnectionSink sink, Action<WsConnection, OpenTimings>? onOpened, CancellationToken ct)
+    {
+        long started = Clock.Now;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(Settings.ConnectTimeout));
+        WsConnection? connection = null;
+        try
+        {
+            bool viaUrl = spec.Channel is not null && Settings.SubscribeVia == SubscribeVia.Url;
+            string target = viaUrl ? Settings.Endpoint.WithSubscribeQuery(spec.Channel!) : Settings.Endpoint.PathAndQuery;
+            connection = await WsConnection.ConnectAsync(Settings.Endpoint, target, spec.Options, sink, timeout.Token).ConfigureAwait(false);
+            long upgraded = Clock.Now;
+            connection.Id = id;
+            connection.Group = spec.Group;
+            connection.ChannelIndex = spec.ChannelIndex;
+            if (spec.Channel is not null)
+            {
+                connection.ExpectAck();
+            }
+
+            if (spec.ExpectData)
+            {
+                connection.ExpectData();
+            }
+
+            connection.Start();
+            if (spec.Channel is not null)
+            {
+                if (!viaUrl)
+                {
+                    await connection.SendSubscribeAsync([spec.Channel], id + 1, timeout.Token).ConfigureAwait(false);
+                }
+
+                await connection.WaitAckAsync(TimeSpan.FromSeconds(Settings.ConnectTimeout), timeout.Token).ConfigureAwait(false);
+            }
+
+            onOpened?.Invoke(connection, new OpenTimings(started, upgraded, Clock.Now));
+            return connection;
+        }
+        catch (HandshakeException ex)
+        {
+            Errors.Add(ex.Kind, ex.Message);
+        }
+        catch (SocketException ex)
+        {
+            Errors.Add("connect: " + ex.SocketErrorCode, ex.Message);
+        }
+        catch (IOException ex)
+        {
+            Errors.Add("connect: I/O error", ex.Message);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            Errors.Add("connect: timeout", $"no upgrade/ack within {Settings.ConnectTimeout} s");
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+
+        connection?.Dispose();
+        return null;
+    }
+
+    /// <summary>Closes connections politely in parallel, giving up (and aborting the rest) after <paramref name="timeout"/>.</summary>
+    public static async Task CloseAllAsync(IEnumerable<WsConnection> connections, TimeSpan timeout)
+    {
+        List<WsConnection> list = connections.ToList();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await Parallel.ForEachAsync(
+                list,
+                new ParallelOptions { MaxDegreeOfParallelism = 256, CancellationToken = cts.Token },
+                async (c, token) => await c.CloseAsync(token).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of time: abort the rest below.
+        }
+
+        foreach (WsConnection c in list)
+        {
+            c.Dispose();
+        }
+    }
+
+    /// <summary>Waits until the Stopwatch reaches <paramref name="ticks"/>; returns false if stopped first.</summary>
+    public static async Task<bool> DelayUntilAsync(long ticks, CancellationToken ct)
+    {
+        while (true)
+        {
+            long wait = ticks - Clock.Now;
+            if (wait <= 0)
+            {
+                return true;
+            }
+
+            try
+            {
+                // Sleep coarse, then finish with short waits so window edges land within about a millisecond.
+                double seconds = Clock.ToSeconds(wait);
+                await Task.Delay(TimeSpan.FromSeconds(seconds > 0.05 ? seconds - 0.02 : 0.001), ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+    }
+
+    public void Dispose() => Sampler.Dispose();
+}
