@@ -264,12 +264,32 @@ public sealed class WebSocketConnection
         }
     }
 
+    /// <summary>
+    /// Holds this connection's output while a subscribe request is applied and acknowledged: a fan-out loop that
+    /// already sees the new subscription waits, so the client gets the ack before the channel's first message.
+    /// The lock is re-entrant, so replies written inside the scope are fine.
+    /// </summary>
+    internal Lock.Scope HoldOutput() => _writeLock.EnterScope();
+
     /// <summary>Pushes written frames to the transport.</summary>
     internal void Flush()
     {
         lock (_writeLock)
         {
             FlushLocked();
+        }
+    }
+
+    /// <summary>
+    /// Called as the connection's handler ends, after its last own write: Kestrel completes the transport's writer
+    /// once the handler returns, and fan-out loops, the supervisor or shutdown may still hold this connection, so
+    /// from now on every write must be dropped instead of hitting a completed writer (which throws).
+    /// </summary>
+    internal void MarkEnded()
+    {
+        lock (_writeLock)
+        {
+            _outputClosed = true;
         }
     }
 

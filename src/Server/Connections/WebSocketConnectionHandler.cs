@@ -70,7 +70,11 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         IPAddress? peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
         IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
         var client = new WebSocketConnection(connection, _state.Metrics, peer, clientIp);
-        HandshakeResponse.WriteAccept(output, request.Key);
+        // Written through the connection, so that its next flush sends the 101 (a direct write to the pipe would
+        // sit unflushed until the first reply, and a client waiting for the 101 never sends anything to reply to).
+        var accept = new ArrayBufferWriter<byte>(256);
+        HandshakeResponse.WriteAccept(accept, request.Key);
+        client.WriteControl(accept.WrittenSpan);
 
         if (!_state.ConnectionLimiter.TryAcquire(clientIp, out string refusal))
         {
@@ -108,6 +112,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         }
         finally
         {
+            client.MarkEnded();
             _subscriptions.UnsubscribeAll(client);
             _state.Connections.Remove(client);
             _state.ConnectionLimiter.Release(clientIp);

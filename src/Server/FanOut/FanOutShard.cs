@@ -70,7 +70,17 @@ internal sealed class FanOutShard : IAsyncDisposable
             int batch = 0;
             while (batch < MaxMessagesPerBatch && reader.TryRead(out PendingMessage message))
             {
-                Deliver(message);
+                try
+                {
+                    Deliver(message);
+                }
+#pragma warning disable CA1031 // One bad delivery must not stop every channel on this loop.
+                catch (Exception)
+#pragma warning restore CA1031
+                {
+                    _metrics.FanOutFailed();
+                }
+
                 batch++;
             }
 

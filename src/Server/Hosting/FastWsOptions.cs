@@ -84,6 +84,13 @@ public sealed class SlowConsumerOptions
     /// <summary>Unsent output above which data messages to a connection are skipped until it drains.</summary>
     public int MaxBufferedBytes { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// SO_SNDBUF for accepted sockets (Linux doubles it for bookkeeping). Without a cap the kernel autotunes it up to
+    /// megabytes, which a client that stops reading fills before the unsent-output limit above even sees a backlog.
+    /// 0 leaves the operating system default.
+    /// </summary>
+    public int SocketSendBufferBytes { get; set; } = 256 * 1024;
+
     /// <summary>How long a connection may stay above the limit before it is closed with 1013.</summary>
     public TimeSpan MaxCongestedTime { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -7,7 +7,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -77,6 +79,18 @@ public sealed class FastWsServer : IAsyncDisposable
         {
             // The transport pipe pauses writers at this many unsent bytes: that is the slow-consumer limit.
             sockets.MaxWriteBufferSize = options.SlowConsumer.MaxBufferedBytes;
+            int kernelSendBuffer = options.SlowConsumer.SocketSendBufferBytes;
+            if (kernelSendBuffer > 0)
+            {
+                // Accepted sockets inherit SO_SNDBUF from the listener. Capping it bounds the kernel memory a stalled
+                // client can pin (autotuning grows it to megabytes) and lets the 64 KB rule see a stall sooner.
+                sockets.CreateBoundListenSocket = endpoint =>
+                {
+                    Socket socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+                    socket.SendBufferSize = kernelSendBuffer;
+                    return socket;
+                };
+            }
         });
 
         ListenOptions? webSocketListen = null, httpListen = null;

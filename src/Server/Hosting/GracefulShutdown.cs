@@ -7,9 +7,11 @@ namespace FastWs.Server.Hosting;
 /// <summary>
 /// On SIGTERM or Ctrl+C (host stop): refuse new connections and publishes, deliver what was already accepted,
 /// send close 1001 to every client, wait up to the close timeout for their replies, then drop the rest.
-/// Registered after Kestrel, so it stops before Kestrel does.
+/// It does this in <see cref="StoppingAsync"/>, which the host runs before stopping any hosted service: WebApplication
+/// registers Kestrel's hosted service last, so Kestrel stops first, and a plain StopAsync here would only run after
+/// Kestrel had waited out its shutdown timeout and reset every WebSocket connection.
 /// </summary>
-internal sealed class GracefulShutdown : IHostedService
+internal sealed class GracefulShutdown : IHostedLifecycleService
 {
     private readonly ServerState _state;
 
@@ -18,9 +20,17 @@ internal sealed class GracefulShutdown : IHostedService
         _state = state;
     }
 
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         _state.BeginShutdown();
         await _state.Publisher.DrainAsync().ConfigureAwait(false);

@@ -70,11 +70,13 @@ public static class ClientRequestParser
                     break;
                 }
 
+                // RawValue skips over containers, leaving the reader on their end token: check the type first.
+                JsonTokenType valueType = reader.TokenType;
                 ReadOnlySpan<byte> raw = RawValue(ref reader, json);
                 switch (kind)
                 {
                     case PropertyKind.Type:
-                        if (reader.TokenType != JsonTokenType.String)
+                        if (valueType != JsonTokenType.String)
                         {
                             error = "\"type\" must be a string";
                             return false;
@@ -85,7 +87,7 @@ public static class ClientRequestParser
                         type = ParseType(ref reader);
                         break;
                     case PropertyKind.Id:
-                        if (reader.TokenType is not (JsonTokenType.Number or JsonTokenType.String))
+                        if (valueType is not (JsonTokenType.Number or JsonTokenType.String))
                         {
                             error = "\"id\" must be a number or a string";
                             return false;
@@ -94,7 +96,7 @@ public static class ClientRequestParser
                         id = raw;
                         break;
                     case PropertyKind.Channels:
-                        if (reader.TokenType != JsonTokenType.StartArray)
+                        if (valueType != JsonTokenType.StartArray)
                         {
                             error = "\"channels\" must be an array of strings";
                             return false;
@@ -103,7 +105,7 @@ public static class ClientRequestParser
                         channels = raw;
                         break;
                     case PropertyKind.Channel:
-                        if (reader.TokenType != JsonTokenType.String)
+                        if (valueType != JsonTokenType.String)
                         {
                             error = "\"channel\" must be a string";
                             return false;
@@ -112,7 +114,7 @@ public static class ClientRequestParser
                         channel = raw;
                         break;
                     case PropertyKind.SlabAddress:
-                        if (reader.TokenType != JsonTokenType.String)
+                        if (valueType != JsonTokenType.String)
                         {
                             error = "\"slabAddress\" must be a string";
                             return false;

@@ -64,7 +64,11 @@ internal sealed class ClientRequestHandler
         switch (request.Type)
         {
             case ClientRequestType.Subscribe:
-                HandleSubscription(connection, request, subscribe: true);
+                using (connection.HoldOutput())
+                {
+                    HandleSubscription(connection, request, subscribe: true);
+                }
+
                 break;
             case ClientRequestType.Unsubscribe:
                 HandleSubscription(connection, request, subscribe: false);
@@ -113,6 +117,7 @@ internal sealed class ClientRequestHandler
     /// <summary>Subscribes to channels named in the connect URL (<c>?subscribe=a,b</c>) and acks them.</summary>
     public void SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names)
     {
+        using Lock.Scope ackFirst = connection.HoldOutput();
         var subscribed = new List<string>();
         foreach (string name in names)
         {

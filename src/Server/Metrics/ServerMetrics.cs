@@ -26,6 +26,7 @@ public sealed class ServerMetrics
     private long _limitRejections;
     private long _errorsSent;
     private long _slowConsumerCloses;
+    private long _fanOutFailures;
     private readonly long[] _handshakeFailures = new long[HandshakeFailures.Count];
     private readonly long[] _closesByCode = new long[CloseCodeSlots + 1];
 
@@ -74,6 +75,9 @@ public sealed class ServerMetrics
     public long ErrorsSent => Volatile.Read(ref _errorsSent);
 
     public long SlowConsumerCloses => Volatile.Read(ref _slowConsumerCloses);
+
+    /// <summary>Deliveries a fan-out loop gave up on because of an unexpected exception (should stay 0).</summary>
+    public long FanOutFailures => Volatile.Read(ref _fanOutFailures);
 
     public long HandshakeFailuresTotal
     {
@@ -146,6 +150,8 @@ public sealed class ServerMetrics
     internal void HandshakeFailed(HandshakeFailure reason) => Interlocked.Increment(ref _handshakeFailures[(int)reason]);
 
     internal void Closed(ushort code) => Interlocked.Increment(ref _closesByCode[CloseSlot(code)]);
+
+    internal void FanOutFailed() => Interlocked.Increment(ref _fanOutFailures);
 
     internal void SlowConsumerClosed() => Interlocked.Increment(ref _slowConsumerCloses);
 

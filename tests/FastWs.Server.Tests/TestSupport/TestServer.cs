@@ -1,0 +1,106 @@
+using System.Net;
+using FastWs.Server.Hosting;
+
+namespace FastWs.Server.Tests.TestSupport;
+
+/// <summary>
+/// A real FastWs server on ephemeral loopback ports, one per test. Disposing it shuts it down gracefully
+/// (bounded in time), so tests can run in parallel without sharing anything.
+/// </summary>
+internal sealed class TestServer : IAsyncDisposable
+{
+    /// <summary>Default bound for anything a test waits on; a broken server fails the test instead of hanging it.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
+
+    private bool _stopped;
+
+    private TestServer(FastWsServer server)
+    {
+        Server = server;
+    }
+
+    public FastWsServer Server { get; }
+
+    public ServerState State => Server.State;
+
+    public Uri WebSocketUri => Server.WebSocketUri;
+
+    public Uri HttpUri => Server.HttpUri;
+
+    public IPEndPoint WebSocketEndPoint => Server.WebSocketEndPoint;
+
+    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null)
+    {
+        using var timeout = new CancellationTokenSource(DefaultTimeout);
+        FastWsServer server = await FastWsServer.StartAsync(
+            ["--Logging:LogLevel:Default=Warning"],
+            options =>
+            {
+                options.WebSocket.Address = "127.0.0.1";
+                options.WebSocket.Port = 0;
+                options.Http.Address = "127.0.0.1";
+                options.Http.Port = 0;
+
+                // Every test client comes from 127.0.0.1: the protection limits (their own tests set them) would get
+                // in the way of tests of the core, so they start switched off (0) here.
+                options.Limits.MaxConnections = 0;
+                options.Limits.MaxConnectionsPerIp = 0;
+                options.Limits.MaxSubscribersPerKeyGroup = 0;
+                options.Limits.MaxMessagesPerWindow = 0;
+                configure?.Invoke(options);
+            },
+            timeout.Token);
+
+        Assert.NotEqual(0, server.WebSocketEndPoint.Port);
+        Assert.NotEqual(0, server.HttpEndPoint.Port);
+        Assert.True(IPAddress.IsLoopback(server.WebSocketEndPoint.Address));
+        return new TestServer(server);
+    }
+
+    /// <summary>The WebSocket URI with a query string (for <c>?subscribe=...</c>).</summary>
+    public Uri WebSocketUriWithQuery(string query) => new UriBuilder(WebSocketUri) { Query = query }.Uri;
+
+    /// <summary>Connects a <see cref="System.Net.WebSockets.ClientWebSocket"/>-based client.</summary>
+    public Task<TestClient> ConnectAsync(string? query = null, CancellationToken cancellationToken = default) =>
+        TestClient.ConnectAsync(query is null ? WebSocketUri : WebSocketUriWithQuery(query), cancellationToken);
+
+    /// <summary>Graceful shutdown (what SIGTERM does), bounded in time.</summary>
+    public async Task StopAsync()
+    {
+        _stopped = true;
+        using var timeout = new CancellationTokenSource(DefaultTimeout);
+        await Server.StopAsync(timeout.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_stopped)
+            {
+                await StopAsync();
+            }
+        }
+        finally
+        {
+            await Server.DisposeAsync().AsTask().WaitAsync(DefaultTimeout);
+        }
+    }
+
+    /// <summary>Polls until <paramref name="condition"/> holds; fails with <paramref name="what"/> after the timeout.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        TimeSpan limit = timeout ?? DefaultTimeout;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (int polls = 0; !condition(); polls++)
+        {
+            if (watch.Elapsed > limit)
+            {
+                Assert.Fail($"Timed out after {limit.TotalSeconds:0.#} s waiting for: {what}");
+            }
+
+            // Poll tightly at first (most waits are for a message in flight), then back off.
+            await Task.Delay(polls < 50 ? 1 : 10);
+        }
+    }
+}
