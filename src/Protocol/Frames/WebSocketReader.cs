@@ -28,7 +28,9 @@ public sealed class WebSocketReader : IDisposable
     private const int MinimumRent = 1024;
 
     private readonly WebSocketReaderOptions _options;
-    private readonly byte[] _control = new byte[MaxControlPayload];
+    // Control payloads (at most 125 bytes) are assembled here; allocated on the first control frame, so a
+    // connection that never sends one (most browsers) carries no buffer for it.
+    private byte[]? _control;
 
     // The frame being read.
     private bool _inPayload;
@@ -309,7 +311,7 @@ public sealed class WebSocketReader : IDisposable
             ReadOnlySpan<byte> source = buffer.FirstSpan;
             int count = (int)Math.Min(wanted, source.Length);
             Span<byte> destination = control
-                ? _control.AsSpan((int)_payloadRead, count)
+                ? (_control ??= new byte[MaxControlPayload]).AsSpan((int)_payloadRead, count)
                 : _messageBuffer.AsSpan(_messageLength, count);
 
             source[..count].CopyTo(destination);
@@ -342,7 +344,7 @@ public sealed class WebSocketReader : IDisposable
         message = default;
         if (_opcode.IsControl())
         {
-            var payload = new ReadOnlyMemory<byte>(_control, 0, (int)_payloadLength);
+            var payload = _payloadLength == 0 ? ReadOnlyMemory<byte>.Empty : new ReadOnlyMemory<byte>(_control, 0, (int)_payloadLength);
             if (_opcode == WebSocketOpcode.Close && !IsValidClosePayload(payload.Span))
             {
                 return false;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using FastWs.Protocol.Frames;
+using FastWs.Protocol.Handshake;
 using FastWs.Server.Channels;
 using FastWs.Server.Hosting;
 using FastWs.Server.Limits;
@@ -205,6 +206,19 @@ public sealed class WebSocketConnection
 
             _flushQueued = true;
             return DataWrite.WrittenNeedsFlush;
+        }
+    }
+
+    /// <summary>
+    /// Writes the 101 response. It goes through the connection (not straight into the pipe) so that the next
+    /// flush sends it: a client waiting for its 101 sends nothing else to trigger one.
+    /// </summary>
+    internal void WriteAccept(string key)
+    {
+        lock (_writeLock)
+        {
+            HandshakeResponse.WriteAccept(_output, key);
+            _hasUnflushed = true;
         }
     }
 

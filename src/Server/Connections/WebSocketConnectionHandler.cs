@@ -40,71 +40,24 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        PipeReader input = connection.Transport.Input;
-        PipeWriter output = connection.Transport.Output;
 
-        UpgradeRequest? request = null;
-        HandshakeFailure failure = HandshakeFailure.Disconnected;
-        _state.PendingHandshakes.Add(connection);
+        // Everything the handshake needed (the request's strings and headers) dies with AcceptAsync; only the
+        // connection object lives on in this state machine for the connection's lifetime.
+        WebSocketConnection? client = await AcceptAsync(connection).ConfigureAwait(false);
+        if (client is null)
+        {
+            return;
+        }
+
         try
         {
-            (request, failure) = await ReadUpgradeRequestAsync(input, output).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (IsDisconnect(ex))
-        {
-            failure = HandshakeFailure.Disconnected;
-        }
-
-        if (!_state.PendingHandshakes.Remove(connection))
-        {
-            // The supervisor aborted it for taking too long, and counted it as a timeout.
-            return;
-        }
-
-        if (request is null)
-        {
-            _state.Metrics.HandshakeFailed(failure);
-            return;
-        }
-
-        IPAddress? peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
-        IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
-        var client = new WebSocketConnection(connection, _state.Metrics, peer, clientIp);
-        // Written through the connection, so that its next flush sends the 101 (a direct write to the pipe would
-        // sit unflushed until the first reply, and a client waiting for the 101 never sends anything to reply to).
-        var accept = new ArrayBufferWriter<byte>(256);
-        HandshakeResponse.WriteAccept(accept, request.Key);
-        client.WriteControl(accept.WrittenSpan);
-
-        if (!_state.ConnectionLimiter.TryAcquire(clientIp, out string refusal))
-        {
-            // Upgrade first, then close with 1008: a browser sees the reason, which an HTTP error would hide.
-            _state.Metrics.LimitRejected();
-            _state.Metrics.Closed(CloseCode.PolicyViolation);
-            client.TrySendClose(CloseCode.PolicyViolation, refusal);
-            await output.CompleteAsync().ConfigureAwait(false);
-            return;
-        }
-
-        _state.Connections.Add(client);
-        _state.Metrics.ConnectionOpened();
-        try
-        {
-            client.CanPublish = CanPublishAnywhere(client);
-            List<string> urlChannels = ChannelsFromQuery(request.Query);
-            if (urlChannels.Count > 0)
-            {
-                _requests.SubscribeFromQuery(client, urlChannels);
-            }
-
-            client.Flush();
             if (_state.IsShuttingDown)
             {
                 client.TrySendClose(CloseCode.GoingAway, "Server is shutting down");
                 return;
             }
 
-            await RunFrameLoopAsync(client, input).ConfigureAwait(false);
+            await RunFrameLoopAsync(client, connection.Transport.Input).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsDisconnect(ex))
         {
@@ -115,10 +68,70 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             client.MarkEnded();
             _subscriptions.UnsubscribeAll(client);
             _state.Connections.Remove(client);
-            _state.ConnectionLimiter.Release(clientIp);
+            _state.ConnectionLimiter.Release(client.ClientIp);
             _state.Metrics.Closed(client.FinalCloseCode);
             _state.Metrics.ConnectionClosed();
         }
+    }
+
+    /// <summary>
+    /// Runs the upgrade: on success the 101 (and the acks of any URL subscriptions) is sent and the registered
+    /// connection is returned; otherwise the client has had its answer (an HTTP error, or 101 + close 1008 over a
+    /// connection limit) and null is returned.
+    /// </summary>
+    private async Task<WebSocketConnection?> AcceptAsync(ConnectionContext connection)
+    {
+        PipeWriter output = connection.Transport.Output;
+        UpgradeRequest? request = null;
+        HandshakeFailure failure = HandshakeFailure.Disconnected;
+        _state.PendingHandshakes.Add(connection);
+        try
+        {
+            (request, failure) = await ReadUpgradeRequestAsync(connection.Transport.Input, output).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+            failure = HandshakeFailure.Disconnected;
+        }
+
+        if (!_state.PendingHandshakes.Remove(connection))
+        {
+            // The supervisor aborted it for taking too long, and counted it as a timeout.
+            return null;
+        }
+
+        if (request is null)
+        {
+            _state.Metrics.HandshakeFailed(failure);
+            return null;
+        }
+
+        IPAddress? peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
+        IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
+        var client = new WebSocketConnection(connection, _state.Metrics, peer, clientIp);
+        client.WriteAccept(request.Key);
+
+        if (!_state.ConnectionLimiter.TryAcquire(clientIp, out string refusal))
+        {
+            // Upgrade first, then close with 1008: a browser sees the reason, which an HTTP error would hide.
+            _state.Metrics.LimitRejected();
+            _state.Metrics.Closed(CloseCode.PolicyViolation);
+            client.TrySendClose(CloseCode.PolicyViolation, refusal);
+            await output.CompleteAsync().ConfigureAwait(false);
+            return null;
+        }
+
+        _state.Connections.Add(client);
+        _state.Metrics.ConnectionOpened();
+        client.CanPublish = CanPublishAnywhere(client);
+        List<string> urlChannels = ChannelsFromQuery(request.Query);
+        if (urlChannels.Count > 0)
+        {
+            _requests.SubscribeFromQuery(client, urlChannels);
+        }
+
+        client.Flush();
+        return client;
     }
 
     /// <summary>

@@ -28,6 +28,8 @@ public sealed class FastWsOptions
 
     public HeartbeatOptions Heartbeat { get; set; } = new();
 
+    public TransportOptions Transport { get; set; } = new();
+
     public LimitOptions Limits { get; set; } = new();
 
     /// <summary>Number of fan-out loops; channels are spread over them by name. 0 means one per processor.</summary>
@@ -93,6 +95,17 @@ public sealed class SlowConsumerOptions
 
     /// <summary>How long a connection may stay above the limit before it is closed with 1013.</summary>
     public TimeSpan MaxCongestedTime { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Kestrel socket transport tuning.</summary>
+public sealed class TransportOptions
+{
+    /// <summary>
+    /// Run socket sends and receives inline on the thread that triggers them instead of hopping to Kestrel's I/O
+    /// queue: a fan-out loop's flush then performs the send itself. Saves a thread hop per write; safe because no
+    /// FastWs code blocks on those threads.
+    /// </summary>
+    public bool InlineScheduling { get; set; } = true;
 }
 
 public sealed class HeartbeatOptions

@@ -79,6 +79,7 @@ public sealed class FastWsServer : IAsyncDisposable
         {
             // The transport pipe pauses writers at this many unsent bytes: that is the slow-consumer limit.
             sockets.MaxWriteBufferSize = options.SlowConsumer.MaxBufferedBytes;
+            sockets.UnsafePreferInlineScheduling = options.Transport.InlineScheduling;
             int kernelSendBuffer = options.SlowConsumer.SocketSendBufferBytes;
             if (kernelSendBuffer > 0)
             {
