@@ -46,6 +46,16 @@ internal static class StatsEndpoints
             json.WriteNumber("queuedMessages", state.Publisher.QueuedMessages);
             json.WriteBoolean("shuttingDown", state.IsShuttingDown);
 
+            // Memory, to tell managed heap growth from native and pooled memory when sizing per-connection cost.
+            GCMemoryInfo gc = GC.GetGCMemoryInfo();
+            json.WriteStartObject("memory");
+            json.WriteNumber("workingSetBytes", Environment.WorkingSet);
+            json.WriteNumber("gcHeapBytes", gc.HeapSizeBytes);
+            json.WriteNumber("gcCommittedBytes", gc.TotalCommittedBytes);
+            json.WriteNumber("gcFragmentedBytes", gc.FragmentedBytes);
+            json.WriteNumber("gcCount", GC.CollectionCount(0));
+            json.WriteEndObject();
+
             json.WriteStartObject("limits");
             json.WriteNumber("maxGlobalConnections", limits.MaxConnections);
             json.WriteNumber("maxConnectionsPerSlab", limits.MaxSubscribersPerKeyGroup);
