@@ -9,7 +9,7 @@ namespace FastWs.Benchmarks;
 /// one complete message read from an input that holds exactly that message.
 /// </summary>
 [MemoryDiagnoser]
-[Config(typeof(ThroughputConfig))]
+[Config(typeof(ReportConfig))]
 public class FrameParseBenchmarks
 {
     private const uint MaskKey = 0x5A3C_96E1;

@@ -6,7 +6,7 @@ namespace FastWs.Benchmarks;
 
 /// <summary>Writing one unmasked server text frame (header + payload copy) into memory that is reused every time.</summary>
 [MemoryDiagnoser]
-[Config(typeof(ThroughputConfig))]
+[Config(typeof(ReportConfig))]
 public class FrameWriteBenchmarks
 {
     private byte[] _payload = [];

@@ -6,10 +6,10 @@ namespace FastWs.Benchmarks;
 
 /// <summary>
 /// <see cref="Masking.Apply"/> over a 64 KiB payload, in place. Applying the mask twice restores the data, so
-/// the buffer simply toggles between two states and needs no reset. The GB/s column is Bytes/op / Mean.
+/// the buffer simply toggles between two states and needs no reset. The GB/s column is Bytes/op / Median.
 /// </summary>
 [MemoryDiagnoser]
-[Config(typeof(ThroughputConfig))]
+[Config(typeof(ReportConfig))]
 public class MaskingBenchmarks
 {
     private const uint MaskKey = 0x5A3C_96E1;

@@ -9,7 +9,7 @@ namespace FastWs.Benchmarks;
 
 /// <summary>
 /// Declares how many payload bytes one benchmark operation processes, either as a constant or as the value of a
-/// [Params] property, so <see cref="ThroughputColumn"/> can turn the mean time into GB/s.
+/// [Params] property, so <see cref="ThroughputColumn"/> can turn the median time into GB/s.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class ThroughputAttribute : Attribute
@@ -24,14 +24,15 @@ public sealed class ThroughputAttribute : Attribute
 }
 
 /// <summary>
-/// Adds "Bytes/op" and "GB/s" (decimal: 10^9 bytes per second, i.e. bytes / mean-ns) columns for benchmarks
-/// marked with <see cref="ThroughputAttribute"/>.
+/// Shared report settings: always show the median (robust against the interference a shared 2-core machine
+/// adds), and "Bytes/op" and "GB/s" (decimal: 10^9 bytes per second, i.e. bytes / median-ns) columns for
+/// benchmarks marked with <see cref="ThroughputAttribute"/>.
 /// </summary>
-public sealed class ThroughputConfig : ManualConfig
+public sealed class ReportConfig : ManualConfig
 {
-    public ThroughputConfig()
+    public ReportConfig()
     {
-        AddColumn(new ThroughputColumn(showRate: false), new ThroughputColumn(showRate: true));
+        AddColumn(StatisticColumn.Median, new ThroughputColumn(showRate: false), new ThroughputColumn(showRate: true));
     }
 }
 
@@ -56,7 +57,7 @@ public sealed class ThroughputColumn : IColumn
     public UnitType UnitType => UnitType.Dimensionless;
 
     public string Legend => _showRate
-        ? "Payload throughput: Bytes/op divided by Mean in ns (decimal GB/s, 1 GB = 10^9 bytes)"
+        ? "Payload throughput: Bytes/op divided by Median in ns (decimal GB/s, 1 GB = 10^9 bytes)"
         : "Payload bytes processed by one operation";
 
     public bool IsAvailable(Summary summary) => true;
@@ -80,8 +81,8 @@ public sealed class ThroughputColumn : IColumn
             return bytes.Value.ToString(CultureInfo.InvariantCulture);
         }
 
-        double? meanNs = summary[benchmarkCase]?.ResultStatistics?.Mean;
-        return meanNs is > 0 ? (bytes.Value / meanNs.Value).ToString("F2", CultureInfo.InvariantCulture) : "?";
+        double? medianNs = summary[benchmarkCase]?.ResultStatistics?.Median;
+        return medianNs is > 0 ? (bytes.Value / medianNs.Value).ToString("F2", CultureInfo.InvariantCulture) : "?";
     }
 
     private static long? GetBytes(BenchmarkCase benchmarkCase)

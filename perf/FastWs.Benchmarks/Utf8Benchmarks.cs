@@ -19,7 +19,7 @@ public enum Utf8Text
 /// The baseline is the BCL's vectorised Utf8.IsValid on the whole buffer, which the validator builds on.
 /// </summary>
 [MemoryDiagnoser]
-[Config(typeof(ThroughputConfig))]
+[Config(typeof(ReportConfig))]
 public class Utf8Benchmarks
 {
     private const int Size = 64 * 1024;
