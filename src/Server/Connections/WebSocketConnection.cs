@@ -57,6 +57,10 @@ public sealed class WebSocketConnection
     private long _congestedSince;
     private bool _outputClosed;
     private bool _closeSent;
+    private long _repliesWhileCongested;
+
+    /// <summary>Reply bytes a congested client may accumulate (acks, errors) before it is dropped.</summary>
+    private const int MaxRepliesWhileCongested = 256 * 1024;
 
     private SubscriptionSet? _subscriptions;
     private long _messagesSkipped;
@@ -232,8 +236,39 @@ public sealed class WebSocketConnection
                 return;
             }
 
+            if (_congested)
+            {
+                // Replies are never skipped, but a client that keeps asking while not reading must not grow our
+                // buffer without bound: past a hard cap it is dropped.
+                _repliesWhileCongested += frame.Length;
+                if (_repliesWhileCongested > MaxRepliesWhileCongested)
+                {
+                    _outputClosed = true;
+                    _context.Abort(new ConnectionAbortedException("Reply backlog over limit while not reading"));
+                    return;
+                }
+            }
+
             _output.Write(frame);
             _hasUnflushed = true;
+        }
+    }
+
+    /// <summary>
+    /// Answers a ping frame. While the client is over its unsent-output limit the pong is dropped: RFC 6455 5.5.3
+    /// lets an endpoint answer only the most recent of several pings, and a client that is not reading will not
+    /// miss it, while a ping flood from a client that does not read can then not grow our buffers.
+    /// </summary>
+    internal void WritePong(ReadOnlySpan<byte> pongFrame)
+    {
+        lock (_writeLock)
+        {
+            if (_congested)
+            {
+                return;
+            }
+
+            WriteControl(pongFrame);
         }
     }
 
@@ -374,6 +409,7 @@ public sealed class WebSocketConnection
         lock (_writeLock)
         {
             _congested = false;
+            _repliesWhileCongested = 0;
             _outputClosed |= closed;
             // Control frames written while congested were left unflushed; send them now.
             FlushLocked();

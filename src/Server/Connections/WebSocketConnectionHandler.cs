@@ -260,7 +260,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             case WebSocketMessageType.Ping:
                 Span<byte> pong = stackalloc byte[2 + 125];
                 int length = FrameWriter.WriteFrame(pong, WebSocketOpcode.Pong, message.Payload.Span);
-                client.WriteControl(pong[..length]);
+                client.WritePong(pong[..length]);
                 return true;
 
             case WebSocketMessageType.Pong:
