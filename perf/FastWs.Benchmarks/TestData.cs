@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Text;
+using FastWs.Protocol.Frames;
 
 namespace FastWs.Benchmarks;
 
@@ -16,6 +18,14 @@ internal static class TestData
 
     /// <summary>Exactly <paramref name="length"/> bytes of valid UTF-8 with many multi-byte sequences.</summary>
     public static byte[] Mixed(int length) => Repeat(MixedSample, length);
+
+    /// <summary>The unmasked final text frame a server sends for <paramref name="payload"/>, built by <see cref="FrameWriter"/>.</summary>
+    public static byte[] TextFrame(string payload)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        FrameWriter.WriteFrame(writer, WebSocketOpcode.Text, Encoding.UTF8.GetBytes(payload));
+        return writer.WrittenSpan.ToArray();
+    }
 
     /// <summary>
     /// Repeats <paramref name="sample"/> whole until the next copy would not fit, then pads with ASCII spaces,

@@ -62,6 +62,17 @@ internal sealed class FanOutShard : IAsyncDisposable
         _encoder.Dispose();
     }
 
+    /// <summary>
+    /// Benchmark/test hook: fans one message out on the calling thread exactly as the loop does a batch of one
+    /// (<see cref="Deliver"/>, then flush every touched connection). Only for a shard whose queue stays empty:
+    /// it must not run concurrently with the loop.
+    /// </summary>
+    internal void DeliverNow(PendingMessage message)
+    {
+        Deliver(message);
+        FlushTouchedConnections();
+    }
+
     private async Task RunAsync()
     {
         ChannelReader<PendingMessage> reader = _queue.Reader;
