@@ -126,11 +126,11 @@ public class PublishBenchmarks
 
     /// <summary>
     /// Hands one message to the shard in what <c>MessagePublisher.PublishValidatedAsync</c> queues (the data copied
-    /// into a buffer from the shared pool, which Deliver returns), and delivers it; drains nothing.
+    /// into a buffer from PendingMessage.DataPool, which Deliver returns), and delivers it; drains nothing.
     /// </summary>
     private void DeliverOnce()
     {
-        byte[] copy = ArrayPool<byte>.Shared.Rent(s_data.Length);
+        byte[] copy = PendingMessage.DataPool.Rent(s_data.Length);
         s_data.CopyTo(copy, 0);
         _shard.DeliverNow(new PendingMessage(_channel, copy, s_data.Length));
     }

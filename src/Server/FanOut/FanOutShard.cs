@@ -6,8 +6,15 @@ using ChannelState = FastWs.Server.Channels.Channel;
 
 namespace FastWs.Server.FanOut;
 
-/// <summary>A message waiting for fan-out: the channel and the published JSON in a buffer rented from the shared pool.</summary>
-internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length);
+/// <summary>A message waiting for fan-out: the channel and the published JSON in a buffer rented from <see cref="DataPool"/>.</summary>
+internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length)
+{
+    /// <summary>
+    /// Buffers for queued message data. The shared pool keeps only a few dozen arrays per size, so while messages
+    /// queue up behind a busy fan-out loop it would allocate one per publish; this pool keeps enough for a deep backlog.
+    /// </summary>
+    public static ArrayPool<byte> DataPool { get; } = ArrayPool<byte>.Create(maxArrayLength: 1024 * 1024, maxArraysPerBucket: 4096);
+}
 
 /// <summary>
 /// One fan-out loop: THE hot path. It takes published messages off its queue in order, numbers each within its
@@ -135,7 +142,7 @@ internal sealed class FanOutShard : IAsyncDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(message.Data);
+            PendingMessage.DataPool.Return(message.Data);
         }
     }
 

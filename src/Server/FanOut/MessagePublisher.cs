@@ -96,7 +96,7 @@ public sealed class MessagePublisher : IAsyncDisposable
             return ValueTask.FromResult(new PublishResult(PublishOutcome.NoSubscribers, 0));
         }
 
-        byte[] copy = ArrayPool<byte>.Shared.Rent(data.Length);
+        byte[] copy = PendingMessage.DataPool.Rent(data.Length);
         data.CopyTo(copy);
         int subscribers = channel.SubscriberCount;
         ValueTask queued = _shards[channel.Shard].EnqueueAsync(new PendingMessage(channel, copy, data.Length), cancellationToken);
