@@ -14,15 +14,17 @@ namespace FastWs.Server.Connections;
 internal sealed class ConnectionSupervisor : BackgroundService
 {
     private readonly ServerState _state;
+    private readonly TimeSpan _tick;
 
     public ConnectionSupervisor(ServerState state)
     {
         _state = state;
+        _tick = TickInterval(state.Options);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(TickInterval(_state.Options));
+        using var timer = new PeriodicTimer(_tick);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
@@ -39,7 +41,8 @@ internal sealed class ConnectionSupervisor : BackgroundService
     internal void Sweep()
     {
         FastWsOptions options = _state.Options;
-        int expired = _state.PendingHandshakes.AbortExpired(options.HandshakeTimeout);
+        // Zero (or less) switches the handshake timeout off, as 0 does for the other limits; it must not mean "abort at once".
+        int expired = options.HandshakeTimeout > TimeSpan.Zero ? _state.PendingHandshakes.AbortExpired(options.HandshakeTimeout) : 0;
         for (int i = 0; i < expired; i++)
         {
             _state.Metrics.HandshakeFailed(HandshakeFailure.Timeout);
@@ -77,7 +80,8 @@ internal sealed class ConnectionSupervisor : BackgroundService
             }
         }
 
-        _state.Metrics.Rates.Sample();
+        // Half a tick of tolerance: with a 1 s tick, a tick arriving a millisecond early must not skip a second.
+        _state.Metrics.Rates.Sample((long)_tick.TotalMilliseconds / 2);
     }
 
     /// <summary>A quarter of the shortest configured interval, to honour short limits in tests, within 50 ms..1 s.</summary>

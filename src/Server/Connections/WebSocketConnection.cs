@@ -80,7 +80,9 @@ public sealed class WebSocketConnection
         _metrics = metrics;
         RemoteAddress = remoteAddress;
         ClientIp = clientIp;
-        IsLoopback = remoteAddress is not null && IPAddress.IsLoopback(remoteAddress);
+        // The client's address, not the peer's: behind a trusted proxy on this host every peer is loopback, but the
+        // clients it forwards are not (else any of them could publish to loopback-only namespaces).
+        IsLoopback = IPAddress.IsLoopback(clientIp);
         Id = Interlocked.Increment(ref s_nextId);
         _lastReceivedMs = _lastPingMs = Environment.TickCount64;
     }
@@ -93,6 +95,7 @@ public sealed class WebSocketConnection
     /// <summary>The client the per-IP limit counts (the peer, or X-Forwarded-For behind a trusted proxy).</summary>
     public IPAddress ClientIp { get; }
 
+    /// <summary>Whether the client (<see cref="ClientIp"/>) is on this host: what loopback-only access policies check.</summary>
     public bool IsLoopback { get; }
 
     /// <summary>Whether any namespace lets this connection publish; its publishes then count against the publish rate limit.</summary>

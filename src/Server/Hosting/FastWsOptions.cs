@@ -38,7 +38,7 @@ public sealed class FastWsOptions
     /// <summary>Messages each fan-out loop may hold before publishers are made to wait.</summary>
     public int FanOutQueueCapacity { get; set; } = 65536;
 
-    /// <summary>Time a client has to send its complete upgrade request.</summary>
+    /// <summary>Time a client has to send its complete upgrade request. Zero switches the timeout off.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Time given to clients to answer the server's close frame before the connection is dropped.</summary>

@@ -58,9 +58,13 @@ internal static class PublishEndpoint
 
             var messages = new List<(string Channel, string Data)>();
             int index = 0;
+
+            // As for WebSocket clients: behind a trusted proxy the client is the forwarded address, not the proxy.
+            string forwardedFor = context.Request.Headers["X-Forwarded-For"].ToString();
+            IPAddress client = state.ClientAddress.Resolve(context.Connection.RemoteIpAddress, forwardedFor.Length > 0 ? forwardedFor : null);
             foreach (JsonElement item in isArray ? root.EnumerateArray() : SingleItem(root))
             {
-                string? problem = Validate(item, state, context.Connection.RemoteIpAddress, out string? channel, out int status);
+                string? problem = Validate(item, state, client, out string? channel, out int status);
                 if (problem is not null)
                 {
                     string where = isArray ? $"message {index}: " : string.Empty;
@@ -101,7 +105,7 @@ internal static class PublishEndpoint
         yield return element;
     }
 
-    private static string? Validate(JsonElement item, ServerState state, IPAddress? remote, out string? channel, out int status)
+    private static string? Validate(JsonElement item, ServerState state, IPAddress client, out string? channel, out int status)
     {
         channel = null;
         status = StatusCodes.Status400BadRequest;
@@ -131,7 +135,7 @@ internal static class PublishEndpoint
             return "unknown channel namespace";
         }
 
-        if (!settings.Publish.Allows(remote is not null && IPAddress.IsLoopback(remote)))
+        if (!settings.Publish.Allows(IPAddress.IsLoopback(client)))
         {
             status = StatusCodes.Status403Forbidden;
             return "not allowed to publish to this channel";

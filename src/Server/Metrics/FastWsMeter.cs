@@ -35,6 +35,12 @@ public sealed class FastWsMeter : IDisposable
         _meter.CreateObservableUpDownCounter("fastws.connections.per_key_group", () => KeyGroupMeasurements(state), description: "Connections subscribed to a channel key group.");
     }
 
+    /// <summary>
+    /// This server's meter. Every server in a process has its own, all named "FastWs": a listener that wants one
+    /// server's instruments (tests running several) matches <see cref="Instrument.Meter"/> against this.
+    /// </summary>
+    public Meter Meter => _meter;
+
     public void Dispose() => _meter.Dispose();
 
     private static IEnumerable<Measurement<long>> HandshakeFailureMeasurements(ServerMetrics metrics)

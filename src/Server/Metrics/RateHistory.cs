@@ -22,8 +22,12 @@ public sealed class RateHistory
         _metrics = metrics;
     }
 
-    /// <summary>Takes a sample if at least a second has passed since the last one.</summary>
-    internal void Sample()
+    /// <summary>
+    /// Takes a sample if a second has passed since the last one, give or take <paramref name="toleranceMs"/>: a caller
+    /// ticking about once a second passes half its tick, or timer jitter (a tick landing at 999 ms) would skip every
+    /// other sample. The rates are scaled by the real elapsed time either way.
+    /// </summary>
+    internal void Sample(long toleranceMs = 0)
     {
         long now = Environment.TickCount64;
         var current = new RateSample(_metrics.MessagesOut, _metrics.BytesOut, _metrics.MessagesIn, _metrics.BytesIn, _metrics.Published);
@@ -37,7 +41,7 @@ public sealed class RateHistory
             }
 
             long elapsedMs = now - _lastTimestamp;
-            if (elapsedMs < 1000)
+            if (elapsedMs < 1000 - toleranceMs)
             {
                 return;
             }

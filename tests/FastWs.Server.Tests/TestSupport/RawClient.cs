@@ -239,6 +239,44 @@ internal sealed class RawClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Reads the next frame; null when the connection ends first (EOF or reset). Fails the test on a timeout.</summary>
+    public async Task<RawFrame?> ReadFrameOrEndAsync(TimeSpan? timeout = null)
+    {
+        TimeSpan limit = timeout ?? TestServer.DefaultTimeout;
+        using var cts = new CancellationTokenSource(limit);
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await _input.ReadAsync(cts.Token);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                WebSocketReadStatus status = _reader.Read(ref buffer, out WebSocketMessage message);
+                Assert.NotEqual(WebSocketReadStatus.ProtocolError, status);
+                if (status == WebSocketReadStatus.Message)
+                {
+                    var frame = new RawFrame(message.Type, message.Payload.ToArray());
+                    _input.AdvanceTo(buffer.Start);
+                    return frame;
+                }
+
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    return null;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return null; // reset by the server
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"Neither a frame nor the end of the connection within {limit.TotalSeconds:0.#} s");
+            return null;
+        }
+    }
+
     public async Task<string> ReadTextAsync(TimeSpan? timeout = null)
     {
         RawFrame frame = await ReadFrameAsync(timeout);

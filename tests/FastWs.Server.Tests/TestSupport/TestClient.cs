@@ -39,11 +39,16 @@ internal sealed class TestClient : IAsyncDisposable
     /// <summary>Binary messages are unexpected from this server; they are recorded as text with this prefix.</summary>
     public const string BinaryMarker = "<binary>";
 
-    public static async Task<TestClient> ConnectAsync(Uri uri, CancellationToken cancellationToken = default)
+    public static Task<TestClient> ConnectAsync(Uri uri, CancellationToken cancellationToken = default) =>
+        ConnectAsync(uri, configure: null, cancellationToken);
+
+    /// <summary>Connects with extra client options (request headers, say) set by <paramref name="configure"/>.</summary>
+    public static async Task<TestClient> ConnectAsync(Uri uri, Action<ClientWebSocketOptions>? configure, CancellationToken cancellationToken = default)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
         socket.Options.CollectHttpResponseDetails = true;
+        configure?.Invoke(socket.Options);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TestServer.DefaultTimeout);
         try

@@ -88,7 +88,11 @@ internal sealed class TestServer : IAsyncDisposable
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds; fails with <paramref name="what"/> after the timeout.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
+    public static Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null) =>
+        WaitUntilAsync(condition, () => what, timeout);
+
+    /// <summary>As above, with the failure message made when it fails (so it can show the state at that moment).</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, Func<string> what, TimeSpan? timeout = null)
     {
         TimeSpan limit = timeout ?? DefaultTimeout;
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -96,7 +100,7 @@ internal sealed class TestServer : IAsyncDisposable
         {
             if (watch.Elapsed > limit)
             {
-                Assert.Fail($"Timed out after {limit.TotalSeconds:0.#} s waiting for: {what}");
+                Assert.Fail($"Timed out after {limit.TotalSeconds:0.#} s waiting for: {what()}");
             }
 
             // Poll tightly at first (most waits are for a message in flight), then back off.

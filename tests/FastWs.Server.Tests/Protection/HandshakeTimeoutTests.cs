@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using System.Text;
+using FastWs.Server.Metrics;
+using FastWs.Server.Tests.TestSupport;
+
+namespace FastWs.Server.Tests.Protection;
+
+/// <summary>The upgrade must complete within the handshake timeout; a client that stalls half way holds nothing for long.</summary>
+public sealed class HandshakeTimeoutTests
+{
+    [Theory]
+    [InlineData("GET /w")]
+    [InlineData("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")]
+    [InlineData("")]
+    public async Task Client_that_stalls_in_the_handshake_is_dropped_and_counted_as_timeout(string partialRequest)
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(500));
+        var watch = Stopwatch.StartNew(); // before the connect: the server's clock for this upgrade starts no earlier
+        await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
+        if (partialRequest.Length > 0)
+        {
+            await client.SendAsync(partialRequest);
+        }
+
+        await TestServer.WaitUntilAsync(() => server.State.PendingHandshakes.Count == 1, "the upgrade to be pending");
+
+        byte[] answer = await ProtectionKit.ReadUntilClosedAsync(client.Socket, TimeSpan.FromSeconds(5));
+        watch.Stop();
+
+        Assert.Empty(answer); // no HTTP response: just dropped
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(450), $"Dropped before the timeout: {watch.ElapsedMilliseconds} ms");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.5), $"Dropped too late: {watch.ElapsedMilliseconds} ms after a 500 ms timeout");
+        await TestServer.WaitUntilAsync(() => server.State.PendingHandshakes.Count == 0, "the pending upgrade to be forgotten");
+        await TestServer.WaitUntilAsync(() => server.State.Metrics.HandshakeFailuresTotal > 0, "the failure to be counted (right after the abort)");
+        Assert.Equal(1, server.State.Metrics.HandshakeFailureCount(HandshakeFailure.Timeout));
+        Assert.Equal(1, server.State.Metrics.HandshakeFailuresTotal);
+        Assert.Equal(0, server.State.Metrics.ConnectionsTotal);
+        await ProtectionKit.AssertNothingLeftAsync(server);
+    }
+
+    [Fact]
+    public async Task Slow_but_complete_handshake_within_the_timeout_succeeds()
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.HandshakeTimeout = TimeSpan.FromSeconds(1));
+        await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
+        byte[] request = Encoding.ASCII.GetBytes(RawClient.UpgradeRequest(server.WebSocketEndPoint, "/ws", RawClient.NewKey()));
+
+        // Eight pieces over about 400 ms: several supervisor ticks (250 ms apart) see it pending and leave it alone.
+        var watch = Stopwatch.StartNew();
+        int piece = (request.Length + 7) / 8;
+        for (int offset = 0; offset < request.Length; offset += piece)
+        {
+            await client.SendAsync(request.AsMemory(offset, Math.Min(piece, request.Length - offset)));
+            await Task.Delay(50);
+        }
+
+        RawHttpResponse response = await client.ReadHttpResponseAsync();
+        Assert.Equal(101, response.StatusCode);
+        Assert.True(watch.Elapsed > TimeSpan.FromMilliseconds(300), $"The request was not slow: {watch.ElapsedMilliseconds} ms");
+
+        // Well past the timeout, the connection is still there and works.
+        await Task.Delay(TimeSpan.FromSeconds(0.9));
+        await client.SendTextAsync("""{"type":"ping"}""");
+        Assert.Equal("""{"type":"pong"}""", await client.ReadTextAsync());
+        Assert.Equal(0, server.State.Metrics.HandshakeFailuresTotal);
+        Assert.Equal(0, server.State.PendingHandshakes.Count);
+        Assert.Equal(1, server.State.Connections.Count);
+    }
+
+    [Fact]
+    public async Task Zero_handshake_timeout_switches_it_off()
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.HandshakeTimeout = TimeSpan.Zero;
+            o.Heartbeat.PingInterval = TimeSpan.FromSeconds(1); // keeps the supervisor ticking every 250 ms
+        });
+        await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
+        string request = RawClient.UpgradeRequest(server.WebSocketEndPoint, "/ws", RawClient.NewKey());
+
+        await client.SendAsync(request[..10]);
+        await Task.Delay(TimeSpan.FromSeconds(0.8));
+        await client.SendAsync(request[10..]);
+
+        Assert.Equal(101, (await client.ReadHttpResponseAsync()).StatusCode);
+        Assert.Equal(0, server.State.Metrics.HandshakeFailuresTotal);
+    }
+}
