@@ -4,7 +4,7 @@ namespace FastWs.Protocol.Frames;
 
 /// <summary>
 /// Validates UTF-8 that arrives in pieces (fragments, or a frame split across reads) without buffering it.
-/// Complete code points are checked with the vectorised <see cref="Utf8.IsValid(ReadOnlySpan{byte})"/>;
+/// Complete code points are checked with the vectorised <see cref="Utf8Simd"/> (non-ASCII text at several GB/s);
 /// only a sequence cut at a piece boundary (at most 3 bytes) is carried over, and each carried byte is
 /// checked against the Unicode well-formed ranges at once, so an overlong form, a surrogate or a code point
 /// above U+10FFFF fails on the byte that makes it impossible, not at the end of the message (RFC 6455 8.1).
@@ -47,7 +47,7 @@ public struct Utf8StreamValidator
 
         ReadOnlySpan<byte> rest = piece[i..];
         int tailStart = FindIncompleteTail(rest);
-        if (!Utf8.IsValid(rest[..tailStart]))
+        if (!Utf8Simd.IsValid(rest[..tailStart]))
         {
             return false;
         }
@@ -74,7 +74,7 @@ public struct Utf8StreamValidator
     }
 
     /// <summary>Validates a whole, self-contained buffer (a single-frame message or a close reason).</summary>
-    public static bool IsValid(ReadOnlySpan<byte> utf8) => Utf8.IsValid(utf8);
+    public static bool IsValid(ReadOnlySpan<byte> utf8) => Utf8Simd.IsValid(utf8);
 
     /// <summary>
     /// Returns the index where a multi-byte sequence starts that the piece cuts short, or the piece length
