@@ -1,0 +1,925 @@
+#!/usr/bin/env node
+'use strict';
+// perf/compare: runs FastWs and the perf/baselines servers through tools/FastWs.LoadGen, one server at a time,
+// the server pinned to core 0 and the load tool to core 1, and prints one comparison table (issue 5, section 4).
+// Normally started by perf/compare/run.sh (which also cleans up if this process dies); see README.md.
+// Node >= 20, no dependencies.
+
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const HERE = __dirname;
+const ROOT = path.resolve(HERE, '..', '..');
+const LOADGEN = path.join(ROOT, 'tools/FastWs.LoadGen/bin/Release/net10.0/FastWs.LoadGen');
+const RUN_ID = `${process.pid}-${Date.now()}`;
+// run.sh changes to the repository root; relative --output/--results paths are the caller's.
+const CALLER_CWD = process.env.FASTWS_COMPARE_CWD || process.cwd();
+
+// ---------------------------------------------------------------------------------------------------------------
+// Servers and workloads
+
+const SERVERS = {
+  fastws: {
+    label: 'FastWs',
+    ports: 2,
+    cmd: ([ws, http]) => ['dotnet', [path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll'),
+      '--environment', 'LoadTest', `--FastWs:WebSocket:Port=${ws}`, `--FastWs:Http:Port=${http}`]],
+  },
+  aspnetcore: {
+    label: 'ASP.NET Core',
+    ports: 1,
+    cmd: ([p]) => ['dotnet', [path.join(ROOT, 'perf/baselines/aspnetcore/bin/Release/net10.0/FastWs.Baseline.AspNetCore.dll'), '--port', String(p)]],
+  },
+  'node-ws': {
+    label: 'Node ws',
+    ports: 1,
+    cmd: ([p]) => ['node', [path.join(ROOT, 'perf/baselines/node-ws/server.js'), '--port', String(p)]],
+  },
+  uws: {
+    label: 'uWS.js',
+    ports: 1,
+    cmd: ([p]) => ['node', [path.join(ROOT, 'perf/baselines/uws/server.js'), '--port', String(p)]],
+  },
+};
+const SERVER_ORDER = ['fastws', 'aspnetcore', 'node-ws', 'uws'];
+const BASELINES = SERVER_ORDER.filter((s) => s !== 'fastws');
+
+const WORKLOADS = {
+  a: { kind: 'fanout', subscribers: 100, channels: 1, rate: 1000, title: '(a) 100 subs, 1 ch, 1k pub/s' },
+  b: { kind: 'fanout', subscribers: 1000, channels: 1, rate: 100, title: '(b) 1k subs, 1 ch, 100 pub/s' },
+  c: { kind: 'fanout', subscribers: 1000, channels: 100, rate: 5000, title: '(c) 1k subs, 100 ch, 5k pub/s' },
+  d: { kind: 'connect', connections: 10000, title: '(d) 10k idle connections' },
+  e: { kind: 'search', subscribers: 100, channels: 1, title: '(e) max rate @100 subs, p99<10ms' },
+};
+const WORKLOAD_ORDER = ['a', 'b', 'c', 'd', 'e'];
+
+// (e): a probe passes when nothing is lost, p99 < 10 ms, the publisher kept its schedule and there were no errors.
+const E_P99_MS = 10;
+const E_MIN_PUBLISH_SHARE = 0.97;
+// (e): the load tool has one core; from about this share of it, its own queueing adds milliseconds to p99, so a
+// failure at such a rate may be the tool's. (Measured: uWS.js failed at 8,400/s with the tool at 80% and uWS at 21%.)
+const TOOL_BOUND_PCT = 75;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+
+function usage() {
+  return `usage: perf/compare/run.sh [options]
+
+Runs FastWs and the baselines (perf/baselines) through tools/FastWs.LoadGen, each server pinned to core 0
+(taskset -c 0) and the load tool to core 1, and prints one comparison table (also written as Markdown).
+
+  --quick               short runs (1 s warm-up + 3 s measured, 2 s hold, coarse (e) search); a few minutes
+  --servers LIST        comma-separated subset of: ${SERVER_ORDER.join(',')} (default: all)
+  --workloads LIST      comma-separated subset of: ${WORKLOAD_ORDER.join(',')} (default: all)
+  --duration N          measured seconds for (a)-(c) (default 20; --quick 3)
+  --warmup N            warm-up seconds for (a)-(c) (default 5; --quick 1)
+  --probe-duration N    measured seconds of each (e) probe (default 5; --quick 2)
+  --search-budget N     upper bound in seconds on the (e) search per server (default 240; --quick 60)
+  --connections N       idle connections for (d) (default 10000)
+  --hold N              seconds (d) holds the idle connections before measuring memory (default 5; --quick 2)
+  --output FILE         Markdown file to write (default perf/compare/last-run.md)
+  --results DIR         where the raw summary.json files and logs go (default perf/compare/out/<timestamp>)
+  --skip-build          do not run perf/baselines/install.sh and the Release builds (use what is built)
+  --render DIR          run nothing: re-render the table from DIR/results.json of an earlier run (to --output)
+  -h, --help            this text
+`;
+}
+
+function parseArgs(argv) {
+  const o = {
+    quick: false, servers: [...SERVER_ORDER], workloads: [...WORKLOAD_ORDER], duration: null, warmup: null,
+    probeDuration: null, searchBudget: null, connections: 10000, hold: null, output: path.join(HERE, 'last-run.md'),
+    results: null, skipBuild: false,
+  };
+  const num = (name, v) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n <= 0) throw new Error(`${name} needs a positive number`);
+    return n;
+  };
+  const list = (name, v, allowed) => {
+    if (!v) throw new Error(`${name} needs a list`);
+    const items = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    for (const i of items) if (!allowed.includes(i)) throw new Error(`${name}: unknown '${i}' (known: ${allowed.join(',')})`);
+    return allowed.filter((a) => items.includes(a));
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let v;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) { v = a.slice(eq + 1); a = a.slice(0, eq); }
+    const next = () => (v !== undefined ? v : argv[++i]);
+    switch (a) {
+      case '--quick': o.quick = true; break;
+      case '--servers': o.servers = list(a, next(), SERVER_ORDER); break;
+      case '--workloads': o.workloads = list(a, next(), WORKLOAD_ORDER); break;
+      case '--duration': o.duration = num(a, next()); break;
+      case '--warmup': o.warmup = Number(next()); if (!(o.warmup >= 0)) throw new Error('--warmup needs a number >= 0'); break;
+      case '--probe-duration': o.probeDuration = num(a, next()); break;
+      case '--search-budget': o.searchBudget = num(a, next()); break;
+      case '--connections': o.connections = Math.round(num(a, next())); break;
+      case '--hold': o.hold = num(a, next()); break;
+      case '--output': o.output = path.resolve(CALLER_CWD, next() ?? ''); break;
+      case '--results': o.results = path.resolve(CALLER_CWD, next() ?? ''); break;
+      case '--skip-build': o.skipBuild = true; break;
+      case '--render': o.render = path.resolve(CALLER_CWD, next() ?? ''); break;
+      case '-h': case '--help': process.stdout.write(usage()); process.exit(0); break;
+      default: throw new Error(`unknown option ${a}`);
+    }
+  }
+  if (o.servers.length === 0 || o.workloads.length === 0) throw new Error('nothing to run');
+  o.duration ??= o.quick ? 3 : 20;
+  o.warmup ??= o.quick ? 1 : 5;
+  o.grace = o.quick ? 1 : 2;
+  o.probeDuration ??= o.quick ? 2 : 5;
+  o.probeWarmup = o.quick ? 1 : 2;
+  o.searchBudget ??= o.quick ? 60 : 240;
+  o.hold ??= o.quick ? 2 : 5;
+  o.ladder = o.quick ? [2000, 8000, 32000, 128000] : [2000, 5000, 10000, 20000, 40000, 80000, 160000];
+  o.resolution = o.quick ? 1.5 : 1.1; // bisect until first-fail / last-pass <= this
+  o.retryFails = !o.quick; // a failed (e) probe is repeated once on a fresh server before it counts
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child processes: every one in its own process group, tracked, killed on exit or signal
+
+const children = new Map(); // pid -> { child, name }
+let pidFile = null;
+let stopping = false;
+
+function writePidFile() {
+  if (!pidFile) return;
+  try { fs.writeFileSync(pidFile, [...children.keys()].map((p) => `${p}\n`).join('')); } catch { /* best effort */ }
+}
+
+function startChild(name, cmd, args, logPath, extraEnv = {}) {
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    detached: true, // own process group: Ctrl+C in the terminal reaches us, and we stop it in order
+    stdio: ['ignore', log, log],
+    env: { ...process.env, FASTWS_COMPARE_RUN: RUN_ID, ...extraEnv },
+  });
+  fs.closeSync(log);
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child.pid);
+      writePidFile();
+      resolve({ code, signal });
+    });
+    child.on('error', (err) => {
+      children.delete(child.pid);
+      writePidFile();
+      resolve({ code: null, signal: null, error: err });
+    });
+  });
+  if (child.pid) {
+    children.set(child.pid, { child, name });
+    writePidFile();
+  }
+  return { child, pid: child.pid, exited, name };
+}
+
+function killGroup(pid, signal) {
+  try { process.kill(-pid, signal); } catch { try { process.kill(pid, signal); } catch { /* gone */ } }
+}
+
+async function stopChild(proc, termWaitMs = 6000) {
+  if (!proc || !children.has(proc.pid)) return;
+  killGroup(proc.pid, 'SIGTERM');
+  const t = await Promise.race([proc.exited.then(() => 'exited'), sleep(termWaitMs).then(() => 'timeout')]);
+  if (t === 'timeout') {
+    killGroup(proc.pid, 'SIGKILL');
+    await Promise.race([proc.exited, sleep(3000)]);
+  }
+  // Anything left in the group (there should be nothing): kill it too.
+  killGroup(proc.pid, 'SIGKILL');
+}
+
+function killAllNow() {
+  for (const pid of children.keys()) killGroup(pid, 'SIGKILL');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ports
+
+function tryListen(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+const usedPorts = new Set();
+async function freePorts(n) {
+  // Below the ephemeral range (ip_local_port_range starts at 32768 here), so the load tool's 10,000+ client
+  // sockets never compete with the listen ports; each server start gets fresh ones.
+  const ports = [];
+  for (let attempt = 0; ports.length < n && attempt < 500; attempt++) {
+    const p = 20000 + Math.floor(Math.random() * 12000);
+    if (usedPorts.has(p) || ports.includes(p)) continue;
+    if (await tryListen(p)) ports.push(p);
+  }
+  if (ports.length < n) throw new Error('no free port found');
+  ports.forEach((p) => usedPorts.add(p));
+  return ports;
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    const done = (ok) => { s.destroy(); resolve(ok); };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    s.setTimeout(1000, () => done(false));
+  });
+}
+
+/** The inode of the socket listening on 127.0.0.1:port (from /proc/net/tcp), or null. */
+function listenInode(port) {
+  try {
+    const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+    for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[1].endsWith(`:${hexPort}`) && f[3] === '0A') return f[9];
+    }
+  } catch { /* not Linux */ }
+  return null;
+}
+
+function pidOwnsInode(pid, inode) {
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try { if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return true; } catch { /* closed */ }
+    }
+  } catch { /* gone */ }
+  return false;
+}
+
+function procField(pid, field) {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+    return line ? line.slice(field.length + 1).trim() : null;
+  } catch { return null; }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One server instance
+
+async function startServer(key, dir, ctx) {
+  if (stopping) throw new Error('interrupted');
+  const def = SERVERS[key];
+  const ports = await freePorts(def.ports);
+  const [cmd, args] = def.cmd(ports);
+  const full = ctx.pin ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
+  fs.mkdirSync(dir, { recursive: true });
+  const logPath = path.join(dir, 'server.log');
+  fs.appendFileSync(logPath, `# ${[full[0], ...full[1]].join(' ')}\n`);
+  const proc = startChild(key, full[0], full[1], logPath);
+  if (!proc.pid) throw new Error(`could not start ${key}: ${cmd} not found?`);
+  let exitedEarly = null;
+  proc.exited.then((r) => { exitedEarly = r; });
+  const deadline = Date.now() + 30000;
+  while (Date.now() < deadline) {
+    if (exitedEarly) break;
+    if (await canConnect(ports[0])) {
+      // The PID we hand to --server-pid must be the server itself (taskset execs it, and `dotnet x.dll` runs in
+      // the same process): check that it is the one holding the listening socket and that it is pinned.
+      const inode = listenInode(ports[0]);
+      const owns = inode ? pidOwnsInode(proc.pid, inode) : true;
+      if (!owns) {
+        await stopChild(proc);
+        throw new Error(`${key}: PID ${proc.pid} does not own the socket listening on port ${ports[0]}`);
+      }
+      const cpus = procField(proc.pid, 'Cpus_allowed_list');
+      if (ctx.pin && cpus !== '0') {
+        await stopChild(proc);
+        throw new Error(`${key}: PID ${proc.pid} is not pinned to CPU 0 (Cpus_allowed_list ${cpus})`);
+      }
+      // Let start-up work (JIT, first GCs, module loading) finish before the tool takes its 'before' readings.
+      await sleep(1000);
+      return { key, proc, pid: proc.pid, port: ports[0], url: `ws://127.0.0.1:${ports[0]}/ws`, cpus, logPath };
+    }
+    await sleep(100);
+  }
+  await stopChild(proc);
+  const tail = readTail(logPath, 1500);
+  throw new Error(`${key} did not accept on port ${ports[0]} within 30 s${exitedEarly ? ` (exited: ${JSON.stringify(exitedEarly)})` : ''}\n${tail}`);
+}
+
+function readTail(file, n) {
+  try { const s = fs.readFileSync(file, 'utf8'); return s.slice(-n); } catch { return ''; }
+}
+
+function serverAlive(server) {
+  return children.has(server.pid);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One load-tool run
+
+async function runLoad(server, scenarioArgs, dir, maxRunTime, ctx) {
+  fs.mkdirSync(dir, { recursive: true });
+  const args = [...scenarioArgs, '--url', server.url, '--server-pid', String(server.pid), '--report', dir,
+    '--max-run-time', String(Math.ceil(maxRunTime))];
+  const full = ctx.pin ? ['taskset', ['-c', '1', LOADGEN, ...args]] : [LOADGEN, args];
+  const logPath = path.join(dir, 'loadgen.log');
+  fs.rmSync(path.join(dir, 'summary.json'), { force: true }); // never read a stale one
+  fs.writeFileSync(logPath, `# ${[full[0], ...full[1]].join(' ')}\n`);
+  const started = Date.now();
+  const proc = startChild('loadgen', full[0], full[1], logPath);
+  ctx.currentLoad = proc;
+  // The tool bounds itself (--max-run-time, then a hard exit 30 s later); this is the last resort.
+  const timer = setTimeout(() => stopChild(proc, 3000), (maxRunTime + 45) * 1000);
+  const r = await proc.exited;
+  clearTimeout(timer);
+  ctx.currentLoad = null;
+  let summary = null;
+  try { summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')); } catch { /* none */ }
+  return { exit: r.code, signal: r.signal, summary, seconds: (Date.now() - started) / 1000, logPath };
+}
+
+const metric = (summary, key) => {
+  const m = summary?.metrics?.[key];
+  return m && typeof m.value === 'number' ? m.value : null;
+};
+
+function fanoutArgs(w, o, rate, duration, warmup) {
+  return ['fanout', '--subscribers', String(w.subscribers), '--channels', String(w.channels), '--rate', String(rate),
+    '--duration', String(duration), '--warmup', String(warmup), '--grace', String(o.grace), '--no-progress'];
+}
+
+/** The numbers one table row needs, from a fanout summary. */
+function fanoutRow(run, server) {
+  const s = run.summary;
+  const notes = [];
+  if (!s) notes.push(`no summary.json (load tool exit ${run.exit}${run.signal ? `, ${run.signal}` : ''}; see ${rel(run.logPath)})`);
+  if (s?.partial) notes.push(`partial: ${s.stopReason}`);
+  if (s?.fatalError) notes.push(`fatal: ${s.fatalError}`);
+  for (const e of s?.errors ?? []) notes.push(`${e.count}× ${e.kind}`);
+  for (const w of s?.warnings ?? []) notes.push(`tool: ${w}`);
+  const publishRate = metric(s, 'publish_rate');
+  const target = Number(s?.settings?.['rate (msgs/s published)']);
+  if (publishRate !== null && target > 0 && publishRate < E_MIN_PUBLISH_SHARE * target) {
+    notes.push(`publisher reached ${fmtInt(publishRate)}/s of ${fmtInt(target)}/s`);
+  }
+  const lag = metric(s, 'publisher_max_lag_ms');
+  if (lag !== null && lag >= 20) notes.push(`publisher fell ${fmtMs(lag)} ms behind schedule once (server push-back or a machine stall)`);
+  if (server && !serverAlive(server)) notes.push('server exited during the run');
+  return {
+    ok: !!s && !s.fatalError,
+    delivered: metric(s, 'rate'),
+    ratio: metric(s, 'ratio'),
+    received: metric(s, 'received'),
+    expected: metric(s, 'expected'),
+    publishRate,
+    targetRate: target || null,
+    p50: metric(s, 'p50'),
+    p99: metric(s, 'p99'),
+    p999: metric(s, 'p999'),
+    max: metric(s, 'max'),
+    cpuPer1k: metric(s, 'server_cpu_us_per_1k'),
+    serverCpuPct: metric(s, 'server_cpu_pct'),
+    rss: metric(s, 'server_rss_peak'),
+    toolCpu: metric(s, 'tool_cpu_pct'),
+    toolCpuPeak: metric(s, 'tool_cpu_peak_pct'),
+    errors: metric(s, 'errors'),
+    lagMs: metric(s, 'publisher_max_lag_ms'),
+    notes,
+    dir: run.summary ? path.dirname(run.logPath) : null,
+  };
+}
+
+function connectRow(run, server, o) {
+  const s = run.summary;
+  const notes = [];
+  if (!s) notes.push(`no summary.json (load tool exit ${run.exit}; see ${rel(run.logPath)})`);
+  if (s?.partial) notes.push(`partial: ${s.stopReason}`);
+  if (s?.fatalError) notes.push(`fatal: ${s.fatalError}`);
+  for (const e of s?.errors ?? []) notes.push(`${e.count}× ${e.kind}`);
+  for (const w of s?.warnings ?? []) notes.push(`tool: ${w}`);
+  const opened = metric(s, 'connections');
+  const alive = metric(s, 'alive_after_hold');
+  if (opened !== null && opened < o.connections) notes.push(`${fmtInt(opened)} of ${fmtInt(o.connections)} opened`);
+  if (alive !== null && opened !== null && alive < opened) notes.push(`${fmtInt(opened - alive)} lost while idle`);
+  const cpuHs = metric(s, 'server_cpu_us_per_handshake');
+  if (cpuHs !== null) notes.push(`server CPU ${fmtNum(cpuHs, 0)} µs/handshake`);
+  const up99 = metric(s, 'upgrade_p99');
+  if (up99 !== null) notes.push(`upgrade p99 ${fmtMs(up99)} ms`);
+  if (server && !serverAlive(server)) notes.push('server exited during the run');
+  return {
+    ok: !!s && !s.fatalError,
+    connections: opened,
+    alive,
+    memPerConn: metric(s, 'mem_per_conn'),
+    handshakes: metric(s, 'handshakes'),
+    rss: metric(s, 'server_rss_after'),
+    rssBefore: metric(s, 'server_rss_before'),
+    toolCpu: metric(s, 'tool_cpu_ramp_pct'),
+    notes,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Workloads
+
+async function runFixed(key, wk, o, ctx) {
+  const w = WORKLOADS[wk];
+  const dir = path.join(ctx.resultsDir, key, wk);
+  const server = await startServer(key, dir, ctx);
+  try {
+    if (w.kind === 'fanout') {
+      const args = fanoutArgs(w, o, w.rate, o.duration, o.warmup);
+      const run = await runLoad(server, args, dir, o.warmup + o.duration + o.grace + 120, ctx);
+      return { ...fanoutRow(run, server), pid: server.pid, cpus: server.cpus };
+    }
+    const args = ['connect', '--connections', String(o.connections), '--channels', '1', '--hold', String(o.hold),
+      '--duration', '60', '--no-progress'];
+    const run = await runLoad(server, args, dir, 60 + o.hold + 2 + 120, ctx);
+    return { ...connectRow(run, server, o), pid: server.pid, cpus: server.cpus };
+  } finally {
+    await stopChild(server.proc);
+  }
+}
+
+function judgeProbe(row) {
+  const why = [];
+  if (!row.ok) why.push('no result');
+  if (row.received === null || row.expected === null || row.expected === 0 || row.received < row.expected) {
+    why.push(`ratio ${row.ratio === null ? '-' : row.ratio.toFixed(4)}`);
+  }
+  if (row.p99 === null || !(row.p99 < E_P99_MS)) why.push(`p99 ${row.p99 === null ? '-' : fmtMs(row.p99)} ms`);
+  if (row.publishRate === null || row.targetRate === null || row.publishRate < E_MIN_PUBLISH_SHARE * row.targetRate) {
+    why.push(`published ${row.publishRate === null ? '-' : fmtInt(row.publishRate)}/s`);
+  }
+  if (row.errors) why.push(`${row.errors} error(s)`);
+  return why;
+}
+
+const niceRate = (r) => {
+  // 2-3 significant digits, so the table reads 27,000 rather than 26,833.
+  const mag = 10 ** Math.max(0, Math.floor(Math.log10(r)) - 1);
+  return Math.max(100, Math.round(r / mag) * mag);
+};
+
+async function runSearch(key, o, ctx) {
+  const w = WORKLOADS.e;
+  const baseDir = path.join(ctx.resultsDir, key, 'e');
+  const started = Date.now();
+  const elapsed = () => (Date.now() - started) / 1000;
+  const probeCost = o.probeWarmup + o.probeDuration + o.grace + 4;
+  const probes = [];
+  let server = null;
+  let pass = null;
+  let best = null;
+  let fail = null;
+  let firstFail = null;
+  let budgetHit = false;
+
+  const probe = async (rate, attempt) => {
+    if (server && !serverAlive(server)) server = null;
+    if (!server) server = await startServer(key, baseDir, ctx);
+    const dir = path.join(baseDir, `rate-${rate}${attempt > 1 ? `-try${attempt}` : ''}`);
+    const run = await runLoad(server, fanoutArgs(w, o, rate, o.probeDuration, o.probeWarmup), dir,
+      o.probeWarmup + o.probeDuration + o.grace + 60, ctx);
+    const row = fanoutRow(run, server);
+    const why = judgeProbe(row);
+    const p = { rate, attempt, pass: why.length === 0, why, row };
+    if (stopping) { p.pass = false; p.interrupted = true; p.why = ['interrupted']; }
+    probes.push(p);
+    log(`    ${key} (e) ${fmtInt(rate)}/s${attempt > 1 ? ' (retry)' : ''}: ${p.pass ? 'pass' : `FAIL (${why.join(', ')})`}` +
+      ` p99 ${fmtMs(row.p99)} ms, server CPU ${fmtNum(row.serverCpuPct, 0)}%, tool CPU ${fmtNum(row.toolCpu, 0)}%`);
+    if (!p.pass) {
+      // An overloaded server may still hold queues: start the next probe on a fresh one.
+      await stopChild(server.proc);
+      server = null;
+    }
+    return p;
+  };
+
+  const test = async (rate) => {
+    let p = await probe(rate, 1);
+    if (!p.pass && o.retryFails && !stopping && elapsed() + probeCost <= o.searchBudget) p = await probe(rate, 2);
+    if (p.interrupted) return false; // neither a pass nor a fail
+    if (p.pass) {
+      if (pass === null || rate > pass) { pass = rate; best = p; }
+    } else if (fail === null || rate < fail) {
+      fail = rate; firstFail = p;
+    }
+    return p.pass;
+  };
+
+  try {
+    for (const rate of o.ladder) {
+      if (stopping) break;
+      if (probes.length > 0 && elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
+      if (!(await test(rate))) break;
+    }
+    // Even the lowest rung failed: walk down.
+    while (pass === null && fail !== null && fail > 200 && !stopping) {
+      if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
+      await test(niceRate(fail / 2));
+    }
+    // Bisect (geometrically) between the last pass and the first fail.
+    while (pass !== null && fail !== null && fail / pass > o.resolution && !stopping) {
+      if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
+      let mid = niceRate(Math.sqrt(pass * fail));
+      if (mid <= pass || mid >= fail) mid = Math.round((pass + fail) / 2);
+      if (mid <= pass || mid >= fail) break;
+      await test(mid);
+    }
+  } finally {
+    if (server) await stopChild(server.proc);
+  }
+
+  const row = best ? { ...best.row } : { ok: probes.length > 0, notes: [] };
+  row.notes = [...(best?.row.notes ?? [])];
+  row.maxRate = pass;
+  row.firstFail = fail;
+  row.capped = pass !== null && fail === null && !budgetHit;
+  row.budgetHit = budgetHit;
+  row.probes = probes;
+  row.searchSeconds = elapsed();
+  row.failToolCpu = firstFail?.row.toolCpu ?? null;
+  row.failServerCpu = firstFail?.row.serverCpuPct ?? null;
+  if (fail !== null) row.notes.unshift(`lowest failing rate ${fmtInt(fail)}/s: ${firstFail.why.join(', ')}; server CPU there ${fmtNum(firstFail.row.serverCpuPct, 0)}%, tool CPU ${fmtNum(firstFail.row.toolCpu, 0)}%`);
+  if (row.capped) row.notes.unshift(`passed the whole ladder (max ${fmtInt(o.ladder[o.ladder.length - 1])}/s): a lower bound`);
+  if (budgetHit) row.notes.unshift(`search budget (${o.searchBudget} s) reached`);
+  row.notes.push(`${probes.length} probe(s), ${Math.round(row.searchSeconds)} s`);
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Formatting
+
+const rel = (p) => {
+  if (!p) return '';
+  const r = path.relative(ROOT, p);
+  return r === '' ? '.' : r.startsWith('..') ? p : r;
+};
+const dash = '–';
+function fmtInt(v) { return v === null || v === undefined || !Number.isFinite(v) ? dash : Math.round(v).toLocaleString('en-US'); }
+function fmtNum(v, d) { return v === null || v === undefined || !Number.isFinite(v) ? dash : v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }); }
+function fmtMs(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return dash;
+  if (v < 1) return v.toFixed(3);
+  if (v < 10) return v.toFixed(2);
+  if (v < 100) return v.toFixed(1);
+  return v.toFixed(0);
+}
+function fmtBytes(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return dash;
+  const a = Math.abs(v);
+  if (a >= 1024 * 1024) return `${(v / 1024 / 1024).toFixed(1)} MiB`;
+  if (a >= 1024) return `${(v / 1024).toFixed(2)} KiB`;
+  return `${Math.round(v)} B`;
+}
+function fmtRatio(v) { return v === null || v === undefined || !Number.isFinite(v) ? dash : v.toFixed(4); }
+function fmtPct(v) { return v === null || v === undefined || !Number.isFinite(v) ? dash : `${v.toFixed(0)}%`; }
+
+function mdTable(header, rows, align) {
+  const esc = (s) => String(s).replace(/\|/g, '\\|');
+  const cells = [header, ...rows].map((r) => r.map(esc));
+  const widths = header.map((_, i) => Math.max(3, ...cells.map((r) => [...r[i]].length)));
+  const pad = (s, i) => {
+    const n = widths[i] - [...s].length;
+    return align[i] === 'r' ? ' '.repeat(n) + s : s + ' '.repeat(n);
+  };
+  const line = (r) => `| ${r.map(pad).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => (align[i] === 'r' ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
+  return [line(cells[0]), sep, ...cells.slice(1).map(line)].join('\n');
+}
+
+/** p99 with a dagger when the publisher stalled ≥ 50 ms in the window: the machine (or the server) stalled. */
+const STALL_MS = 50;
+function fmtP99(r) { return `${fmtMs(r.p99)}${r.lagMs !== null && r.lagMs !== undefined && r.lagMs >= STALL_MS ? ' †' : ''}`; }
+
+function resultsTable(results, o) {
+  const header = ['workload', 'server', 'delivered msgs/s', 'ratio', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/1k msgs',
+    'server CPU', 'server RSS', 'mem/idle conn', 'handshakes/s', 'max sustained pub/s', 'tool CPU'];
+  const align = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+  const rows = [];
+  for (const wk of o.workloads) {
+    for (const key of o.servers) {
+      const r = results[key]?.[wk];
+      const name = SERVERS[key].label;
+      if (!r) continue;
+      if (r.failed) {
+        rows.push([WORKLOADS[wk].title, name, 'failed', dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash]);
+        continue;
+      }
+      if (wk === 'd') {
+        rows.push([WORKLOADS[wk].title, name, dash, dash, dash, dash, dash, dash, dash, fmtBytes(r.rss), fmtBytes(r.memPerConn),
+          fmtInt(r.handshakes), dash, fmtPct(r.toolCpu)]);
+      } else if (wk === 'e') {
+        const maxRate = r.maxRate === null || r.maxRate === undefined ? (r.firstFail ? `< ${fmtInt(r.firstFail)}` : dash)
+          : `${r.capped ? '≥ ' : ''}${fmtInt(r.maxRate)}`;
+        rows.push([WORKLOADS[wk].title, name, fmtInt(r.delivered), fmtRatio(r.ratio), fmtMs(r.p50), fmtP99(r), fmtMs(r.p999),
+          fmtInt(r.cpuPer1k), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, maxRate,
+          `${fmtPct(r.toolCpu)}${r.failToolCpu !== null && r.failToolCpu !== undefined ? ` (${fmtPct(r.failToolCpu)} at fail)` : ''}`]);
+      } else {
+        rows.push([WORKLOADS[wk].title, name, fmtInt(r.delivered), fmtRatio(r.ratio), fmtMs(r.p50), fmtP99(r), fmtMs(r.p999),
+          fmtInt(r.cpuPer1k), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, dash, fmtPct(r.toolCpu)]);
+      }
+    }
+  }
+  return mdTable(header, rows, align);
+}
+
+function targets(results, o) {
+  const get = (key, wk) => {
+    const r = results[key]?.[wk];
+    return r && !r.failed ? r : null;
+  };
+  const rows = [];
+  const fmtR = (v) => (v === null || !Number.isFinite(v) ? dash : v >= 100 ? v.toFixed(0) : v.toFixed(2));
+  const add = (target, wk, fastTxt, refName, refTxt, ratio, goalTxt, ok, caveat) => {
+    let verdict = ratio === null ? 'n/a' : ok ? 'PASS' : 'MISS';
+    if (caveat) verdict += ` (${caveat})`;
+    rows.push([target, wk, fastTxt, refName, refTxt, fmtR(ratio), goalTxt, verdict]);
+  };
+  const lossy = (r) => r && r.ratio !== null && r.received !== null && r.expected !== null && r.received < r.expected;
+
+  for (const wk of ['a', 'b', 'c']) {
+    if (!o.workloads.includes(wk)) continue;
+    const f = get('fastws', wk);
+    for (const [ref, limit] of [['uws', 1 / 3], ['aspnetcore', 1 / 5]]) {
+      const b = get(ref, wk);
+      const ratio = f?.cpuPer1k && b?.cpuPer1k ? f.cpuPer1k / b.cpuPer1k : null;
+      add(`CPU/1k msgs vs ${SERVERS[ref].label}`, wk, fmtInt(f?.cpuPer1k), SERVERS[ref].label, fmtInt(b?.cpuPer1k), ratio,
+        `≤ ${limit === 1 / 3 ? '0.33' : '0.20'}`, ratio !== null && ratio <= limit + 1e-9, lossy(f) ? 'FastWs lost messages' : lossy(b) ? `${SERVERS[ref].label} lost messages` : null);
+    }
+    const bases = BASELINES.map((k) => [k, get(k, wk)]).filter(([, r]) => r?.p99 !== null && r?.p99 !== undefined);
+    const bestBase = bases.sort((x, y) => x[1].p99 - y[1].p99)[0];
+    const ratio = f?.p99 && bestBase ? f.p99 / bestBase[1].p99 : null;
+    add('p99 vs best baseline', wk, f ? `${fmtMs(f.p99)} ms` : dash, bestBase ? SERVERS[bestBase[0]].label : dash,
+      bestBase ? `${fmtMs(bestBase[1].p99)} ms` : dash, ratio, '< 1', ratio !== null && ratio < 1 && !lossy(f),
+      lossy(f) ? 'FastWs lost messages' : bestBase && lossy(bestBase[1]) ? `${SERVERS[bestBase[0]].label} lost messages`
+        : [f, ...bases.map(([, r]) => r)].some((r) => r?.lagMs >= STALL_MS) ? 'stall †: re-run'
+          : bases.length < BASELINES.length && ratio !== null ? 'not all baselines ran' : null);
+  }
+  if (o.workloads.includes('e')) {
+    const f = get('fastws', 'e');
+    const bases = BASELINES.map((k) => [k, get(k, 'e')]).filter(([, r]) => r && r.maxRate !== undefined);
+    const bestBase = bases.sort((x, y) => (y[1].maxRate ?? 0) - (x[1].maxRate ?? 0))[0];
+    const fr = f?.maxRate ?? (f ? 0 : null);
+    const br = bestBase ? bestBase[1].maxRate ?? 0 : null;
+    const ratio = fr !== null && br ? fr / br : fr !== null && br === 0 && fr > 0 ? Infinity : null;
+    const caveats = [];
+    if (f?.capped && bestBase?.[1].capped) caveats.push('both hit the ladder top');
+    if (bestBase && (f?.failToolCpu >= TOOL_BOUND_PCT || bestBase[1].failToolCpu >= TOOL_BOUND_PCT)) caveats.push('tool-bound?');
+    add('(e) max sustained rate vs best baseline', 'e', fr === null ? dash : fmtInt(fr), bestBase ? SERVERS[bestBase[0]].label : dash,
+      br === null ? dash : fmtInt(br), ratio, '> 1', ratio !== null && ratio > 1, caveats.join(', ') || null);
+  }
+  if (o.workloads.includes('d')) {
+    const f = get('fastws', 'd');
+    const u = get('uws', 'd');
+    const ratio = f?.memPerConn && u?.memPerConn ? f.memPerConn / u.memPerConn : null;
+    add('memory/idle conn vs uWS.js', 'd', fmtBytes(f?.memPerConn), 'uWS.js', fmtBytes(u?.memPerConn), ratio, '< 1',
+      ratio !== null && ratio < 1, null);
+    const bases = BASELINES.map((k) => [k, get(k, 'd')]).filter(([, r]) => r?.handshakes);
+    const bestBase = bases.sort((x, y) => y[1].handshakes - x[1].handshakes)[0];
+    const hr = f?.handshakes && bestBase ? f.handshakes / bestBase[1].handshakes : null;
+    add('handshakes/s vs best baseline', 'd', fmtInt(f?.handshakes), bestBase ? SERVERS[bestBase[0]].label : dash,
+      bestBase ? fmtInt(bestBase[1].handshakes) : dash, hr, '> 1', hr !== null && hr > 1, null);
+  }
+  return mdTable(['target', 'wl', 'FastWs', 'vs', 'value', 'ratio', 'goal', 'verdict'], rows, ['l', 'l', 'r', 'l', 'r', 'r', 'l', 'l']);
+}
+
+function probesSection(results, o) {
+  if (!o.workloads.includes('e')) return '';
+  const lines = [];
+  for (const key of o.servers) {
+    const r = results[key]?.e;
+    if (!r || r.failed) continue;
+    const seq = (r.probes ?? []).map((p) => `${fmtInt(p.rate)}${p.attempt > 1 ? '(retry)' : ''} ${p.pass ? '✓' : `✗ ${p.why.join('/')}`}`);
+    lines.push(`- ${SERVERS[key].label}: ${seq.join(' → ')}`);
+  }
+  return lines.join('\n');
+}
+
+function notesSection(results, o) {
+  const lines = [];
+  for (const wk of o.workloads) {
+    for (const key of o.servers) {
+      const r = results[key]?.[wk];
+      if (!r) continue;
+      const notes = r.failed ? [r.error] : [...(r.notes ?? [])];
+      if (wk === 'e' && r.failToolCpu >= TOOL_BOUND_PCT) {
+        notes.unshift(`TOOL-BOUND? the load tool was at ${fmtPct(r.failToolCpu)} of its core (≥ ${TOOL_BOUND_PCT}%) at the lowest failing rate`);
+      }
+      if (notes.length) lines.push(`- ${wk} ${SERVERS[key].label}: ${notes.join('; ')}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Machine
+
+function sh(cmd, args) {
+  try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
+}
+
+function machineInfo() {
+  const lscpu = sh('lscpu', []) ?? '';
+  const model = (lscpu.match(/^Model name:\s*(.+)$/m) ?? [])[1] ?? os.cpus()[0]?.model ?? '?';
+  const head = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'perf/baselines', 'tools']);
+  return {
+    cpu: model.trim(),
+    nproc: sh('nproc', []) ?? String(os.cpus().length),
+    kernel: sh('uname', ['-r']) ?? os.release(),
+    dotnet: sh('dotnet', ['--version']) ?? '?',
+    node: process.version,
+    git: head ? `${head}${dirty ? ' + uncommitted changes in src/perf/tools' : ''}` : '?',
+    load: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    mem: `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+function log(s) { process.stdout.write(`${s}\n`); }
+
+function build(o, ctx) {
+  const steps = [
+    ['perf/baselines/install.sh', []],
+    ['dotnet', ['build', '-c', 'Release', 'src/Server', '--nologo', '-v', 'quiet', '--disable-build-servers']],
+    ['dotnet', ['build', '-c', 'Release', 'tools/FastWs.LoadGen', '--nologo', '-v', 'quiet', '--disable-build-servers']],
+  ];
+  for (const [cmd, args] of steps) {
+    if (stopping) return false;
+    log(`==> ${cmd} ${args.join(' ')}`);
+    const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, FASTWS_COMPARE_RUN: RUN_ID } });
+    if (r.status !== 0) {
+      log(`build step failed (${r.error?.message ?? `exit ${r.status}${r.signal ? `, ${r.signal}` : ''}`}): ${cmd} ${args.join(' ')}`);
+      return false;
+    }
+  }
+  return true;
+}
+
+function render(results, o, ctx, finished) {
+  const m = ctx.machine;
+  const when = ctx.startedAt.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const minutes = (ctx.minutes ?? (Date.now() - ctx.startedAt.getTime()) / 60000).toFixed(1);
+  const modeLine = o.quick
+    ? `quick: (a)-(c) ${o.warmup} s warm-up + ${o.duration} s measured; (d) ${fmtInt(o.connections)} connections, ${o.hold} s hold; (e) ${o.probeWarmup}+${o.probeDuration} s probes, ladder ${o.ladder.map((r) => r / 1000 + 'k').join('/')}, bisect to ×${o.resolution}, ≤ ${o.searchBudget} s per server`
+    : `full: (a)-(c) ${o.warmup} s warm-up + ${o.duration} s measured; (d) ${fmtInt(o.connections)} connections, ${o.hold} s hold; (e) ${o.probeWarmup}+${o.probeDuration} s probes, ladder ${o.ladder.map((r) => r / 1000 + 'k').join('/')}, bisect to ×${o.resolution}, failed probes retried once, ≤ ${o.searchBudget} s per server`;
+  return `# FastWs vs baselines — ${when}${finished ? '' : ' (INTERRUPTED: partial results)'}
+
+- Command: \`${ctx.cmdline}\`
+- Machine: ${m.cpu}, nproc ${m.nproc}, ${m.mem} RAM, kernel ${m.kernel}, dotnet ${m.dotnet}, node ${m.node}; load average at start ${m.load}
+- Code: ${m.git}
+- Pinning: ${ctx.pin ? 'each server `taskset -c 0`, the load tool `taskset -c 1`' : 'NONE (fewer than 2 CPUs)'}; loopback only; payload 100 B; one fresh server process per workload
+- Mode: ${modeLine}; took ${minutes} min
+- Raw results: \`${rel(ctx.resultsDir)}/<server>/<workload>/summary.json\` (+ report.html, logs)
+
+## Results
+
+${resultsTable(results, o)}
+
+CPU µs/1k msgs = server CPU time (utime+stime from /proc) in the measured window per 1,000 delivered messages.
+Server RSS = peak in the window ((d): after the hold). mem/idle conn = (RSS after hold − RSS before ramp) / connections.
+(e) row: the numbers of the highest passing probe (ratio 1.0, p99 < ${E_P99_MS} ms, publisher ≥ ${E_MIN_PUBLISH_SHARE * 100}% of its rate, no errors).
+tool CPU = the load tool's own CPU, % of its one core (≥ 85% means it may be the bottleneck; for (e), ≥ ${TOOL_BOUND_PCT}% at the failing rate is flagged tool-bound?).
+† = the publisher fell ≥ ${STALL_MS} ms behind its schedule in that run: a stall of the machine (or a server pushing back) that usually shows up in p99; compare such a row with care, or re-run it.
+
+## Targets (issue 5)
+
+${targets(results, o)}
+
+${o.workloads.includes('e') ? `## (e) search probes (publishes/s)\n\n${probesSection(results, o)}\n\n` : ''}## Notes
+
+${notesSection(results, o) || '- none'}
+`;
+}
+
+async function main() {
+  let o;
+  try { o = parseArgs(process.argv.slice(2)); } catch (e) {
+    process.stderr.write(`error: ${e.message}\n\n${usage()}`);
+    process.exit(1);
+  }
+  if (o.render) {
+    const saved = JSON.parse(fs.readFileSync(path.join(o.render, 'results.json'), 'utf8'));
+    const ctxSaved = { ...saved, startedAt: new Date(saved.startedAt), resultsDir: saved.resultsDir ?? o.render };
+    const md = render(saved.results, saved.options, ctxSaved, saved.finished ?? true);
+    fs.writeFileSync(o.output, md);
+    log(md);
+    log(`written: ${rel(o.output)} (re-rendered from ${rel(path.join(o.render, 'results.json'))})`);
+    return;
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
+  const ctx = {
+    startedAt: new Date(),
+    resultsDir: o.results ?? path.join(HERE, 'out', stamp),
+    cmdline: process.env.FASTWS_COMPARE_CMDLINE || ['node', rel(__filename), ...process.argv.slice(2)].join(' '),
+    // Needs 2 CPUs and taskset (util-linux); without them the run still works, unpinned, and says so.
+    pin: os.availableParallelism() >= 2 && spawnSync('taskset', ['-c', '1', 'true']).status === 0,
+    currentLoad: null,
+  };
+  fs.mkdirSync(ctx.resultsDir, { recursive: true });
+  pidFile = process.env.FASTWS_COMPARE_PIDFILE || path.join(ctx.resultsDir, 'children.pids');
+  writePidFile();
+
+  const results = {};
+  let finished = false;
+  const writeOut = () => {
+    const md = render(results, o, ctx, finished);
+    fs.mkdirSync(path.dirname(o.output), { recursive: true });
+    fs.writeFileSync(o.output, md);
+    fs.writeFileSync(path.join(ctx.resultsDir, 'results.json'), JSON.stringify({
+      options: o, machine: ctx.machine, cmdline: ctx.cmdline, startedAt: ctx.startedAt, pin: ctx.pin, finished,
+      minutes: (Date.now() - ctx.startedAt.getTime()) / 60000, resultsDir: ctx.resultsDir, results,
+    }, null, 2));
+    return md;
+  };
+
+  let lastSignal = 0;
+  const onSignal = (sig) => {
+    const now = Date.now();
+    if (stopping && now - lastSignal > 1500) {
+      log(`\n${sig} again: killing everything now`);
+      killAllNow();
+      process.exit(130);
+    }
+    if (stopping) return; // the same Ctrl+C delivered twice (terminal + run.sh forwarding)
+    stopping = true;
+    lastSignal = now;
+    log(`\n${sig}: stopping the load tool and the server, then writing the partial table (again to abort at once)`);
+    if (ctx.currentLoad) killGroup(ctx.currentLoad.pid, 'SIGTERM');
+    for (const [pid, c] of children) if (c.name !== 'loadgen') killGroup(pid, 'SIGTERM');
+    setTimeout(() => { killAllNow(); }, 8000).unref();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
+  process.on('exit', () => killAllNow());
+
+  if (!o.skipBuild && !build(o, ctx)) {
+    process.exit(stopping ? 130 : 1);
+  }
+  if (!fs.existsSync(LOADGEN)) { log(`error: ${rel(LOADGEN)} is missing (build tools/FastWs.LoadGen in Release)`); process.exit(1); }
+  ctx.machine = machineInfo();
+  const nofile = sh('bash', ['-c', 'ulimit -n']);
+  if (o.workloads.includes('d') && nofile && nofile !== 'unlimited' && Number(nofile) < o.connections + 1000) {
+    log(`warning: ulimit -n is ${nofile}; (d) needs more than ${o.connections} descriptors per process`);
+  }
+
+  log(`FastWs comparison: servers ${o.servers.join(',')}; workloads ${o.workloads.join(',')}; ${o.quick ? 'quick' : 'full'} mode`);
+  log(`machine: ${ctx.machine.cpu}, nproc ${ctx.machine.nproc}, load average ${ctx.machine.load}${ctx.pin ? '' : '  (NOT PINNED: fewer than 2 CPUs)'}`);
+  log(`raw results: ${rel(ctx.resultsDir)}`);
+
+  // Workload-major order: the servers' runs of one workload follow each other, so a busy spell on the shared
+  // machine tends to hit one workload for everybody rather than every workload of one server.
+  for (const key of o.servers) results[key] = {};
+  outer:
+  for (const wk of o.workloads) {
+    for (const key of o.servers) {
+      if (stopping) break outer;
+      const t0 = Date.now();
+      log(`--> ${SERVERS[key].label} ${WORKLOADS[wk].title}`);
+      try {
+        const r = WORKLOADS[wk].kind === 'search' ? await runSearch(key, o, ctx) : await runFixed(key, wk, o, ctx);
+        if (stopping) { r.notes = [...(r.notes ?? []), 'interrupted']; }
+        results[key][wk] = r;
+        const secs = ((Date.now() - t0) / 1000).toFixed(0);
+        if (wk === 'd') {
+          log(`    ${fmtInt(r.connections)} conns, ${fmtInt(r.handshakes)} handshakes/s, ${fmtBytes(r.memPerConn)}/conn, RSS ${fmtBytes(r.rss)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
+        } else if (wk === 'e') {
+          log(`    max sustained ${r.maxRate === null ? dash : fmtInt(r.maxRate)} pub/s${r.capped ? ' (ladder top)' : ''} (${secs} s)`);
+        } else {
+          log(`    ${fmtInt(r.delivered)} msgs/s, ratio ${fmtRatio(r.ratio)}, p50 ${fmtMs(r.p50)} / p99 ${fmtMs(r.p99)} / p99.9 ${fmtMs(r.p999)} ms, ${fmtInt(r.cpuPer1k)} µs/1k, server CPU ${fmtPct(r.serverCpuPct)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
+        }
+      } catch (e) {
+        log(`    FAILED: ${e.message.split('\n')[0]}`);
+        results[key][wk] = { failed: true, error: e.message.split('\n').slice(0, 3).join(' / ') };
+      }
+      if (!stopping) await sleep(500); // let TIME_WAIT / CPU settle between servers
+    }
+  }
+
+  finished = !stopping;
+  const md = writeOut();
+  log('');
+  log(md);
+  log(`written: ${rel(o.output)} (raw: ${rel(ctx.resultsDir)})`);
+  killAllNow();
+  process.exit(stopping ? 130 : 0);
+}
+
+main().catch((e) => {
+  process.stderr.write(`error: ${e.stack ?? e}\n`);
+  killAllNow();
+  process.exit(1);
+});
