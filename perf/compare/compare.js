@@ -386,6 +386,8 @@ function fanoutRow(run, server) {
     p999: metric(s, 'p999'),
     max: metric(s, 'max'),
     cpuPer1k: metric(s, 'server_cpu_us_per_1k'),
+    userPer1k: metric(s, 'server_user_us_per_1k'),
+    sysPer1k: metric(s, 'server_sys_us_per_1k'),
     serverCpuPct: metric(s, 'server_cpu_pct'),
     rss: metric(s, 'server_rss_peak'),
     toolCpu: metric(s, 'tool_cpu_pct'),
@@ -603,8 +605,10 @@ function fmtP99(r) { return `${fmtMs(r.p99)}${r.lagMs !== null && r.lagMs !== un
 
 function resultsTable(results, o) {
   const header = ['workload', 'server', 'delivered msgs/s', 'ratio', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/1k msgs',
-    'server CPU', 'server RSS', 'mem/idle conn', 'handshakes/s', 'max sustained pub/s', 'tool CPU'];
-  const align = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+    'user / kernel', 'server CPU', 'server RSS', 'mem/idle conn', 'handshakes/s', 'max sustained pub/s', 'tool CPU'];
+  const align = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+  // Older summaries (before the load tool split user from kernel time) have no split: a dash.
+  const split = (r) => (r.userPer1k === null || r.userPer1k === undefined ? dash : `${fmtInt(r.userPer1k)} / ${fmtInt(r.sysPer1k)}`);
   const rows = [];
   for (const wk of o.workloads) {
     for (const key of o.servers) {
@@ -612,21 +616,21 @@ function resultsTable(results, o) {
       const name = SERVERS[key].label;
       if (!r) continue;
       if (r.failed) {
-        rows.push([WORKLOADS[wk].title, name, 'failed', dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash]);
+        rows.push([WORKLOADS[wk].title, name, 'failed', dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash]);
         continue;
       }
       if (wk === 'd') {
-        rows.push([WORKLOADS[wk].title, name, dash, dash, dash, dash, dash, dash, dash, fmtBytes(r.rss), fmtBytes(r.memPerConn),
+        rows.push([WORKLOADS[wk].title, name, dash, dash, dash, dash, dash, dash, dash, dash, fmtBytes(r.rss), fmtBytes(r.memPerConn),
           fmtInt(r.handshakes), dash, fmtPct(r.toolCpu)]);
       } else if (wk === 'e') {
         const maxRate = r.maxRate === null || r.maxRate === undefined ? (r.firstFail ? `< ${fmtInt(r.firstFail)}` : dash)
           : `${r.capped ? '≥ ' : ''}${fmtInt(r.maxRate)}`;
         rows.push([WORKLOADS[wk].title, name, fmtInt(r.delivered), fmtRatio(r.ratio), fmtMs(r.p50), fmtP99(r), fmtMs(r.p999),
-          fmtInt(r.cpuPer1k), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, maxRate,
+          fmtInt(r.cpuPer1k), split(r), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, maxRate,
           `${fmtPct(r.toolCpu)}${r.failToolCpu !== null && r.failToolCpu !== undefined ? ` (${fmtPct(r.failToolCpu)} at fail)` : ''}`]);
       } else {
         rows.push([WORKLOADS[wk].title, name, fmtInt(r.delivered), fmtRatio(r.ratio), fmtMs(r.p50), fmtP99(r), fmtMs(r.p999),
-          fmtInt(r.cpuPer1k), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, dash, fmtPct(r.toolCpu)]);
+          fmtInt(r.cpuPer1k), split(r), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, dash, fmtPct(r.toolCpu)]);
       }
     }
   }
@@ -788,7 +792,8 @@ function render(results, o, ctx, finished) {
 
 ${resultsTable(results, o)}
 
-CPU µs/1k msgs = server CPU time (utime+stime from /proc) in the measured window per 1,000 delivered messages.
+CPU µs/1k msgs = server CPU time (utime+stime from /proc) in the measured window per 1,000 delivered messages;
+user / kernel = the same split into utime and stime (on loopback the kernel part includes the receiving side's TCP work).
 Server RSS = peak in the window ((d): after the hold). mem/idle conn = (RSS after hold − RSS before ramp) / connections.
 (e) row: the numbers of the highest passing probe (ratio 1.0, p99 < ${E_P99_MS} ms, publisher ≥ ${E_MIN_PUBLISH_SHARE * 100}% of its rate, no errors).
 tool CPU = the load tool's own CPU, % of its one core (≥ 85% means it may be the bottleneck; for (e), ≥ ${TOOL_BOUND_PCT}% at the failing rate is flagged tool-bound?).

@@ -6,13 +6,14 @@ namespace FastWs.LoadGen.Metrics;
 internal readonly record struct ProcSample(
     double Seconds,
     long ServerCpuTicks,
+    long ServerUserTicks,
     long ServerRssKb,
     bool ServerAlive,
     long SelfCpuTicks,
     long SelfRssKb);
 
 /// <summary>
-/// Samples utime+stime (from /proc/PID/stat, in clock ticks of 1/100 s) and VmRSS (from /proc/PID/status) of
+/// Samples utime+stime (from /proc/PID/stat, in clock ticks of 1/100 s; utime kept apart to split user from kernel time) and VmRSS (from /proc/PID/status) of
 /// the server and of this process once per second on its own thread, plus on demand at the edges of the
 /// measured window. Linux only; on other systems the readings are zero.
 /// </summary>
@@ -70,15 +71,15 @@ internal sealed class ProcSampler : IDisposable
     public ProcSample Sample()
     {
         double seconds = Clock.ToSeconds(Clock.Now - _t0);
-        long serverCpu = 0, serverRss = 0;
+        long serverCpu = 0, serverUser = 0, serverRss = 0;
         bool alive = false;
         if (_serverPid is int pid)
         {
-            alive = TryRead(pid.ToString(CultureInfo.InvariantCulture), out serverCpu, out serverRss);
+            alive = TryRead(pid.ToString(CultureInfo.InvariantCulture), out serverCpu, out serverUser, out serverRss);
         }
 
-        TryRead("self", out long selfCpu, out long selfRss);
-        return new ProcSample(seconds, serverCpu, serverRss, alive, selfCpu, selfRss);
+        TryRead("self", out long selfCpu, out _, out long selfRss);
+        return new ProcSample(seconds, serverCpu, serverUser, serverRss, alive, selfCpu, selfRss);
     }
 
     /// <summary>The once-per-second samples taken so far (the first is taken by <see cref="Start"/> at second 0).</summary>
@@ -133,9 +134,10 @@ internal sealed class ProcSampler : IDisposable
         }
     }
 
-    private static bool TryRead(string pid, out long cpuTicks, out long rssKb)
+    private static bool TryRead(string pid, out long cpuTicks, out long userTicks, out long rssKb)
     {
         cpuTicks = 0;
+        userTicks = 0;
         rssKb = 0;
         try
         {
@@ -144,7 +146,8 @@ internal sealed class ProcSampler : IDisposable
             int close = stat.LastIndexOf(')');
             string[] fields = stat[(close + 2)..].Split(' ');
             // fields[0] is field 3 (state); utime is field 14, stime field 15.
-            cpuTicks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            userTicks = long.Parse(fields[11], CultureInfo.InvariantCulture);
+            cpuTicks = userTicks + long.Parse(fields[12], CultureInfo.InvariantCulture);
             foreach (string line in File.ReadLines($"/proc/{pid}/status"))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal))

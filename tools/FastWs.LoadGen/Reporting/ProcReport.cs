@@ -30,6 +30,11 @@ internal static class ProcReport
             if (delivered is > 0)
             {
                 report.Add("server_cpu_us_per_1k", "server CPU per 1,000 delivered msgs", cpu * 1e6 / (delivered.Value / 1000), MetricKind.Micros);
+                // User vs kernel: on loopback the kernel share (send syscalls, TCP, the receiver's softirq) is much
+                // the same for every server, so the user share is what a server's own code costs.
+                double user = (end.ServerUserTicks - start.ServerUserTicks) / ProcSampler.ClockTicksPerSecond;
+                report.Add("server_user_us_per_1k", "  of which user space", user * 1e6 / (delivered.Value / 1000), MetricKind.Micros);
+                report.Add("server_sys_us_per_1k", "  of which kernel", (cpu - user) * 1e6 / (delivered.Value / 1000), MetricKind.Micros);
             }
 
             long peak = Math.Max(start.ServerRssKb, end.ServerRssKb);
