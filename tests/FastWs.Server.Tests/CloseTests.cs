@@ -259,7 +259,8 @@ public sealed class CloseTests
 
         byte[] frame = new byte[2 + 2];
         FrameWriter.WriteFrame(frame, WebSocketOpcode.Text, "{}"u8);
-        Assert.Equal(Connections.DataWrite.Closed, stale.WriteData(frame));
+        Assert.Equal(Connections.DataWrite.Closed, stale.WriteData(frame, sendThrough: true));
+        Assert.Equal(Connections.DataWrite.Closed, stale.WriteData(frame, sendThrough: false));
         stale.WriteControl(frame);
         stale.Flush();
         stale.TrySendClose(CloseCode.GoingAway, "late");

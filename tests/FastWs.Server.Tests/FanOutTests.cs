@@ -21,10 +21,12 @@ public sealed class FanOutTests
     /// <summary>How far the publisher may run ahead of the slowest client (about 10 KB each, well under the 64 KB limit).</summary>
     private const int Window = 100;
 
-    [Fact]
-    public async Task Every_one_of_200_clients_receives_all_500_messages_in_order()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Every_one_of_200_clients_receives_all_500_messages_in_order(bool directSends)
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(o => o.Transport.DirectSends = directSends);
         var clients = new TestClient[Clients];
         try
         {

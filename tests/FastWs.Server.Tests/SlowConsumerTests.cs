@@ -17,11 +17,14 @@ public sealed class SlowConsumerTests
     private const int MaxMessages = 20_000;   // ~40 MB: far more than any kernel buffer could swallow
     private static readonly string Padding = new('x', 2000);
 
-    [Fact]
-    public async Task Client_that_stops_reading_is_skipped_while_the_others_get_everything()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Client_that_stops_reading_is_skipped_while_the_others_get_everything(bool directSends)
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
+            o.Transport.DirectSends = directSends; // both outputs: straight to the socket, and the transport pipe
             o.SlowConsumer.MaxBufferedBytes = 16 * 1024;
             o.SlowConsumer.MaxCongestedTime = TimeSpan.FromMinutes(5); // this test is about skipping, not closing
         });
@@ -92,11 +95,14 @@ public sealed class SlowConsumerTests
         }
     }
 
-    [Fact]
-    public async Task Client_over_the_limit_longer_than_MaxCongestedTime_is_closed()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Client_over_the_limit_longer_than_MaxCongestedTime_is_closed(bool directSends)
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
+            o.Transport.DirectSends = directSends; // both outputs: straight to the socket, and the transport pipe
             o.SlowConsumer.MaxBufferedBytes = 16 * 1024;
             o.SlowConsumer.MaxCongestedTime = TimeSpan.FromSeconds(1);
         });

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
 using FastWs.Server.Channels;
@@ -9,6 +9,7 @@ using FastWs.Server.Hosting;
 using FastWs.Server.Limits;
 using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 
 namespace FastWs.Server.Connections;
 
@@ -38,15 +39,16 @@ internal enum HeartbeatState
 
 /// <summary>
 /// One upgraded client: its output (shared by its own read loop and the fan-out loops), its subscriptions,
-/// and its congestion state. Output goes into Kestrel's transport pipe, whose pause threshold is the
-/// slow-consumer limit: a flush that cannot complete at once means more than that many bytes are still unsent.
+/// and its congestion state. Output goes straight to the socket (<see cref="SocketOutput"/>) or, on transports
+/// without one, into the transport pipe (<see cref="PipeOutput"/>); either reports when more than the
+/// slow-consumer limit is unsent, and data is skipped until it drains.
 /// </summary>
 public sealed class WebSocketConnection
 {
     private static long s_nextId;
 
     private readonly ConnectionContext _context;
-    private readonly PipeWriter _output;
+    private readonly ConnectionOutput _output;
     private readonly ServerMetrics _metrics;
     private readonly Lock _writeLock = new();
 
@@ -73,10 +75,16 @@ public sealed class WebSocketConnection
     /// <summary>An empty ping frame: FIN + opcode 9, length 0.</summary>
     private static ReadOnlySpan<byte> PingFrame => [0x89, 0x00];
 
-    internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress? remoteAddress, IPAddress clientIp)
+    /// <param name="maxUnsentBytes">The slow-consumer limit (for <see cref="SocketOutput"/>; a pipe's pause threshold is its own).</param>
+    /// <param name="directSends">Send straight to the socket when the transport exposes one.</param>
+    internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress? remoteAddress, IPAddress clientIp,
+        int maxUnsentBytes = 64 * 1024, bool directSends = true)
     {
         _context = context;
-        _output = context.Transport.Output;
+        Socket? socket = directSends ? context.Features.Get<IConnectionSocketFeature>()?.Socket : null;
+        _output = socket is not null
+            ? new SocketOutput(socket, this, _writeLock, maxUnsentBytes)
+            : new PipeOutput(context.Transport.Output, this, _writeLock);
         _metrics = metrics;
         RemoteAddress = remoteAddress;
         ClientIp = clientIp;
@@ -188,7 +196,11 @@ public sealed class WebSocketConnection
     /// Called by a fan-out loop with a complete data frame. Skips it while the client is congested.
     /// <see cref="DataWrite.WrittenNeedsFlush"/> tells the caller to flush this connection once its batch is done.
     /// </summary>
-    internal DataWrite WriteData(ReadOnlySpan<byte> frame)
+    /// <param name="sendThrough">
+    /// True for the last message of a fan-out batch: where nothing is queued ahead of it the frame goes to the
+    /// socket at once, without a copy and without a flush owed.
+    /// </param>
+    internal DataWrite WriteData(ReadOnlySpan<byte> frame, bool sendThrough)
     {
         lock (_writeLock)
         {
@@ -202,6 +214,12 @@ public sealed class WebSocketConnection
             if (_outputClosed || _closeSent)
             {
                 return DataWrite.Closed;
+            }
+
+            if (sendThrough && !_hasUnflushed && _output.TrySendThrough(frame, out FlushStatus status))
+            {
+                Apply(status);
+                return DataWrite.Written;
             }
 
             _output.Write(frame);
@@ -342,6 +360,7 @@ public sealed class WebSocketConnection
         lock (_writeLock)
         {
             _outputClosed = true;
+            _output.Release();
         }
     }
 
@@ -378,44 +397,30 @@ public sealed class WebSocketConnection
         }
 
         _hasUnflushed = false;
-        ValueTask<FlushResult> flush = _output.FlushAsync();
-        if (flush.IsCompletedSuccessfully)
-        {
-            FlushResult result = flush.Result;
-            if (result.IsCompleted || result.IsCanceled)
-            {
-                _outputClosed = true;
-            }
-
-            return;
-        }
-
-        // Over the pause threshold: everything written is committed, but data is skipped until the client drains.
-        _congested = true;
-        _congestedSince = Stopwatch.GetTimestamp();
-        _ = WaitForDrainAsync(flush);
+        Apply(_output.Flush());
     }
 
-    private async Task WaitForDrainAsync(ValueTask<FlushResult> flush)
+    private void Apply(FlushStatus status)
     {
-        bool closed;
-        try
+        if (status == FlushStatus.Closed)
         {
-            FlushResult result = await flush.ConfigureAwait(false);
-            closed = result.IsCompleted || result.IsCanceled;
+            _outputClosed = true;
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionAbortedException or OperationCanceledException)
+        else if (status == FlushStatus.Backlogged)
         {
-            closed = true;
+            // Everything written is kept and goes out as the client drains; data is skipped until then.
+            _congested = true;
+            _congestedSince = Stopwatch.GetTimestamp();
         }
+    }
 
-        lock (_writeLock)
-        {
-            _congested = false;
-            _repliesWhileCongested = 0;
-            _outputClosed |= closed;
-            // Control frames written while congested were left unflushed; send them now.
-            FlushLocked();
-        }
+    /// <summary>Called by the output, under the write lock, once a backlog reported by a flush has drained.</summary>
+    internal void OnOutputDrained(bool closed)
+    {
+        _congested = false;
+        _repliesWhileCongested = 0;
+        _outputClosed |= closed;
+        // Control frames written while congested were left unflushed; send them now.
+        FlushLocked();
     }
 }

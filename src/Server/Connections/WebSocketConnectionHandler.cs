@@ -108,7 +108,8 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
         IPAddress? peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
         IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
-        var client = new WebSocketConnection(connection, _state.Metrics, peer, clientIp);
+        var client = new WebSocketConnection(connection, _state.Metrics, peer, clientIp,
+            _state.Options.SlowConsumer.MaxBufferedBytes, _state.Options.Transport.DirectSends);
         client.WriteAccept(request.Key);
 
         if (!_state.ConnectionLimiter.TryAcquire(clientIp, out string refusal))
@@ -117,6 +118,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             _state.Metrics.LimitRejected();
             _state.Metrics.Closed(CloseCode.PolicyViolation);
             client.TrySendClose(CloseCode.PolicyViolation, refusal);
+            client.MarkEnded();
             await output.CompleteAsync().ConfigureAwait(false);
             return null;
         }

@@ -24,8 +24,9 @@ internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data
 /// <remarks>
 /// One loop per channel (channels are spread over loops by name) keeps each channel's messages in sequence
 /// order without locks. Batching is natural, not timed: the loop drains whatever is queued, then flushes.
-/// At light load a batch is one message and goes out at once; under load many messages share one flush,
-/// which means fewer socket writes and fewer wake-ups per message, with no added delay.
+/// At light load a batch is one message and goes out at once, straight from the encoded frame to each socket
+/// (no copy, no flush list); under load many messages share one flush, which means fewer socket writes and
+/// fewer wake-ups per message, with no added delay.
 /// </remarks>
 internal sealed class FanOutShard : IAsyncDisposable
 {
@@ -76,7 +77,7 @@ internal sealed class FanOutShard : IAsyncDisposable
     /// </summary>
     internal void DeliverNow(PendingMessage message)
     {
-        Deliver(message);
+        Deliver(message, sendThrough: true);
         FlushTouchedConnections();
     }
 
@@ -85,12 +86,22 @@ internal sealed class FanOutShard : IAsyncDisposable
         ChannelReader<PendingMessage> reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            int batch = 0;
-            while (batch < MaxMessagesPerBatch && reader.TryRead(out PendingMessage message))
+            if (!reader.TryRead(out PendingMessage next))
             {
+                continue;
+            }
+
+            // One message of look-ahead: the batch's last message is sent through to each subscriber with nothing
+            // queued ahead of it, and the earlier ones are copied into each output and flushed together after it.
+            int batch = 1;
+            bool more;
+            do
+            {
+                PendingMessage message = next;
+                more = batch < MaxMessagesPerBatch && reader.TryRead(out next);
                 try
                 {
-                    Deliver(message);
+                    Deliver(message, sendThrough: !more);
                 }
 #pragma warning disable CA1031 // One bad delivery must not stop every channel on this loop.
                 catch (Exception)
@@ -101,12 +112,13 @@ internal sealed class FanOutShard : IAsyncDisposable
 
                 batch++;
             }
+            while (more);
 
             FlushTouchedConnections();
         }
     }
 
-    private void Deliver(PendingMessage message)
+    private void Deliver(PendingMessage message, bool sendThrough)
     {
         ChannelState channel = message.Channel;
         try
@@ -125,7 +137,7 @@ internal sealed class FanOutShard : IAsyncDisposable
                         continue;
                     }
 
-                    DataWrite outcome = subscriber.WriteData(frame);
+                    DataWrite outcome = subscriber.WriteData(frame, sendThrough);
                     if (outcome == DataWrite.WrittenNeedsFlush)
                     {
                         _toFlush.Add(subscriber);

@@ -106,6 +106,13 @@ public sealed class TransportOptions
     /// FastWs code blocks on those threads.
     /// </summary>
     public bool InlineScheduling { get; set; } = true;
+
+    /// <summary>
+    /// After the upgrade, send frames straight to the socket with non-blocking sends instead of through the
+    /// transport pipe (see SocketOutput): less CPU and one wake-up fewer per delivered message. Unsent output
+    /// is then what the kernel has not taken yet. Turn off to go back to the pipe (for comparison).
+    /// </summary>
+    public bool DirectSends { get; set; } = true;
 }
 
 public sealed class HeartbeatOptions

@@ -77,7 +77,8 @@ public sealed class FastWsServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseSockets(sockets =>
         {
-            // The transport pipe pauses writers at this many unsent bytes: that is the slow-consumer limit.
+            // With Transport.DirectSends off, the transport pipe pauses writers at this many unsent bytes: that is the
+            // slow-consumer limit then (SocketOutput counts its own backlog against the same number).
             sockets.MaxWriteBufferSize = options.SlowConsumer.MaxBufferedBytes;
             sockets.UnsafePreferInlineScheduling = options.Transport.InlineScheduling;
             int kernelSendBuffer = options.SlowConsumer.SocketSendBufferBytes;
