@@ -16,7 +16,7 @@ using ChannelState = FastWs.Server.Channels.Channel;
 namespace FastWs.Benchmarks;
 
 /// <summary>
-/// Publishing one message to a channel with <see cref="Subscribers"/> subscribers: what a fan-out loop does per
+/// Publishing one message to a channel with <see cref="Subscribers"/> subscribers: what fan-out does per
 /// message, run synchronously through <c>FanOutShard.DeliverNow</c>. One operation = copy the published JSON into a
 /// pooled buffer (as <c>MessagePublisher</c> does), number it, encode the frame once, write it into every
 /// subscriber's output, flush each subscriber once, and (for <see cref="OutputKind.Pipe"/>) drain every pipe

@@ -27,7 +27,7 @@ public sealed class Channel
     /// <summary>The key after the namespace ("SOL" for price:SOL), shared by a slab's channels; null without a key.</summary>
     public string? KeyGroup { get; }
 
-    /// <summary>Which fan-out loop orders and delivers this channel's messages.</summary>
+    /// <summary>Which fan-out shard orders and delivers this channel's messages.</summary>
     internal int Shard { get; }
 
     /// <summary><c>{"type":"message","channel":"NAME","seq":</c> as UTF-8.</summary>
@@ -41,7 +41,7 @@ public sealed class Channel
     /// <summary>Set (under the lock) when the channel left the registry; a subscriber racing in must retry.</summary>
     internal bool IsRemoved { get; set; }
 
-    /// <summary>Last sequence number sent. Only the channel's fan-out loop touches it.</summary>
+    /// <summary>Last sequence number sent. Only the thread delivering its shard touches it.</summary>
     internal long LastSequence { get; set; }
 
     public int SubscriberCount => Subscribers.Count;

@@ -3,7 +3,7 @@ using FastWs.Server.Connections;
 namespace FastWs.Server.Channels;
 
 /// <summary>
-/// The subscribers of one channel, read without locks by the fan-out loop while connections add and remove
+/// The subscribers of one channel, read without locks by the fan-out shard while connections add and remove
 /// themselves under the channel's lock.
 /// </summary>
 /// <remarks>

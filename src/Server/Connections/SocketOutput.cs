@@ -51,7 +51,7 @@ internal sealed class SocketOutput : ConnectionOutput
         _owner = owner;
         _ownerLock = ownerLock;
         _limit = maxUnsentBytes;
-        // Sends must never block a fan-out loop: with Blocking = false a full send buffer returns WouldBlock
+        // Sends must never block fan-out: with Blocking = false a full send buffer returns WouldBlock
         // at once. Kestrel only uses asynchronous operations on the socket, which do not depend on this flag.
         _socket.Blocking = false;
     }

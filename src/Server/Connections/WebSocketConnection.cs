@@ -38,7 +38,7 @@ internal enum HeartbeatState
 }
 
 /// <summary>
-/// One upgraded client: its output (shared by its own read loop and the fan-out loops), its subscriptions,
+/// One upgraded client: its output (shared by its own read loop and fan-out), its subscriptions,
 /// and its congestion state. Output goes straight to the socket (<see cref="SocketOutput"/>) or, on transports
 /// without one, into the transport pipe (<see cref="PipeOutput"/>); either reports when more than the
 /// slow-consumer limit is unsent, and data is skipped until it drains.
@@ -193,7 +193,7 @@ public sealed class WebSocketConnection
     internal bool IsAllowed(AccessPolicy policy) => policy.Allows(IsLoopback);
 
     /// <summary>
-    /// Called by a fan-out loop with a complete data frame. Skips it while the client is congested.
+    /// Called by fan-out with a complete data frame. Skips it while the client is congested.
     /// <see cref="DataWrite.WrittenNeedsFlush"/> tells the caller to flush this connection once its batch is done.
     /// </summary>
     /// <param name="sendThrough">
@@ -335,7 +335,7 @@ public sealed class WebSocketConnection
     }
 
     /// <summary>
-    /// Holds this connection's output while a subscribe request is applied and acknowledged: a fan-out loop that
+    /// Holds this connection's output while a subscribe request is applied and acknowledged: a fan-out delivery that
     /// already sees the new subscription waits, so the client gets the ack before the channel's first message.
     /// The lock is re-entrant, so replies written inside the scope are fine.
     /// </summary>
@@ -352,7 +352,7 @@ public sealed class WebSocketConnection
 
     /// <summary>
     /// Called as the connection's handler ends, after its last own write: Kestrel completes the transport's writer
-    /// once the handler returns, and fan-out loops, the supervisor or shutdown may still hold this connection, so
+    /// once the handler returns, and fan-out, the supervisor or shutdown may still hold this connection, so
     /// from now on every write must be dropped instead of hitting a completed writer (which throws).
     /// </summary>
     internal void MarkEnded()

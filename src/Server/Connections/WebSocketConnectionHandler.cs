@@ -228,6 +228,11 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             finally
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
+                if (client.CanPublish)
+                {
+                    // Publishes of this read were queued, not delivered: deliver them now, as one batch.
+                    _state.Publisher.DeliverQueued();
+                }
             }
 
             client.Flush();

@@ -11,69 +11,132 @@ internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data
 {
     /// <summary>
     /// Buffers for queued message data. The shared pool keeps only a few dozen arrays per size, so while messages
-    /// queue up behind a busy fan-out loop it would allocate one per publish; this pool keeps enough for a deep backlog.
+    /// queue up behind a busy fan-out shard it would allocate one per publish; this pool keeps enough for a deep backlog.
     /// </summary>
     public static ArrayPool<byte> DataPool { get; } = ArrayPool<byte>.Create(maxArrayLength: 1024 * 1024, maxArraysPerBucket: 4096);
 }
 
 /// <summary>
-/// One fan-out loop: THE hot path. It takes published messages off its queue in order, numbers each within its
-/// channel, encodes it once into a complete frame, copies those same bytes into every subscriber's output, and
-/// flushes each touched connection once per batch.
+/// One fan-out queue and its delivery: THE hot path. Published messages are delivered in order, each numbered
+/// within its channel, encoded once into a complete frame, and those same bytes go to every subscriber.
 /// </summary>
 /// <remarks>
-/// One loop per channel (channels are spread over loops by name) keeps each channel's messages in sequence
-/// order without locks. Batching is natural, not timed: the loop drains whatever is queued, then flushes.
-/// At light load a batch is one message and goes out at once, straight from the encoded frame to each socket
-/// (no copy, no flush list); under load many messages share one flush, which means fewer socket writes and
-/// fewer wake-ups per message, with no added delay.
+/// <para>
+/// Channels are spread over shards by name, and at most one thread delivers a shard's messages at a time, so each
+/// channel's messages keep their sequence order without locks. There is no thread of its own: whoever queues a
+/// message and finds nobody delivering (a publisher's read loop, the HTTP endpoint, an embedding host) delivers
+/// it at once on its own thread, so a message reaches the sockets without a hop to another thread and the wake-up
+/// that costs. A publisher's read loop queues every publish of one read first and then delivers them together
+/// (<see cref="MessagePublisher.DeliverQueued"/>), which is where batching comes from.
+/// </para>
+/// <para>
+/// Batching is natural, not timed: whoever delivers drains whatever is queued. A batch's last message goes
+/// straight from the encoded frame to each socket (no copy, no flush list); earlier ones are copied into each
+/// connection's output and flushed together after it, so many messages share one socket write. At light load a
+/// batch is one message and goes out at once; under load there are fewer writes and wake-ups per message, with
+/// no added delay. After <see cref="MaxMessagesPerTurn"/> messages the rest is handed to a thread-pool thread, so
+/// a publisher is never stuck delivering for others.
+/// </para>
 /// </remarks>
-internal sealed class FanOutShard : IAsyncDisposable
+internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
 {
     /// <summary>Flush at least this often under sustained load so the first message of a batch is not held back.</summary>
     private const int MaxMessagesPerBatch = 64;
+
+    /// <summary>Messages one caller delivers before the rest goes to a thread-pool thread.</summary>
+    private const int MaxMessagesPerTurn = 1024;
 
     private readonly Channel<PendingMessage> _queue;
     private readonly ServerMetrics _metrics;
     private readonly DataFrameEncoder _encoder = new();
     private readonly List<WebSocketConnection> _toFlush = new(256);
-    private readonly Task _loop;
+
+    /// <summary>Messages queued and not yet taken for delivery: counted before the write, so never too low.</summary>
+    private int _queued;
+
+    /// <summary>1 while a thread delivers this shard's messages; only that thread touches the encoder and flush list.</summary>
+    private int _delivering;
 
     public FanOutShard(int capacity, ServerMetrics metrics)
     {
         _metrics = metrics;
         _queue = System.Threading.Channels.Channel.CreateBounded<PendingMessage>(new BoundedChannelOptions(capacity)
         {
-            SingleReader = true,
+            SingleReader = false,
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait,
             AllowSynchronousContinuations = false,
         });
-        _loop = Task.Run(RunAsync);
     }
 
-    public int QueueLength => _queue.Reader.Count;
+    public int QueueLength => Math.Max(0, Volatile.Read(ref _queued));
 
-    /// <summary>Queues a message; waits (asynchronously) only when the queue is full, which pushes back on the publisher.</summary>
-    public ValueTask EnqueueAsync(PendingMessage message, CancellationToken cancellationToken) =>
-        _queue.Writer.TryWrite(message) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(message, cancellationToken);
+    /// <summary>
+    /// Queues a message. With <paramref name="deliverNow"/> it is delivered before this returns unless another
+    /// thread is delivering (which then takes it too); otherwise the caller must call <see cref="Deliver()"/> soon.
+    /// Waits (asynchronously) only when the queue is full, which pushes back on the publisher.
+    /// </summary>
+    public ValueTask EnqueueAsync(PendingMessage message, bool deliverNow, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _queued);
+        if (_queue.Writer.TryWrite(message))
+        {
+            if (deliverNow)
+            {
+                Deliver();
+            }
 
-    /// <summary>Stops taking messages; the loop delivers what is already queued and ends.</summary>
+            return ValueTask.CompletedTask;
+        }
+
+        // Full, perhaps with this caller's own deferred messages: deliver them before waiting for room.
+        Deliver();
+        if (_queue.Writer.TryWrite(message))
+        {
+            Deliver();
+            return ValueTask.CompletedTask;
+        }
+
+        return WaitForRoomAsync(message, cancellationToken);
+    }
+
+    /// <summary>Delivers what is queued on this thread, unless another thread is delivering already (it then carries on).</summary>
+    public void Deliver()
+    {
+        if (Volatile.Read(ref _queued) > 0 && Interlocked.CompareExchange(ref _delivering, 1, 0) == 0)
+        {
+            DeliverWhileOwner();
+        }
+    }
+
+    /// <summary>Stops taking messages; <see cref="WhenDeliveredAsync"/> then delivers what is left.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
-    public Task Completion => _loop;
+    /// <summary>Delivers everything queued and waits until no thread is delivering any more.</summary>
+    public async Task WhenDeliveredAsync()
+    {
+        while (true)
+        {
+            Deliver();
+            if (Volatile.Read(ref _queued) <= 0 && Volatile.Read(ref _delivering) == 0)
+            {
+                return;
+            }
+
+            await Task.Delay(1).ConfigureAwait(false);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
         Complete();
-        await _loop.ConfigureAwait(false);
+        await WhenDeliveredAsync().ConfigureAwait(false);
         _encoder.Dispose();
     }
 
     /// <summary>
-    /// Benchmark/test hook: fans one message out on the calling thread exactly as the loop does a batch of one
-    /// (<see cref="Deliver"/>, then flush every touched connection). Only for a shard whose queue stays empty:
-    /// it must not run concurrently with the loop.
+    /// Benchmark/test hook: fans one message out on the calling thread exactly as a batch of one is delivered.
+    /// Only for a shard nothing else publishes to.
     /// </summary>
     internal void DeliverNow(PendingMessage message)
     {
@@ -81,42 +144,93 @@ internal sealed class FanOutShard : IAsyncDisposable
         FlushTouchedConnections();
     }
 
-    private async Task RunAsync()
+    /// <summary>The thread pool carries on a turn that ran out of budget.</summary>
+    void IThreadPoolWorkItem.Execute() => DeliverWhileOwner();
+
+    /// <summary>Runs with <see cref="_delivering"/> held; releases it, or hands it to a thread-pool thread.</summary>
+    private void DeliverWhileOwner()
     {
-        ChannelReader<PendingMessage> reader = _queue.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (true)
         {
-            if (!reader.TryRead(out PendingMessage next))
+            if (DeliverBatches(MaxMessagesPerTurn) >= MaxMessagesPerTurn)
             {
-                continue;
+                // Still busy: a pool thread continues (holding the flag) so this caller gets back to its own work.
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                return;
             }
 
+            // A full fence, then a last look: a message queued while we delivered, whose publisher found the flag
+            // taken, is ours to deliver.
+            Interlocked.Exchange(ref _delivering, 0);
+            if (Volatile.Read(ref _queued) <= 0 || Interlocked.CompareExchange(ref _delivering, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Delivers up to about <paramref name="budget"/> messages (whole batches); returns how many.</summary>
+    private int DeliverBatches(int budget)
+    {
+        int total = 0;
+        while (total < budget && TryTake(out PendingMessage next))
+        {
             // One message of look-ahead: the batch's last message is sent through to each subscriber with nothing
             // queued ahead of it, and the earlier ones are copied into each output and flushed together after it.
-            int batch = 1;
+            int batch = 0;
             bool more;
             do
             {
                 PendingMessage message = next;
-                more = batch < MaxMessagesPerBatch && reader.TryRead(out next);
+                batch++;
+                more = batch < MaxMessagesPerBatch && TryTake(out next);
                 try
                 {
                     Deliver(message, sendThrough: !more);
                 }
-#pragma warning disable CA1031 // One bad delivery must not stop every channel on this loop.
+#pragma warning disable CA1031 // One bad delivery must not stop every channel on this shard.
                 catch (Exception)
 #pragma warning restore CA1031
                 {
                     _metrics.FanOutFailed();
                 }
-
-                batch++;
             }
             while (more);
 
             FlushTouchedConnections();
+            total += batch;
         }
+
+        return total;
     }
+
+    private bool TryTake(out PendingMessage message)
+    {
+        if (_queue.Reader.TryRead(out message))
+        {
+            Interlocked.Decrement(ref _queued);
+            return true;
+        }
+
+        return false;
+    }
+
+    private async ValueTask WaitForRoomAsync(PendingMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // Room appears as whoever delivers takes messages; the message already counts as queued.
+            await _queue.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _queued);
+            throw;
+        }
+
+        Deliver();
+    }
+
 
     private void Deliver(PendingMessage message, bool sendThrough)
     {

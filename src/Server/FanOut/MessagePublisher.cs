@@ -10,7 +10,8 @@ namespace FastWs.Server.FanOut;
 /// <summary>
 /// The single way into fan-out, used by publishing WebSocket connections, <c>POST /api/publish</c> and hosts
 /// that embed the server. It checks the channel, drops messages for channels nobody listens to (they cost
-/// nothing), copies the data into a pooled buffer and queues it on the channel's fan-out loop.
+/// nothing), copies the data into a pooled buffer and queues it on the channel's fan-out shard, which delivers it
+/// on the publishing thread when no other thread is delivering (see <see cref="FanOutShard"/>).
 /// </summary>
 public sealed class MessagePublisher : IAsyncDisposable
 {
@@ -35,7 +36,7 @@ public sealed class MessagePublisher : IAsyncDisposable
     /// <summary>True once shutdown has begun; new messages are refused.</summary>
     public bool IsStopped => _stopped;
 
-    /// <summary>Messages queued but not yet fanned out, over all loops.</summary>
+    /// <summary>Messages queued but not yet fanned out, over all shards.</summary>
     public int QueuedMessages
     {
         get
@@ -73,7 +74,12 @@ public sealed class MessagePublisher : IAsyncDisposable
     /// Publishes data that is already known to be one valid JSON value (it came out of a JSON parser).
     /// Checks the channel name and namespace but not who may publish: callers do that.
     /// </summary>
-    internal ValueTask<PublishResult> PublishValidatedAsync(ReadOnlySpan<char> channelName, ReadOnlySpan<byte> data, CancellationToken cancellationToken)
+    /// <param name="deferDelivery">
+    /// Queue only; the caller calls <see cref="DeliverQueued"/> once it has queued everything at hand (a publisher's
+    /// read loop does so per read), so that those messages go out in one batch: one socket write per subscriber.
+    /// </param>
+    internal ValueTask<PublishResult> PublishValidatedAsync(ReadOnlySpan<char> channelName, ReadOnlySpan<byte> data, CancellationToken cancellationToken,
+        bool deferDelivery = false)
     {
         if (_stopped)
         {
@@ -99,16 +105,25 @@ public sealed class MessagePublisher : IAsyncDisposable
         byte[] copy = PendingMessage.DataPool.Rent(data.Length);
         data.CopyTo(copy);
         int subscribers = channel.SubscriberCount;
-        ValueTask queued = _shards[channel.Shard].EnqueueAsync(new PendingMessage(channel, copy, data.Length), cancellationToken);
+        ValueTask queued = _shards[channel.Shard].EnqueueAsync(new PendingMessage(channel, copy, data.Length), !deferDelivery, cancellationToken);
         return queued.IsCompletedSuccessfully
             ? ValueTask.FromResult(new PublishResult(PublishOutcome.Queued, subscribers))
             : AwaitQueuedAsync(queued, subscribers);
     }
 
+    /// <summary>Delivers messages queued with deferred delivery (on this thread, for shards nobody is delivering).</summary>
+    internal void DeliverQueued()
+    {
+        foreach (FanOutShard shard in _shards)
+        {
+            shard.Deliver();
+        }
+    }
+
     /// <summary>Refuses new messages; already-queued ones are still delivered by <see cref="DrainAsync"/>.</summary>
     public void Stop() => _stopped = true;
 
-    /// <summary>Delivers everything queued, then stops the fan-out loops.</summary>
+    /// <summary>Delivers everything queued, then closes the queues.</summary>
     public async Task DrainAsync()
     {
         Stop();
@@ -119,7 +134,7 @@ public sealed class MessagePublisher : IAsyncDisposable
 
         foreach (FanOutShard shard in _shards)
         {
-            await shard.Completion.ConfigureAwait(false);
+            await shard.WhenDeliveredAsync().ConfigureAwait(false);
         }
     }
 

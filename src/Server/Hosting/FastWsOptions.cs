@@ -32,10 +32,10 @@ public sealed class FastWsOptions
 
     public LimitOptions Limits { get; set; } = new();
 
-    /// <summary>Number of fan-out loops; channels are spread over them by name. 0 means one per processor.</summary>
+    /// <summary>Number of fan-out shards (queues delivered by one thread at a time); channels are spread over them by name. 0 means one per processor.</summary>
     public int FanOutShards { get; set; }
 
-    /// <summary>Messages each fan-out loop may hold before publishers are made to wait.</summary>
+    /// <summary>Messages each fan-out shard may hold before publishers are made to wait.</summary>
     public int FanOutQueueCapacity { get; set; } = 65536;
 
     /// <summary>Time a client has to send its complete upgrade request. Zero switches the timeout off.</summary>
@@ -101,9 +101,9 @@ public sealed class SlowConsumerOptions
 public sealed class TransportOptions
 {
     /// <summary>
-    /// Run socket sends and receives inline on the thread that triggers them instead of hopping to Kestrel's I/O
-    /// queue: a fan-out loop's flush then performs the send itself. Saves a thread hop per write; safe because no
-    /// FastWs code blocks on those threads.
+    /// Run socket I/O completions inline on the socket engine's thread instead of hopping to Kestrel's I/O queue:
+    /// a publisher's read loop (and the fan-out it does) then runs where the data arrived. Saves a thread hop per
+    /// read; safe because no FastWs code blocks (sends are non-blocking, see DirectSends).
     /// </summary>
     public bool InlineScheduling { get; set; } = true;
 

@@ -81,19 +81,28 @@ internal static class PublishEndpoint
             }
 
             int queued = 0, subscribers = 0;
-            foreach ((string channel, string data) in messages)
+            try
             {
-                PublishResult result = await state.Publisher.PublishValidatedAsync(channel, System.Text.Encoding.UTF8.GetBytes(data), context.RequestAborted).ConfigureAwait(false);
-                if (result.Outcome == PublishOutcome.ShuttingDown)
+                foreach ((string channel, string data) in messages)
                 {
-                    return Results.Json(new ErrorBody("The server is shutting down"), statusCode: StatusCodes.Status503ServiceUnavailable);
-                }
+                    // Queued only: the whole array is delivered together below, one socket write per subscriber.
+                    PublishResult result = await state.Publisher.PublishValidatedAsync(channel, System.Text.Encoding.UTF8.GetBytes(data), context.RequestAborted, deferDelivery: true).ConfigureAwait(false);
+                    if (result.Outcome == PublishOutcome.ShuttingDown)
+                    {
+                        return Results.Json(new ErrorBody("The server is shutting down"), statusCode: StatusCodes.Status503ServiceUnavailable);
+                    }
 
-                if (result.Outcome == PublishOutcome.Queued)
-                {
-                    queued++;
-                    subscribers += result.Subscribers;
+                    if (result.Outcome == PublishOutcome.Queued)
+                    {
+                        queued++;
+                        subscribers += result.Subscribers;
+                    }
                 }
+            }
+            finally
+            {
+                // Whatever was queued goes out together, also when shutdown stopped the array halfway.
+                state.Publisher.DeliverQueued();
             }
 
             return Results.Json(new PublishResponse(messages.Count, queued, subscribers), statusCode: StatusCodes.Status202Accepted);

@@ -239,7 +239,8 @@ internal sealed class ClientRequestHandler
             return default;
         }
 
-        ValueTask<PublishResult> publish = _publisher.PublishValidatedAsync(channel, request.Data, CancellationToken.None);
+        // Delivered when the read loop has handled the whole read (DeliverQueued): publishes that arrived together go out together.
+        ValueTask<PublishResult> publish = _publisher.PublishValidatedAsync(channel, request.Data, CancellationToken.None, deferDelivery: true);
         if (publish.IsCompletedSuccessfully && publish.Result.Outcome == PublishOutcome.ShuttingDown)
         {
             SendError(connection, ErrorCode.Unavailable, "The server is shutting down", channel, request.Id);

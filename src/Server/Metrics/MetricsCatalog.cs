@@ -25,7 +25,7 @@ public static class MetricsCatalog
         new("limit_rejections", "limitRejections", "Connections or subscriptions refused by a configured limit.", m => m.LimitRejections),
         new("errors", "errors", "Error replies sent to clients.", m => m.ErrorsSent),
         new("slow_consumer_closes", "slowConsumerCloses", "Connections closed with 1013 for staying over the unsent-output limit.", m => m.SlowConsumerCloses),
-        new("fanout_failures", "fanOutFailures", "Deliveries abandoned after an unexpected error in a fan-out loop (should stay 0).", m => m.FanOutFailures),
+        new("fanout_failures", "fanOutFailures", "Deliveries abandoned after an unexpected error in fan-out (should stay 0).", m => m.FanOutFailures),
         new("handshake_failures", "handshakeFailures", "Connections that did not complete the WebSocket upgrade.", m => m.HandshakeFailuresTotal),
     ];
 }

@@ -2,7 +2,7 @@ namespace FastWs.Server.Metrics;
 
 /// <summary>
 /// Server-wide counters, updated without locks on every hot path. Counters bumped by many connection threads
-/// at once are striped per processor (<see cref="StripedCounter"/>); the fan-out loops add once per message,
+/// at once are striped per processor (<see cref="StripedCounter"/>); the fan-out shards add once per message,
 /// not once per subscriber, so a delivery to 10,000 clients costs one add.
 /// </summary>
 public sealed class ServerMetrics
@@ -76,7 +76,7 @@ public sealed class ServerMetrics
 
     public long SlowConsumerCloses => Volatile.Read(ref _slowConsumerCloses);
 
-    /// <summary>Deliveries a fan-out loop gave up on because of an unexpected exception (should stay 0).</summary>
+    /// <summary>Deliveries fan-out gave up on because of an unexpected exception (should stay 0).</summary>
     public long FanOutFailures => Volatile.Read(ref _fanOutFailures);
 
     public long HandshakeFailuresTotal
