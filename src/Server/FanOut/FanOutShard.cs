@@ -51,7 +51,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     private readonly DataFrameEncoder _encoder = new();
     private readonly List<WebSocketConnection> _toFlush = new(256);
 
-    /// <summary>Messages queued and not yet taken for delivery: counted before the write, so never too low.</summary>
+    /// <summary>Messages queued and not yet taken for delivery: counted before the write, so never too low (a cheap "anything to do?").</summary>
     private int _queued;
 
     /// <summary>1 while a thread delivers this shard's messages; only that thread touches the encoder and flush list.</summary>
@@ -159,10 +159,11 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                 return;
             }
 
-            // A full fence, then a last look: a message queued while we delivered, whose publisher found the flag
-            // taken, is ours to deliver.
+            // A full fence, then a last look: a message written while we delivered, whose publisher then found the
+            // flag taken, is ours to deliver. Look at written messages, not the count: a message counted but not yet
+            // written (perhaps by this very thread, about to wait for room) is delivered by its publisher's own call.
             Interlocked.Exchange(ref _delivering, 0);
-            if (Volatile.Read(ref _queued) <= 0 || Interlocked.CompareExchange(ref _delivering, 1, 0) != 0)
+            if (Volatile.Read(ref _queued) <= 0 || !_queue.Reader.TryPeek(out _) || Interlocked.CompareExchange(ref _delivering, 1, 0) != 0)
             {
                 return;
             }
