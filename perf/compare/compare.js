@@ -81,6 +81,8 @@ Runs FastWs and the baselines (perf/baselines) through tools/FastWs.LoadGen, eac
   --search-budget N     upper bound in seconds on the (e) search per server (default 240; --quick 60)
   --connections N       idle connections for (d) (default 10000)
   --hold N              seconds (d) holds the idle connections before measuring memory (default 5; --quick 2)
+  --repeat N            runs of each (a)-(d) per server, interleaved across servers; the table shows medians
+                        (default 3; --quick 1)
   --output FILE         Markdown file to write (default perf/compare/last-run.md)
   --results DIR         where the raw summary.json files and logs go (default perf/compare/out/<timestamp>)
   --skip-build          do not run perf/baselines/install.sh and the Release builds (use what is built)
@@ -93,7 +95,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, servers: [...SERVER_ORDER], workloads: [...WORKLOAD_ORDER], duration: null, warmup: null,
     probeDuration: null, searchBudget: null, connections: 10000, hold: null, output: path.join(HERE, 'last-run.md'),
-    results: null, skipBuild: false,
+    results: null, skipBuild: false, repeat: null,
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -122,6 +124,7 @@ function parseArgs(argv) {
       case '--search-budget': o.searchBudget = num(a, next()); break;
       case '--connections': o.connections = Math.round(num(a, next())); break;
       case '--hold': o.hold = num(a, next()); break;
+      case '--repeat': o.repeat = Math.round(num(a, next())); break;
       case '--output': o.output = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--results': o.results = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--skip-build': o.skipBuild = true; break;
@@ -138,6 +141,7 @@ function parseArgs(argv) {
   o.probeWarmup = o.quick ? 1 : 2;
   o.searchBudget ??= o.quick ? 60 : 240;
   o.hold ??= o.quick ? 2 : 5;
+  o.repeat ??= o.quick ? 1 : 3;
   o.ladder = o.quick ? [2000, 8000, 32000, 128000] : [2000, 5000, 10000, 20000, 40000, 80000, 160000];
   o.resolution = o.quick ? 1.5 : 1.1; // bisect until first-fail / last-pass <= this
   o.retryFails = !o.quick; // a failed (e) probe is repeated once on a fresh server before it counts
@@ -430,11 +434,43 @@ function connectRow(run, server, o) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Repeated runs: the median of each number (the machine is shared; one run can hit a busy spell)
+
+function median(values) {
+  const v = values.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((x, y) => x - y);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** One row from several runs of the same workload: medians, except the worst delivery ratio and the longest stall. */
+function combineRuns(runs) {
+  const ok = runs.filter((r) => !r.failed);
+  if (ok.length === 0) return runs[runs.length - 1];
+  const row = { ...ok[0], runs: runs.length };
+  for (const k of Object.keys(ok[0])) {
+    if (typeof ok[0][k] === 'number' && k !== 'pid') row[k] = median(ok.map((r) => r[k]));
+  }
+  const worst = (k, pick) => { const v = ok.map((r) => r[k]).filter((x) => x !== null && x !== undefined); row[k] = v.length ? pick(...v) : null; };
+  worst('ratio', Math.min);
+  worst('lagMs', Math.max);
+  worst('errors', Math.max);
+  const received = ok.map((r) => r.received), expected = ok.map((r) => r.expected);
+  const lossy = ok.findIndex((r) => r.received !== null && r.expected !== null && r.received < r.expected);
+  if (lossy >= 0) { row.received = received[lossy]; row.expected = expected[lossy]; }
+  row.cpuRange = [Math.min(...ok.map((r) => r.cpuPer1k ?? Infinity)), Math.max(...ok.map((r) => r.cpuPer1k ?? -Infinity))];
+  row.p99Range = [Math.min(...ok.map((r) => r.p99 ?? Infinity)), Math.max(...ok.map((r) => r.p99 ?? -Infinity))];
+  row.notes = [...new Set(runs.flatMap((r, i) => (r.failed ? [`run ${i + 1} failed: ${r.error}`] : (r.notes ?? []).map((n) => `run ${i + 1}: ${n}`))))];
+  if (ok.length < runs.length) row.notes.unshift(`${runs.length - ok.length} of ${runs.length} runs failed`);
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Workloads
 
-async function runFixed(key, wk, o, ctx) {
+async function runFixed(key, wk, o, ctx, rep = 1) {
   const w = WORKLOADS[wk];
-  const dir = path.join(ctx.resultsDir, key, wk);
+  const dir = o.repeat > 1 ? path.join(ctx.resultsDir, key, wk, `run${rep}`) : path.join(ctx.resultsDir, key, wk);
   const server = await startServer(key, dir, ctx);
   try {
     if (w.kind === 'fanout') {
@@ -629,8 +665,10 @@ function resultsTable(results, o) {
           fmtInt(r.cpuPer1k), split(r), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, maxRate,
           `${fmtPct(r.toolCpu)}${r.failToolCpu !== null && r.failToolCpu !== undefined ? ` (${fmtPct(r.failToolCpu)} at fail)` : ''}`]);
       } else {
-        rows.push([WORKLOADS[wk].title, name, fmtInt(r.delivered), fmtRatio(r.ratio), fmtMs(r.p50), fmtP99(r), fmtMs(r.p999),
-          fmtInt(r.cpuPer1k), split(r), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, dash, fmtPct(r.toolCpu)]);
+        // Over repeated runs: the median, and under it the range of the runs.
+        const range = (v, [lo, hi], f) => (lo !== undefined && Number.isFinite(lo) && Number.isFinite(hi) && (r.runs ?? 1) > 1 ? `${v} (${f(lo)}–${f(hi)})` : v);
+        rows.push([WORKLOADS[wk].title, name, fmtInt(r.delivered), fmtRatio(r.ratio), fmtMs(r.p50), range(fmtP99(r), r.p99Range ?? [], fmtMs), fmtMs(r.p999),
+          range(fmtInt(r.cpuPer1k), r.cpuRange ?? [], fmtInt), split(r), fmtPct(r.serverCpuPct), fmtBytes(r.rss), dash, dash, dash, fmtPct(r.toolCpu)]);
       }
     }
   }
@@ -779,14 +817,17 @@ function render(results, o, ctx, finished) {
   const modeLine = o.quick
     ? `quick: (a)-(c) ${o.warmup} s warm-up + ${o.duration} s measured; (d) ${fmtInt(o.connections)} connections, ${o.hold} s hold; (e) ${o.probeWarmup}+${o.probeDuration} s probes, ladder ${o.ladder.map((r) => r / 1000 + 'k').join('/')}, bisect to ×${o.resolution}, ≤ ${o.searchBudget} s per server`
     : `full: (a)-(c) ${o.warmup} s warm-up + ${o.duration} s measured; (d) ${fmtInt(o.connections)} connections, ${o.hold} s hold; (e) ${o.probeWarmup}+${o.probeDuration} s probes, ladder ${o.ladder.map((r) => r / 1000 + 'k').join('/')}, bisect to ×${o.resolution}, failed probes retried once, ≤ ${o.searchBudget} s per server`;
+  const repeatLine = (o.repeat ?? 1) > 1
+    ? `\n- Repeats: each (a)-(d) cell is the median of ${o.repeat} runs, the servers taking turns run by run; the delivery ratio is the worst run's; CPU µs/1k and p99 show the range (min–max) of the runs under the median`
+    : '';
   return `# FastWs vs baselines — ${when}${finished ? '' : ' (INTERRUPTED: partial results)'}
 
 - Command: \`${ctx.cmdline}\`
 - Machine: ${m.cpu}, nproc ${m.nproc}, ${m.mem} RAM, kernel ${m.kernel}, dotnet ${m.dotnet}, node ${m.node}; load average at start ${m.load}
 - Code: ${m.git}
 - Pinning: ${ctx.pin ? 'each server `taskset -c 0`, the load tool `taskset -c 1`' : 'NONE (fewer than 2 CPUs)'}; loopback only; payload 100 B; one fresh server process per workload
-- Mode: ${modeLine}; took ${minutes} min
-- Raw results: \`${rel(ctx.resultsDir)}/<server>/<workload>/summary.json\` (+ report.html, logs)
+- Mode: ${modeLine}; took ${minutes} min${repeatLine}
+- Raw results: \`${rel(ctx.resultsDir)}/<server>/<workload>/${(o.repeat ?? 1) > 1 ? 'run<N>/' : ''}summary.json\` (+ report.html, logs)
 
 ## Results
 
@@ -888,16 +929,27 @@ async function main() {
   // Workload-major order: the servers' runs of one workload follow each other, so a busy spell on the shared
   // machine tends to hit one workload for everybody rather than every workload of one server.
   for (const key of o.servers) results[key] = {};
+  // With --repeat, the runs of one workload go round the servers in turn (a, b, c... then again), and each cell
+  // is the median of its server's runs.
+  const runsOf = {};
   outer:
   for (const wk of o.workloads) {
+    const rounds = WORKLOADS[wk].kind === 'search' ? 1 : o.repeat;
+    for (let round = 1; round <= rounds; round++)
     for (const key of o.servers) {
       if (stopping) break outer;
       const t0 = Date.now();
-      log(`--> ${SERVERS[key].label} ${WORKLOADS[wk].title}`);
+      log(`--> ${SERVERS[key].label} ${WORKLOADS[wk].title}${rounds > 1 ? ` (run ${round} of ${rounds})` : ''}`);
       try {
-        const r = WORKLOADS[wk].kind === 'search' ? await runSearch(key, o, ctx) : await runFixed(key, wk, o, ctx);
+        let r = WORKLOADS[wk].kind === 'search' ? await runSearch(key, o, ctx) : await runFixed(key, wk, o, ctx, round);
         if (stopping) { r.notes = [...(r.notes ?? []), 'interrupted']; }
-        results[key][wk] = r;
+        if (rounds > 1) {
+          const all = ((runsOf[key] ??= {})[wk] ??= []);
+          all.push(r);
+          results[key][wk] = combineRuns(all);
+        } else {
+          results[key][wk] = r;
+        }
         const secs = ((Date.now() - t0) / 1000).toFixed(0);
         if (wk === 'd') {
           log(`    ${fmtInt(r.connections)} conns, ${fmtInt(r.handshakes)} handshakes/s, ${fmtBytes(r.memPerConn)}/conn, RSS ${fmtBytes(r.rss)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
@@ -908,7 +960,14 @@ async function main() {
         }
       } catch (e) {
         log(`    FAILED: ${e.message.split('\n')[0]}`);
-        results[key][wk] = { failed: true, error: e.message.split('\n').slice(0, 3).join(' / ') };
+        const failed = { failed: true, error: e.message.split('\n').slice(0, 3).join(' / ') };
+        if (rounds > 1) {
+          const all = ((runsOf[key] ??= {})[wk] ??= []);
+          all.push(failed);
+          results[key][wk] = combineRuns(all);
+        } else {
+          results[key][wk] = failed;
+        }
       }
       if (!stopping) await sleep(500); // let TIME_WAIT / CPU settle between servers
     }
