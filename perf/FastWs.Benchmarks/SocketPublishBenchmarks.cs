@@ -1,0 +1,162 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using FastWs.Server.Channels;
+using FastWs.Server.Connections;
+using FastWs.Server.FanOut;
+using FastWs.Server.Hosting;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using ChannelState = FastWs.Server.Channels.Channel;
+
+namespace FastWs.Benchmarks;
+
+/// <summary>
+/// Publishing one message to <see cref="Subscribers"/> subscribers over real loopback TCP sockets: the output path
+/// the server uses in production (<c>SocketOutput</c>: one non-blocking <c>send</c> per subscriber, straight from
+/// the encoded frame). One operation = what <see cref="PublishBenchmarks"/> does, with each subscriber's frame
+/// going through the kernel, plus one non-blocking <c>recv</c> per subscriber to empty its socket again.
+/// </summary>
+/// <remarks>
+/// Most of the time is the kernel's (two system calls and the loopback TCP path per subscriber); the point of
+/// this benchmark is the Allocated column: nothing per publish on the real send path either. At most 1,000
+/// subscribers: every one takes two descriptors.
+/// </remarks>
+[MemoryDiagnoser]
+[Config(typeof(PublishConfig))]
+public class SocketPublishBenchmarks
+{
+    private const string ChannelName = "price:SOL";
+
+    private static readonly byte[] s_data = Encoding.UTF8.GetBytes(
+        "{\"symbol\":\"SOL\",\"price\":187.42,\"bid\":187.41,\"ask\":187.43,\"ts\":1732252800123}");
+
+    private readonly byte[] _scratch = new byte[64 * 1024];
+    private ServerState _state = null!;
+    private FanOutShard _shard = null!;
+    private ChannelState _channel = null!;
+    private Socket[] _serverSides = [];
+    private Socket[] _clientSides = [];
+
+    [Params(1, 100, 1_000)]
+    public int Subscribers { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var options = new FastWsOptions { FanOutShards = 1 };
+        options.Limits.MaxSubscribersPerKeyGroup = 0;
+        _state = new ServerState(options);
+        var subscriptions = new SubscriptionManager(_state);
+        (_serverSides, _clientSides) = ConnectPairs(Subscribers);
+
+        for (int i = 0; i < Subscribers; i++)
+        {
+            var context = new DefaultConnectionContext("bench-socket-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                Transport = new SocketOnlyTransport(),
+            };
+            context.Features.Set<IConnectionSocketFeature>(new SocketFeature(_serverSides[i]));
+            var connection = new WebSocketConnection(context, _state.Metrics, IPAddress.Loopback, IPAddress.Loopback);
+            SubscriptionResult result = subscriptions.Subscribe(connection, ChannelName, out _);
+            if (!result.IsOk)
+            {
+                throw new InvalidOperationException($"Subscribe failed: {result.ErrorCode} {result.Message}");
+            }
+        }
+
+        if (!_state.Channels.TryGet(ChannelName, out _channel) || _channel.SubscriberCount != Subscribers)
+        {
+            throw new InvalidOperationException("The channel does not have the expected subscribers.");
+        }
+
+        _shard = new FanOutShard(16, _state.Metrics);
+        _channel.LastSequence = 999_999_999;
+        Verify();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _shard.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _state.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        foreach (Socket socket in _serverSides.Concat(_clientSides))
+        {
+            socket.Dispose();
+        }
+    }
+
+    [Benchmark]
+    public long Publish()
+    {
+        DeliverOnce();
+        long received = 0;
+        foreach (Socket client in _clientSides)
+        {
+            received += Math.Max(0, client.Receive(_scratch, SocketFlags.None, out _));
+        }
+
+        return received;
+    }
+
+    private void DeliverOnce()
+    {
+        byte[] copy = PendingMessage.DataPool.Rent(s_data.Length);
+        s_data.CopyTo(copy, 0);
+        _shard.DeliverNow(new PendingMessage(_channel, copy, s_data.Length));
+    }
+
+    /// <summary>Every subscriber's socket must receive exactly the expected frame.</summary>
+    private void Verify()
+    {
+        DeliverOnce(); // seq 1000000000
+        string payload = "{\"type\":\"message\",\"channel\":\"" + ChannelName + "\",\"seq\":1000000000,\"data\":"
+            + Encoding.UTF8.GetString(s_data) + "}";
+        byte[] expected = TestData.TextFrame(payload);
+        for (int i = 0; i < Subscribers; i++)
+        {
+            int n = _clientSides[i].Receive(_scratch, SocketFlags.None, out SocketError error);
+            if (error != SocketError.Success || !_scratch.AsSpan(0, n).SequenceEqual(expected))
+            {
+                throw new InvalidOperationException($"Subscriber {i} received {n} bytes ({error}), expected the {expected.Length}-byte frame.");
+            }
+        }
+
+        _channel.LastSequence = 999_999_999;
+    }
+
+    /// <summary>Connected loopback TCP pairs (server side, client side); both non-blocking.</summary>
+    private static (Socket[] Servers, Socket[] Clients) ConnectPairs(int count)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(count);
+        var servers = new Socket[count];
+        var clients = new Socket[count];
+        for (int i = 0; i < count; i++)
+        {
+            clients[i] = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            clients[i].Connect(listener.LocalEndPoint!);
+            servers[i] = listener.Accept();
+            servers[i].NoDelay = true;
+            clients[i].Blocking = false;
+        }
+
+        return (servers, clients);
+    }
+
+    private sealed class SocketFeature(Socket socket) : IConnectionSocketFeature
+    {
+        public Socket Socket { get; } = socket;
+    }
+
+    /// <summary>A transport whose pipes are never used: with a socket present, the connection writes to it directly.</summary>
+    private sealed class SocketOnlyTransport : IDuplexPipe
+    {
+        public PipeReader Input { get; } = new Pipe().Reader;
+
+        public PipeWriter Output { get; } = new Pipe().Writer;
+    }
+}
