@@ -9,9 +9,6 @@ using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using FastWs.Server.Channels;
 using FastWs.Server.Connections;
-using FastWs.Server.FanOut;
-using FastWs.Server.Hosting;
-using ChannelState = FastWs.Server.Channels.Channel;
 
 namespace FastWs.Benchmarks;
 
@@ -40,15 +37,7 @@ public class PublishBenchmarks
         Discard,
     }
 
-    private const string ChannelName = "price:SOL";
-
-    /// <summary>A typical price tick, 76 bytes.</summary>
-    private static readonly byte[] s_data = Encoding.UTF8.GetBytes(
-        "{\"symbol\":\"SOL\",\"price\":187.42,\"bid\":187.41,\"ask\":187.43,\"ts\":1732252800123}");
-
-    private ServerState _state = null!;
-    private FanOutShard _shard = null!;
-    private ChannelState _channel = null!;
+    private PublishFixture _fixture = null!;
     private Pipe[] _pipes = [];
     private DiscardPipeWriter[] _discards = [];
     private BlockMemoryPool _pool = null!;
@@ -62,10 +51,7 @@ public class PublishBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var options = new FastWsOptions { FanOutShards = 1 };
-        options.Limits.MaxSubscribersPerKeyGroup = 0; // the default (100) would refuse most of 10,000 subscribers
-        _state = new ServerState(options);
-        var subscriptions = new SubscriptionManager(_state);
+        _fixture = new PublishFixture();
         _pool = new BlockMemoryPool();
         _pipes = Output == OutputKind.Pipe ? new Pipe[Subscribers] : [];
         _discards = Output == OutputKind.Discard ? new DiscardPipeWriter[Subscribers] : [];
@@ -83,37 +69,20 @@ public class PublishBenchmarks
                 output = _discards[i] = new DiscardPipeWriter();
             }
 
-            WebSocketConnection connection = InMemoryTransport.CreateConnection(output, _state.Metrics, i);
-            SubscriptionResult result = subscriptions.Subscribe(connection, ChannelName, out _);
-            if (!result.IsOk)
-            {
-                throw new InvalidOperationException($"Subscribe failed: {result.ErrorCode} {result.Message}");
-            }
+            _fixture.Subscribe(InMemoryTransport.CreateConnection(output, _fixture.State.Metrics, i));
         }
 
-        if (!_state.Channels.TryGet(ChannelName, out _channel) || _channel.SubscriberCount != Subscribers)
-        {
-            throw new InvalidOperationException("The channel does not have the expected subscribers.");
-        }
-
-        _shard = new FanOutShard(16, _state.Metrics);
-
-        // Ten-digit sequence numbers from the start, so the frame length stays the same for the whole run.
-        _channel.LastSequence = 999_999_999;
+        _fixture.Ready(Subscribers);
         Verify();
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _shard.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _state.DisposeAsync().AsTask().GetAwaiter().GetResult();
-    }
+    public void Cleanup() => _fixture.Dispose();
 
     [Benchmark]
     public int Publish()
     {
-        DeliverOnce();
+        _fixture.DeliverOnce();
 
         Pipe[] pipes = _pipes;
         for (int i = 0; i < pipes.Length; i++)
@@ -124,31 +93,18 @@ public class PublishBenchmarks
         return Subscribers;
     }
 
-    /// <summary>
-    /// Hands one message to the shard in what <c>MessagePublisher.PublishValidatedAsync</c> queues (the data copied
-    /// into a buffer from PendingMessage.DataPool, which Deliver returns), and delivers it; drains nothing.
-    /// </summary>
-    private void DeliverOnce()
-    {
-        byte[] copy = PendingMessage.DataPool.Rent(s_data.Length);
-        s_data.CopyTo(copy, 0);
-        _shard.DeliverNow(new PendingMessage(_channel, copy, s_data.Length));
-    }
-
     /// <summary>Each publish must put the same, correct frame into every subscriber's output and flush each once.</summary>
     private void Verify()
     {
-        long before = _state.Metrics.MessagesOut;
-        Publish(); // seq 1000000000, drained
-        DeliverOnce(); // seq 1000000001, left in the pipes to be checked: the first flush left nobody congested or closed
-        if (_state.Metrics.MessagesOut - before != 2L * Subscribers)
+        long before = _fixture.State.Metrics.MessagesOut;
+        Publish(); // FirstSequence, drained
+        _fixture.DeliverOnce(); // FirstSequence + 1, left in the pipes to be checked: the first flush left nobody congested or closed
+        if (_fixture.State.Metrics.MessagesOut - before != 2L * Subscribers)
         {
-            throw new InvalidOperationException($"Delivered {_state.Metrics.MessagesOut - before} messages, expected {2 * Subscribers}.");
+            throw new InvalidOperationException($"Delivered {_fixture.State.Metrics.MessagesOut - before} messages, expected {2 * Subscribers}.");
         }
 
-        string payload = "{\"type\":\"message\",\"channel\":\"" + ChannelName + "\",\"seq\":1000000001,\"data\":"
-            + Encoding.UTF8.GetString(s_data) + "}";
-        byte[] expected = TestData.TextFrame(payload);
+        byte[] expected = PublishFixture.ExpectedFrame(PublishFixture.FirstSequence + 1);
         byte[] frame = new byte[expected.Length];
         for (int i = 0; i < Subscribers; i++)
         {
@@ -172,11 +128,11 @@ public class PublishBenchmarks
             reader.AdvanceTo(result.Buffer.End);
             if (!frame.AsSpan().SequenceEqual(expected))
             {
-                throw new InvalidOperationException($"Subscriber {i} got {Encoding.UTF8.GetString(frame)}, expected {payload}.");
+                throw new InvalidOperationException($"Subscriber {i} got {Encoding.UTF8.GetString(frame)}, expected {Encoding.UTF8.GetString(expected)}.");
             }
         }
 
-        _channel.LastSequence = 999_999_999;
+        _fixture.RestartSequence();
     }
 }
 

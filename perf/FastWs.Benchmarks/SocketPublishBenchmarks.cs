@@ -1,15 +1,10 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using BenchmarkDotNet.Attributes;
-using FastWs.Server.Channels;
 using FastWs.Server.Connections;
-using FastWs.Server.FanOut;
-using FastWs.Server.Hosting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
-using ChannelState = FastWs.Server.Channels.Channel;
 
 namespace FastWs.Benchmarks;
 
@@ -28,15 +23,8 @@ namespace FastWs.Benchmarks;
 [Config(typeof(PublishConfig))]
 public class SocketPublishBenchmarks
 {
-    private const string ChannelName = "price:SOL";
-
-    private static readonly byte[] s_data = Encoding.UTF8.GetBytes(
-        "{\"symbol\":\"SOL\",\"price\":187.42,\"bid\":187.41,\"ask\":187.43,\"ts\":1732252800123}");
-
     private readonly byte[] _scratch = new byte[64 * 1024];
-    private ServerState _state = null!;
-    private FanOutShard _shard = null!;
-    private ChannelState _channel = null!;
+    private PublishFixture _fixture = null!;
     private Socket[] _serverSides = [];
     private Socket[] _clientSides = [];
 
@@ -46,12 +34,8 @@ public class SocketPublishBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var options = new FastWsOptions { FanOutShards = 1 };
-        options.Limits.MaxSubscribersPerKeyGroup = 0;
-        _state = new ServerState(options);
-        var subscriptions = new SubscriptionManager(_state);
+        _fixture = new PublishFixture();
         (_serverSides, _clientSides) = ConnectPairs(Subscribers);
-
         for (int i = 0; i < Subscribers; i++)
         {
             var context = new DefaultConnectionContext("bench-socket-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))
@@ -59,29 +43,17 @@ public class SocketPublishBenchmarks
                 Transport = new SocketOnlyTransport(),
             };
             context.Features.Set<IConnectionSocketFeature>(new SocketFeature(_serverSides[i]));
-            var connection = new WebSocketConnection(context, _state.Metrics, IPAddress.Loopback, IPAddress.Loopback);
-            SubscriptionResult result = subscriptions.Subscribe(connection, ChannelName, out _);
-            if (!result.IsOk)
-            {
-                throw new InvalidOperationException($"Subscribe failed: {result.ErrorCode} {result.Message}");
-            }
+            _fixture.Subscribe(new WebSocketConnection(context, _fixture.State.Metrics, IPAddress.Loopback, IPAddress.Loopback));
         }
 
-        if (!_state.Channels.TryGet(ChannelName, out _channel) || _channel.SubscriberCount != Subscribers)
-        {
-            throw new InvalidOperationException("The channel does not have the expected subscribers.");
-        }
-
-        _shard = new FanOutShard(16, _state.Metrics);
-        _channel.LastSequence = 999_999_999;
+        _fixture.Ready(Subscribers);
         Verify();
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        _shard.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _state.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _fixture.Dispose();
         foreach (Socket socket in _serverSides.Concat(_clientSides))
         {
             socket.Dispose();
@@ -91,7 +63,7 @@ public class SocketPublishBenchmarks
     [Benchmark]
     public long Publish()
     {
-        DeliverOnce();
+        _fixture.DeliverOnce();
         long received = 0;
         foreach (Socket client in _clientSides)
         {
@@ -101,20 +73,11 @@ public class SocketPublishBenchmarks
         return received;
     }
 
-    private void DeliverOnce()
-    {
-        byte[] copy = PendingMessage.DataPool.Rent(s_data.Length);
-        s_data.CopyTo(copy, 0);
-        _shard.DeliverNow(new PendingMessage(_channel, copy, s_data.Length));
-    }
-
     /// <summary>Every subscriber's socket must receive exactly the expected frame.</summary>
     private void Verify()
     {
-        DeliverOnce(); // seq 1000000000
-        string payload = "{\"type\":\"message\",\"channel\":\"" + ChannelName + "\",\"seq\":1000000000,\"data\":"
-            + Encoding.UTF8.GetString(s_data) + "}";
-        byte[] expected = TestData.TextFrame(payload);
+        _fixture.DeliverOnce();
+        byte[] expected = PublishFixture.ExpectedFrame(PublishFixture.FirstSequence);
         for (int i = 0; i < Subscribers; i++)
         {
             int n = _clientSides[i].Receive(_scratch, SocketFlags.None, out SocketError error);
@@ -124,7 +87,7 @@ public class SocketPublishBenchmarks
             }
         }
 
-        _channel.LastSequence = 999_999_999;
+        _fixture.RestartSequence();
     }
 
     /// <summary>Connected loopback TCP pairs (server side, client side); both non-blocking.</summary>

@@ -932,6 +932,12 @@ async function main() {
   // With --repeat, the runs of one workload go round the servers in turn (a, b, c... then again), and each cell
   // is the median of its server's runs.
   const runsOf = {};
+  const record = (key, wk, r, rounds) => {
+    if (rounds === 1) { results[key][wk] = r; return; }
+    const all = ((runsOf[key] ??= {})[wk] ??= []);
+    all.push(r);
+    results[key][wk] = combineRuns(all);
+  };
   outer:
   for (const wk of o.workloads) {
     const rounds = WORKLOADS[wk].kind === 'search' ? 1 : o.repeat;
@@ -941,15 +947,9 @@ async function main() {
       const t0 = Date.now();
       log(`--> ${SERVERS[key].label} ${WORKLOADS[wk].title}${rounds > 1 ? ` (run ${round} of ${rounds})` : ''}`);
       try {
-        let r = WORKLOADS[wk].kind === 'search' ? await runSearch(key, o, ctx) : await runFixed(key, wk, o, ctx, round);
+        const r = WORKLOADS[wk].kind === 'search' ? await runSearch(key, o, ctx) : await runFixed(key, wk, o, ctx, round);
         if (stopping) { r.notes = [...(r.notes ?? []), 'interrupted']; }
-        if (rounds > 1) {
-          const all = ((runsOf[key] ??= {})[wk] ??= []);
-          all.push(r);
-          results[key][wk] = combineRuns(all);
-        } else {
-          results[key][wk] = r;
-        }
+        record(key, wk, r, rounds);
         const secs = ((Date.now() - t0) / 1000).toFixed(0);
         if (wk === 'd') {
           log(`    ${fmtInt(r.connections)} conns, ${fmtInt(r.handshakes)} handshakes/s, ${fmtBytes(r.memPerConn)}/conn, RSS ${fmtBytes(r.rss)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
@@ -960,14 +960,7 @@ async function main() {
         }
       } catch (e) {
         log(`    FAILED: ${e.message.split('\n')[0]}`);
-        const failed = { failed: true, error: e.message.split('\n').slice(0, 3).join(' / ') };
-        if (rounds > 1) {
-          const all = ((runsOf[key] ??= {})[wk] ??= []);
-          all.push(failed);
-          results[key][wk] = combineRuns(all);
-        } else {
-          results[key][wk] = failed;
-        }
+        record(key, wk, { failed: true, error: e.message.split('\n').slice(0, 3).join(' / ') }, rounds);
       }
       if (!stopping) await sleep(500); // let TIME_WAIT / CPU settle between servers
     }

@@ -1,0 +1,85 @@
+using System.Text;
+using FastWs.Server.Channels;
+using FastWs.Server.Connections;
+using FastWs.Server.FanOut;
+using FastWs.Server.Hosting;
+using ChannelState = FastWs.Server.Channels.Channel;
+
+namespace FastWs.Benchmarks;
+
+/// <summary>
+/// What the publish benchmarks share: a real <see cref="ServerState"/>, subscribers on one channel through the
+/// real <see cref="SubscriptionManager"/>, a fan-out shard, and one message handed over the way
+/// <c>MessagePublisher</c> does it.
+/// </summary>
+internal sealed class PublishFixture : IDisposable
+{
+    public const string ChannelName = "price:SOL";
+
+    /// <summary>A typical price tick, 76 bytes.</summary>
+    public static readonly byte[] Data = Encoding.UTF8.GetBytes(
+        "{\"symbol\":\"SOL\",\"price\":187.42,\"bid\":187.41,\"ask\":187.43,\"ts\":1732252800123}");
+
+    /// <summary>The sequence number the first measured publish gets: ten digits, so every frame has the same length.</summary>
+    public const long FirstSequence = 1_000_000_000;
+
+    private readonly SubscriptionManager _subscriptions;
+    private FanOutShard? _shard;
+    private ChannelState? _channel;
+
+    public PublishFixture()
+    {
+        var options = new FastWsOptions { FanOutShards = 1 };
+        options.Limits.MaxSubscribersPerKeyGroup = 0; // the default (100) would refuse most subscribers
+        State = new ServerState(options);
+        _subscriptions = new SubscriptionManager(State);
+    }
+
+    public ServerState State { get; }
+
+    public void Subscribe(WebSocketConnection connection)
+    {
+        SubscriptionResult result = _subscriptions.Subscribe(connection, ChannelName, out _);
+        if (!result.IsOk)
+        {
+            throw new InvalidOperationException($"Subscribe failed: {result.ErrorCode} {result.Message}");
+        }
+    }
+
+    /// <summary>Call after subscribing everyone: checks the channel and creates the shard.</summary>
+    public void Ready(int subscribers)
+    {
+        if (!State.Channels.TryGet(ChannelName, out _channel) || _channel.SubscriberCount != subscribers)
+        {
+            throw new InvalidOperationException("The channel does not have the expected subscribers.");
+        }
+
+        _shard = new FanOutShard(16, State.Metrics);
+        RestartSequence();
+    }
+
+    /// <summary>The next publish gets <see cref="FirstSequence"/> again.</summary>
+    public void RestartSequence() => _channel!.LastSequence = FirstSequence - 1;
+
+    /// <summary>
+    /// Copies the data into a buffer from PendingMessage.DataPool (as <c>MessagePublisher.PublishValidatedAsync</c>
+    /// does; delivery returns it) and delivers it on this thread: <c>FanOutShard.DeliverNow</c>.
+    /// </summary>
+    public void DeliverOnce()
+    {
+        byte[] copy = PendingMessage.DataPool.Rent(Data.Length);
+        Data.CopyTo(copy, 0);
+        _shard!.DeliverNow(new PendingMessage(_channel!, copy, Data.Length));
+    }
+
+    /// <summary>The complete frame every subscriber must get for the message numbered <paramref name="sequence"/>.</summary>
+    public static byte[] ExpectedFrame(long sequence) => TestData.TextFrame(
+        "{\"type\":\"message\",\"channel\":\"" + ChannelName + "\",\"seq\":" + sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)
+        + ",\"data\":" + Encoding.UTF8.GetString(Data) + "}");
+
+    public void Dispose()
+    {
+        _shard?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        State.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+}
