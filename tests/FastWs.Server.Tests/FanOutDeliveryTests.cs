@@ -16,16 +16,19 @@ public sealed class FanOutDeliveryTests
     private const string Channel = "bench:delivery";
 
     [Theory]
-    [InlineData(1)]      // every publish of the read after the first finds the queue full
-    [InlineData(4)]
-    [InlineData(65536)]  // the whole read fits: queued, then delivered as one batch at the end of the read
-    public async Task Thousands_of_publishes_in_one_write_arrive_complete_and_in_order(int queueCapacity)
+    [InlineData(1, 2048)]      // every publish of the read after the first finds the queue full
+    [InlineData(4, 2048)]
+    [InlineData(65536, 2048)]  // the whole read fits: queued, then delivered as one batch at the end of the read
+    [InlineData(4, 0)]         // the publisher delivers nothing itself: everything through the thread pool
+    [InlineData(65536, 3)]     // one message (2 writes) inline, the rest of each read handed to the thread pool
+    public async Task Thousands_of_publishes_in_one_write_arrive_complete_and_in_order(int queueCapacity, int inlineBudget)
     {
         const int Count = 3000;
         await using TestServer server = await TestServer.StartAsync(o =>
         {
             o.FanOutShards = 1;
             o.FanOutQueueCapacity = queueCapacity;
+            o.FanOutInlineDeliveryBudget = inlineBudget;
         });
         await using TestClient a = await server.ConnectAsync();
         await using TestClient b = await server.ConnectAsync();
@@ -74,8 +77,10 @@ public sealed class FanOutDeliveryTests
         await OrderedReceiver.WaitForAllAsync([receiver], Count);
     }
 
-    [Fact]
-    public async Task Concurrent_publishers_on_one_shard_lose_nothing_and_keep_each_channel_in_order()
+    [Theory]
+    [InlineData(2048)]
+    [InlineData(0)] // every delivery handed to the thread pool
+    public async Task Concurrent_publishers_on_one_shard_lose_nothing_and_keep_each_channel_in_order(int inlineBudget)
     {
         // Three WebSocket publishers and the in-process API race for one shard with a small queue: whoever finds
         // nobody delivering delivers for all. Each channel has a single publisher, so its seq order is its data order.
@@ -85,6 +90,7 @@ public sealed class FanOutDeliveryTests
         {
             o.FanOutShards = 1;
             o.FanOutQueueCapacity = 8;
+            o.FanOutInlineDeliveryBudget = inlineBudget;
         });
         await using TestClient subscriber = await server.ConnectAsync();
         await SubscriptionTests.Subscribe(subscriber, channels);

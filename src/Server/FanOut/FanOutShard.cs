@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Threading.Channels;
 using FastWs.Server.Connections;
+using FastWs.Server.Hosting;
 using FastWs.Server.Metrics;
 using ChannelState = FastWs.Server.Channels.Channel;
 
@@ -34,8 +35,13 @@ internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data
 /// straight from the encoded frame to each socket (no copy, no flush list); earlier ones are copied into each
 /// connection's output and flushed together after it, so many messages share one socket write. At light load a
 /// batch is one message and goes out at once; under load there are fewer writes and wake-ups per message, with
-/// no added delay. After <see cref="MaxMessagesPerTurn"/> messages the rest is handed to a thread-pool thread, so
-/// a publisher is never stuck delivering for others.
+/// no added delay.
+/// </para>
+/// <para>
+/// A publishing thread does at most FanOutInlineDeliveryBudget (2,048) subscriber writes itself; the rest, and any
+/// message for a channel bigger than that, goes to a thread-pool thread. A publisher's read loop runs on the
+/// socket engine's thread, which serves every connection's reads, so it must never be held up for long by a big
+/// channel or by other publishers' messages.
 /// </para>
 /// </remarks>
 internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
@@ -43,8 +49,17 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Flush at least this often under sustained load so the first message of a batch is not held back.</summary>
     private const int MaxMessagesPerBatch = 64;
 
-    /// <summary>Messages one caller delivers before the rest goes to a thread-pool thread.</summary>
-    private const int MaxMessagesPerTurn = 1024;
+
+    /// <summary>Subscriber writes a thread-pool turn does before it lets other queued work run (it always makes progress).</summary>
+    private const int PoolDeliveryBudget = 64 * 1024;
+
+    /// <summary>What <see cref="TryTake"/> found at the head of the queue.</summary>
+    private enum Take
+    {
+        Taken,
+        Empty,
+        OverBudget,
+    }
 
     private readonly Channel<PendingMessage> _queue;
     private readonly ServerMetrics _metrics;
@@ -57,9 +72,13 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>1 while a thread delivers this shard's messages; only that thread touches the encoder and flush list.</summary>
     private int _delivering;
 
-    public FanOutShard(int capacity, ServerMetrics metrics)
+    /// <summary>Subscriber writes a publishing thread does itself (default 2,048: a millisecond or two of sends).</summary>
+    private readonly int _inlineDeliveryBudget;
+
+    public FanOutShard(int capacity, ServerMetrics metrics, int inlineDeliveryBudget = FastWsOptions.DefaultFanOutInlineDeliveryBudget)
     {
         _metrics = metrics;
+        _inlineDeliveryBudget = inlineDeliveryBudget;
         _queue = System.Threading.Channels.Channel.CreateBounded<PendingMessage>(new BoundedChannelOptions(capacity)
         {
             SingleReader = false,
@@ -105,7 +124,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     {
         if (Volatile.Read(ref _queued) > 0 && Interlocked.CompareExchange(ref _delivering, 1, 0) == 0)
         {
-            DeliverWhileOwner();
+            DeliverWhileOwner(_inlineDeliveryBudget, mustProgress: false);
         }
     }
 
@@ -145,14 +164,14 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     }
 
     /// <summary>The thread pool carries on a turn that ran out of budget.</summary>
-    void IThreadPoolWorkItem.Execute() => DeliverWhileOwner();
+    void IThreadPoolWorkItem.Execute() => DeliverWhileOwner(PoolDeliveryBudget, mustProgress: true);
 
     /// <summary>Runs with <see cref="_delivering"/> held; releases it, or hands it to a thread-pool thread.</summary>
-    private void DeliverWhileOwner()
+    private void DeliverWhileOwner(int budget, bool mustProgress)
     {
         while (true)
         {
-            if (DeliverBatches(MaxMessagesPerTurn) >= MaxMessagesPerTurn)
+            if (!DeliverBatches(budget, mustProgress))
             {
                 // Still busy: a pool thread continues (holding the flag) so this caller gets back to its own work.
                 ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
@@ -170,12 +189,21 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
     }
 
-    /// <summary>Delivers up to about <paramref name="budget"/> messages (whole batches); returns how many.</summary>
-    private int DeliverBatches(int budget)
+    /// <summary>
+    /// Delivers whole batches until the queue is empty (true) or the budget of subscriber writes would be exceeded
+    /// with messages left (false). With <paramref name="mustProgress"/> the first message is taken whatever its size.
+    /// </summary>
+    private bool DeliverBatches(int budget, bool mustProgress)
     {
-        int total = 0;
-        while (total < budget && TryTake(out PendingMessage next))
+        int spent = 0;
+        while (true)
         {
+            Take take = TryTake(spent == 0 && mustProgress ? int.MaxValue : budget - spent, out PendingMessage next);
+            if (take != Take.Taken)
+            {
+                return take == Take.Empty;
+            }
+
             // One message of look-ahead: the batch's last message is sent through to each subscriber with nothing
             // queued ahead of it, and the earlier ones are copied into each output and flushed together after it.
             int batch = 0;
@@ -184,7 +212,8 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             {
                 PendingMessage message = next;
                 batch++;
-                more = batch < MaxMessagesPerBatch && TryTake(out next);
+                spent += message.Channel.SubscriberCount;
+                more = batch < MaxMessagesPerBatch && TryTake(budget - spent, out next) == Take.Taken;
                 try
                 {
                     Deliver(message, sendThrough: !more);
@@ -199,21 +228,25 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             while (more);
 
             FlushTouchedConnections();
-            total += batch;
         }
-
-        return total;
     }
 
-    private bool TryTake(out PendingMessage message)
+    /// <summary>Takes the head of the queue if its channel has at most <paramref name="room"/> subscribers. Only the delivering thread calls it.</summary>
+    private Take TryTake(int room, out PendingMessage message)
     {
-        if (_queue.Reader.TryRead(out message))
+        ChannelReader<PendingMessage> reader = _queue.Reader;
+        if (!reader.TryPeek(out message))
         {
-            Interlocked.Decrement(ref _queued);
-            return true;
+            return Take.Empty;
         }
 
-        return false;
+        if (message.Channel.SubscriberCount > room || !reader.TryRead(out message))
+        {
+            return Take.OverBudget;
+        }
+
+        Interlocked.Decrement(ref _queued);
+        return Take.Taken;
     }
 
     private async ValueTask WaitForRoomAsync(PendingMessage message, CancellationToken cancellationToken)

@@ -21,7 +21,7 @@ public sealed class MessagePublisher : IAsyncDisposable
     private readonly FanOutShard[] _shards;
     private volatile bool _stopped;
 
-    internal MessagePublisher(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics, int queueCapacity)
+    internal MessagePublisher(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics, int queueCapacity, int inlineDeliveryBudget)
     {
         _channels = channels;
         _namespaces = namespaces;
@@ -29,7 +29,7 @@ public sealed class MessagePublisher : IAsyncDisposable
         _shards = new FanOutShard[channels.ShardCount];
         for (int i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = new FanOutShard(queueCapacity, metrics);
+            _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget);
         }
     }
 

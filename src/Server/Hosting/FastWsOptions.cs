@@ -38,6 +38,15 @@ public sealed class FastWsOptions
     /// <summary>Messages each fan-out shard may hold before publishers are made to wait.</summary>
     public int FanOutQueueCapacity { get; set; } = 65536;
 
+    public const int DefaultFanOutInlineDeliveryBudget = 2048;
+
+    /// <summary>
+    /// Subscriber writes a publishing thread (a publisher's read loop, an HTTP publish, an embedding host) does
+    /// itself before the rest of the fan-out goes to a thread-pool thread; a message for a channel with more
+    /// subscribers than this always goes there. 0 hands every delivery to the thread pool.
+    /// </summary>
+    public int FanOutInlineDeliveryBudget { get; set; } = DefaultFanOutInlineDeliveryBudget;
+
     /// <summary>Time a client has to send its complete upgrade request. Zero switches the timeout off.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -16,7 +16,7 @@ public sealed class ServerState : IAsyncDisposable
         Namespaces = new NamespaceCatalog(options.Namespaces);
         int shards = options.FanOutShards > 0 ? options.FanOutShards : Environment.ProcessorCount;
         Channels = new ChannelRegistry(shards);
-        Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity);
+        Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity, options.FanOutInlineDeliveryBudget);
         ConnectionLimiter = new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerIp);
         KeyGroups = new KeyGroupCounter(options.Limits.MaxSubscribersPerKeyGroup);
         ClientAddress = new ClientAddress(options.Limits.TrustedProxies);
