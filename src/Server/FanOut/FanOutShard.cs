@@ -49,7 +49,6 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Flush at least this often under sustained load so the first message of a batch is not held back.</summary>
     private const int MaxMessagesPerBatch = 64;
 
-
     /// <summary>Subscriber writes a thread-pool turn does before it lets other queued work run (it always makes progress).</summary>
     private const int PoolDeliveryBudget = 64 * 1024;
 
