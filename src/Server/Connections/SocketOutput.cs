@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Net.Sockets;
 
 namespace FastWs.Server.Connections;
 
@@ -26,7 +25,7 @@ internal sealed class SocketOutput : ConnectionOutput
 
     private const int InitialBufferSize = 4096;
 
-    private readonly Socket _socket;
+    private readonly ISocketSender _sender;
     private readonly WebSocketConnection _owner;
     private readonly Lock _ownerLock;
     private readonly int _limit;
@@ -45,15 +44,12 @@ internal sealed class SocketOutput : ConnectionOutput
     private bool _failed;
     private bool _released;
 
-    public SocketOutput(Socket socket, WebSocketConnection owner, Lock ownerLock, int maxUnsentBytes)
+    public SocketOutput(ISocketSender sender, WebSocketConnection owner, Lock ownerLock, int maxUnsentBytes)
     {
-        _socket = socket;
+        _sender = sender;
         _owner = owner;
         _ownerLock = ownerLock;
         _limit = maxUnsentBytes;
-        // Sends must never block fan-out: with Blocking = false a full send buffer returns WouldBlock
-        // at once. Kestrel only uses asynchronous operations on the socket, which do not depend on this flag.
-        _socket.Blocking = false;
     }
 
     /// <summary>Bytes written that the kernel has not taken yet.</summary>
@@ -153,17 +149,10 @@ internal sealed class SocketOutput : ConnectionOutput
     /// <summary>One non-blocking send. Returns the bytes the kernel took (0 when its buffer is full), or -1 when the connection is gone.</summary>
     private int SendNow(ReadOnlySpan<byte> bytes)
     {
-        try
+        int sent = _sender.TrySend(bytes);
+        if (sent >= 0)
         {
-            int sent = _socket.Send(bytes, SocketFlags.None, out SocketError error);
-            if (error is SocketError.Success or SocketError.WouldBlock)
-            {
-                return sent;
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-            // The transport closed the socket: the connection is ending.
+            return sent;
         }
 
         _failed = true;
@@ -192,18 +181,7 @@ internal sealed class SocketOutput : ConnectionOutput
     {
         while (true)
         {
-            bool failed;
-            try
-            {
-                int length = _sendingLength - _sendingOffset;
-                // On a stream socket this completes once every byte is sent, or with an error.
-                int sent = await _socket.SendAsync(_sending.AsMemory(_sendingOffset, length), SocketFlags.None).ConfigureAwait(false);
-                failed = sent < length;
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                failed = true;
-            }
+            bool failed = !await _sender.SendAllAsync(_sending.AsMemory(_sendingOffset, _sendingLength - _sendingOffset)).ConfigureAwait(false);
 
             lock (_ownerLock)
             {

@@ -81,7 +81,7 @@ public sealed class WebSocketConnection
         int maxUnsentBytes = 64 * 1024, bool directSends = true)
     {
         _context = context;
-        Socket? socket = directSends ? context.Features.Get<IConnectionSocketFeature>()?.Socket : null;
+        ISocketSender? socket = directSends ? DirectSender(context) : null;
         _output = socket is not null
             ? new SocketOutput(socket, this, _writeLock, maxUnsentBytes)
             : new PipeOutput(context.Transport.Output, this, _writeLock);
@@ -96,6 +96,18 @@ public sealed class WebSocketConnection
     }
 
     public long Id { get; }
+
+    /// <summary>The connection's socket to send to directly: the epoll transport's own, or Kestrel's socket.</summary>
+    private static ISocketSender? DirectSender(ConnectionContext context)
+    {
+        if (context.Features.Get<ISocketSender>() is { } own)
+        {
+            return own;
+        }
+
+        Socket? socket = context.Features.Get<IConnectionSocketFeature>()?.Socket;
+        return socket is null ? null : new KestrelSocketSender(socket);
+    }
 
     /// <summary>The TCP peer.</summary>
     public IPAddress? RemoteAddress { get; }

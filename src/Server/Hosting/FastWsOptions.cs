@@ -106,11 +106,37 @@ public sealed class SlowConsumerOptions
     public TimeSpan MaxCongestedTime { get; set; } = TimeSpan.FromSeconds(10);
 }
 
-/// <summary>Kestrel socket transport tuning.</summary>
+/// <summary>Which transport carries the WebSocket endpoint's sockets.</summary>
+public enum TransportEngine
+{
+    /// <summary>FastWs's own epoll loops (Linux x86-64; elsewhere the server falls back to <see cref="Sockets"/>).</summary>
+    Epoll,
+
+    /// <summary>Kestrel's socket transport.</summary>
+    Sockets,
+}
+
+/// <summary>Transport choice and tuning for the WebSocket endpoint.</summary>
 public sealed class TransportOptions
 {
     /// <summary>
-    /// Run socket I/O completions inline on the socket engine's thread instead of hopping to Kestrel's I/O queue:
+    /// The WebSocket endpoint's transport. Epoll (the default) keeps an idle connection in a few small objects and
+    /// sends and receives with direct system calls; Sockets is Kestrel's own transport, with its pipes. Epoll needs
+    /// DirectSends (it has no transport pipe for frames) and Linux on x86-64; otherwise Sockets is used.
+    /// </summary>
+    public TransportEngine Engine { get; set; } = TransportEngine.Epoll;
+
+    /// <summary>
+    /// Epoll threads (each with its own epoll instance; connections are spread over them round robin). Reads, and
+    /// the fan-out a publisher's read starts, run on these threads. 0 = half the cores the process may use, at least one.
+    /// </summary>
+    public int IoThreads { get; set; }
+
+    /// <summary>The epoll threads to start: <see cref="IoThreads"/>, or its default.</summary>
+    public int EffectiveIoThreads => IoThreads > 0 ? IoThreads : Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>
+    /// Sockets engine only: run socket I/O completions inline on the socket engine's thread instead of hopping to Kestrel's I/O queue:
     /// a publisher's read loop (and the fan-out it does) then runs where the data arrived. Saves a thread hop per
     /// read; safe because no FastWs code blocks (sends are non-blocking, see DirectSends).
     /// </summary>

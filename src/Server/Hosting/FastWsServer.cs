@@ -3,6 +3,7 @@ using FastWs.Server.Connections;
 using FastWs.Server.Demo;
 using FastWs.Server.FanOut;
 using FastWs.Server.Http;
+using FastWs.Server.Transport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -75,31 +76,39 @@ public sealed class FastWsServer : IAsyncDisposable
         }
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        int kernelSendBufferBytes = options.SlowConsumer.SocketSendBufferBytes;
         builder.WebHost.UseSockets(sockets =>
         {
             // With Transport.DirectSends off, the transport pipe pauses writers at this many unsent bytes: that is the
             // slow-consumer limit then (SocketOutput counts its own backlog against the same number).
             sockets.MaxWriteBufferSize = options.SlowConsumer.MaxBufferedBytes;
             sockets.UnsafePreferInlineScheduling = options.Transport.InlineScheduling;
-            int kernelSendBuffer = options.SlowConsumer.SocketSendBufferBytes;
-            if (kernelSendBuffer > 0)
+            if (kernelSendBufferBytes > 0)
             {
                 // Accepted sockets inherit SO_SNDBUF from the listener. Capping it bounds the kernel memory a stalled
                 // client can pin (autotuning grows it to megabytes) and lets the 64 KB rule see a stall sooner.
                 sockets.CreateBoundListenSocket = endpoint =>
                 {
                     Socket socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-                    socket.SendBufferSize = kernelSendBuffer;
+                    socket.SendBufferSize = kernelSendBufferBytes;
                     return socket;
                 };
             }
         });
 
+        // The WebSocket endpoint on FastWs's epoll transport where it can run; the HTTP endpoint always on Kestrel's.
+        bool epoll = options.Transport.Engine == TransportEngine.Epoll && options.Transport.DirectSends && EpollTransportFactory.IsSupported;
+        if (epoll)
+        {
+            builder.Services.AddSingleton<IConnectionListenerFactory>(new EpollTransportFactory(options.Transport.EffectiveIoThreads, kernelSendBufferBytes));
+        }
+
+        IPEndPoint webSocketEndPoint = options.WebSocket.ToEndPoint();
         ListenOptions? webSocketListen = null, httpListen = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(options.WebSocket.ToEndPoint(), listen =>
+            kestrel.Listen(epoll ? new EpollEndPoint(webSocketEndPoint) : webSocketEndPoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
                 listen.UseConnectionHandler<WebSocketConnectionHandler>();
