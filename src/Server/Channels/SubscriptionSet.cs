@@ -5,75 +5,174 @@ namespace FastWs.Server.Channels;
 /// per-connection counts the limits need: channels per quota and per key group. Owned by the connection's
 /// read loop (and its clean-up afterwards), so it needs no locking. Empty until the first subscription.
 /// </summary>
+/// <remarks>
+/// Most connections hold a handful of subscriptions, so they live in a small array searched in order, and the
+/// quota and key-group counts are counted from it when asked: about 40 bytes for one subscription, where three
+/// dictionaries took over 400. Past <see cref="SmallLimit"/> subscriptions (possible when the per-connection
+/// limit is raised or off) the set switches to dictionaries so every operation stays O(1).
+/// </remarks>
 internal sealed class SubscriptionSet
 {
-    private readonly Dictionary<Channel, int> _slots = new();
+    internal const int SmallLimit = 16;
+
+    private KeyValuePair<Channel, int>[] _small = new KeyValuePair<Channel, int>[1];
+    private int _count;
+
+    // Large mode only.
+    private Dictionary<Channel, int>? _slots;
     private Dictionary<string, int>? _perQuota;
     private Dictionary<string, int>? _perKeyGroup;
 
-    public int Count => _slots.Count;
+    public int Count => _slots?.Count ?? _count;
 
-    public IEnumerable<KeyValuePair<Channel, int>> All => _slots;
+    public IEnumerable<KeyValuePair<Channel, int>> All => _slots ?? (IEnumerable<KeyValuePair<Channel, int>>)new ArraySegment<KeyValuePair<Channel, int>>(_small, 0, _count);
 
-    public bool Contains(Channel channel) => _slots.ContainsKey(channel);
+    public bool Contains(Channel channel) => _slots?.ContainsKey(channel) ?? IndexOf(channel) >= 0;
 
-    public int CountInQuota(string quota) => _perQuota is not null && _perQuota.TryGetValue(quota, out int n) ? n : 0;
+    public int CountInQuota(string quota)
+    {
+        if (_slots is not null)
+        {
+            return _perQuota!.TryGetValue(quota, out int n) ? n : 0;
+        }
+
+        int count = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            if (string.Equals(_small[i].Key.Settings.Quota, quota, StringComparison.Ordinal))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
 
     /// <summary>True when the connection already has a channel in this key group (so it already counts toward it).</summary>
-    public bool IsInKeyGroup(string group) => _perKeyGroup is not null && _perKeyGroup.ContainsKey(group);
+    public bool IsInKeyGroup(string group) => _slots is not null ? _perKeyGroup!.ContainsKey(group) : CountInKeyGroup(group) > 0;
 
     public void Add(Channel channel, int slot)
     {
-        _slots.Add(channel, slot);
-        if (channel.Settings.Quota is { } quota)
+        if (_slots is not null)
         {
-            _perQuota ??= new Dictionary<string, int>(StringComparer.Ordinal);
-            _perQuota[quota] = CountInQuota(quota) + 1;
+            _slots.Add(channel, slot);
+            CountIn(ref _perQuota, channel.Settings.Quota, +1);
+            CountIn(ref _perKeyGroup, channel.KeyGroup, +1);
+            return;
         }
 
-        if (channel.KeyGroup is { } group)
+        if (IndexOf(channel) >= 0)
         {
-            _perKeyGroup ??= new Dictionary<string, int>(StringComparer.Ordinal);
-            _perKeyGroup.TryGetValue(group, out int n);
-            _perKeyGroup[group] = n + 1;
+            throw new ArgumentException("The channel is already in the set.", nameof(channel));
         }
+
+        if (_count == SmallLimit)
+        {
+            SwitchToLarge();
+            Add(channel, slot);
+            return;
+        }
+
+        if (_count == _small.Length)
+        {
+            Array.Resize(ref _small, Math.Min(_count * 2, SmallLimit));
+        }
+
+        _small[_count++] = new(channel, slot);
     }
 
     /// <summary>Removes a channel; <paramref name="leftKeyGroup"/> is set when it was the connection's last one in its key group.</summary>
     public bool Remove(Channel channel, out int slot, out bool leftKeyGroup)
     {
         leftKeyGroup = false;
-        if (!_slots.Remove(channel, out slot))
+        if (_slots is not null)
         {
+            if (!_slots.Remove(channel, out slot))
+            {
+                return false;
+            }
+
+            CountIn(ref _perQuota, channel.Settings.Quota, -1);
+            leftKeyGroup = CountIn(ref _perKeyGroup, channel.KeyGroup, -1) == 0;
+            return true;
+        }
+
+        int index = IndexOf(channel);
+        if (index < 0)
+        {
+            slot = -1;
             return false;
         }
 
-        if (channel.Settings.Quota is { } quota && _perQuota is not null)
-        {
-            int left = CountInQuota(quota) - 1;
-            if (left <= 0)
-            {
-                _perQuota.Remove(quota);
-            }
-            else
-            {
-                _perQuota[quota] = left;
-            }
-        }
-
-        if (channel.KeyGroup is { } group && _perKeyGroup is not null && _perKeyGroup.TryGetValue(group, out int n))
-        {
-            if (n <= 1)
-            {
-                _perKeyGroup.Remove(group);
-                leftKeyGroup = true;
-            }
-            else
-            {
-                _perKeyGroup[group] = n - 1;
-            }
-        }
-
+        slot = _small[index].Value;
+        _small[index] = _small[--_count];
+        _small[_count] = default;
+        leftKeyGroup = channel.KeyGroup is { } group && CountInKeyGroup(group) == 0;
         return true;
+    }
+
+    private int IndexOf(Channel channel)
+    {
+        for (int i = 0; i < _count; i++)
+        {
+            if (ReferenceEquals(_small[i].Key, channel))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private int CountInKeyGroup(string group)
+    {
+        int count = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            if (string.Equals(_small[i].Key.KeyGroup, group, StringComparison.Ordinal))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    private void SwitchToLarge()
+    {
+        _slots = new Dictionary<Channel, int>(_count * 2);
+        _perQuota = new Dictionary<string, int>(StringComparer.Ordinal);
+        _perKeyGroup = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < _count; i++)
+        {
+            Channel channel = _small[i].Key;
+            _slots.Add(channel, _small[i].Value);
+            CountIn(ref _perQuota, channel.Settings.Quota, +1);
+            CountIn(ref _perKeyGroup, channel.KeyGroup, +1);
+        }
+
+        _small = [];
+        _count = 0;
+    }
+
+    /// <summary>Adjusts a large-mode count; returns the new count (-1 when there is no key).</summary>
+    private static int CountIn(ref Dictionary<string, int>? counts, string? key, int delta)
+    {
+        if (key is null)
+        {
+            return -1;
+        }
+
+        counts ??= new Dictionary<string, int>(StringComparer.Ordinal);
+        counts.TryGetValue(key, out int n);
+        n += delta;
+        if (n <= 0)
+        {
+            counts.Remove(key);
+            return 0;
+        }
+
+        counts[key] = n;
+        return n;
     }
 }

@@ -168,13 +168,19 @@ public sealed class WebSocketConnection
     /// <summary>Number of channels this connection is subscribed to.</summary>
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
-    internal CloseHandshake Close { get; } = new();
+    /// <summary>The close handshake's state, created when the first close frame is sent or received (idle connections carry none).</summary>
+    internal CloseHandshake Close => _close ?? LazyInitializer.EnsureInitialized(ref _close);
+
+    private CloseHandshake? _close;
+
+    /// <summary>Whether we have sent our close frame (no state is created to answer no).</summary>
+    internal bool CloseSent => _close is { CloseSent: true };
 
     /// <summary>The code that ended the connection: whoever closed first, or 1006 when nobody sent a close frame.</summary>
-    internal ushort FinalCloseCode => Close.Initiator switch
+    internal ushort FinalCloseCode => _close?.Initiator switch
     {
-        CloseInitiator.Local => Close.SentCode,
-        CloseInitiator.Remote => Close.ReceivedCode,
+        CloseInitiator.Local => _close.SentCode,
+        CloseInitiator.Remote => _close.ReceivedCode,
         _ => CloseCode.AbnormalClosure,
     };
 

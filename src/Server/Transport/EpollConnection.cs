@@ -47,9 +47,10 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
     /// <summary>Set once the connection was aborted: every read after that throws it.</summary>
     internal ConnectionAbortedException? AbortReason => _abortReason;
 
+    /// <summary>Made on each read rather than kept: Kestrel reads it only to log, and a kept string costs every idle connection.</summary>
     public override string ConnectionId
     {
-        get => _id ??= "E" + _number.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
+        get => _id ?? "E" + _number.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
         set => _id = value;
     }
 
