@@ -1,3 +1,4 @@
+using FastWs.Server.Hosting;
 using System.Diagnostics;
 using System.Globalization;
 using FastWs.Server.Tests.TestSupport;
@@ -22,11 +23,16 @@ public sealed class FanOutTests
     private const int Window = 100;
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Every_one_of_200_clients_receives_all_500_messages_in_order(bool directSends)
+    [InlineData(TransportEngine.Epoll, true)]
+    [InlineData(TransportEngine.Sockets, true)]
+    [InlineData(TransportEngine.Sockets, false)]
+    public async Task Every_one_of_200_clients_receives_all_500_messages_in_order(TransportEngine engine, bool directSends)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.Transport.DirectSends = directSends);
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Transport.Engine = engine;
+            o.Transport.DirectSends = directSends;
+        });
         var clients = new TestClient[Clients];
         try
         {

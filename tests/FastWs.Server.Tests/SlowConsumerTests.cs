@@ -1,3 +1,4 @@
+using FastWs.Server.Hosting;
 using System.Text.Json;
 using FastWs.Protocol.Frames;
 using FastWs.Server.Connections;
@@ -18,12 +19,14 @@ public sealed class SlowConsumerTests
     private static readonly string Padding = new('x', 2000);
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Client_that_stops_reading_is_skipped_while_the_others_get_everything(bool directSends)
+    [InlineData(TransportEngine.Epoll, true)]
+    [InlineData(TransportEngine.Sockets, true)]
+    [InlineData(TransportEngine.Sockets, false)]
+    public async Task Client_that_stops_reading_is_skipped_while_the_others_get_everything(TransportEngine engine, bool directSends)
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
+            o.Transport.Engine = engine;
             o.Transport.DirectSends = directSends; // both outputs: straight to the socket, and the transport pipe
             o.SlowConsumer.MaxBufferedBytes = 16 * 1024;
             o.SlowConsumer.MaxCongestedTime = TimeSpan.FromMinutes(5); // this test is about skipping, not closing
@@ -96,12 +99,14 @@ public sealed class SlowConsumerTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Client_over_the_limit_longer_than_MaxCongestedTime_is_closed(bool directSends)
+    [InlineData(TransportEngine.Epoll, true)]
+    [InlineData(TransportEngine.Sockets, true)]
+    [InlineData(TransportEngine.Sockets, false)]
+    public async Task Client_over_the_limit_longer_than_MaxCongestedTime_is_closed(TransportEngine engine, bool directSends)
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
+            o.Transport.Engine = engine;
             o.Transport.DirectSends = directSends; // both outputs: straight to the socket, and the transport pipe
             o.SlowConsumer.MaxBufferedBytes = 16 * 1024;
             o.SlowConsumer.MaxCongestedTime = TimeSpan.FromSeconds(1);

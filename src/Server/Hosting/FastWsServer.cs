@@ -29,15 +29,19 @@ public sealed class FastWsServer : IAsyncDisposable
     private readonly ListenOptions _webSocketListen;
     private readonly ListenOptions _httpListen;
 
-    private FastWsServer(WebApplication app, ServerState state, ListenOptions webSocketListen, ListenOptions httpListen)
+    private FastWsServer(WebApplication app, ServerState state, ListenOptions webSocketListen, ListenOptions httpListen, TransportEngine transport)
     {
         _app = app;
+        Transport = transport;
         State = state;
         _webSocketListen = webSocketListen;
         _httpListen = httpListen;
     }
 
     public ServerState State { get; }
+
+    /// <summary>The transport the WebSocket endpoint actually runs on (Epoll falls back to Sockets where it cannot run).</summary>
+    public TransportEngine Transport { get; }
 
     /// <summary>The in-process publish API.</summary>
     public MessagePublisher Publisher => State.Publisher;
@@ -128,7 +132,7 @@ public sealed class FastWsServer : IAsyncDisposable
 
         // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
         _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;
-        return new FastWsServer(app, state, webSocketListen!, httpListen!);
+        return new FastWsServer(app, state, webSocketListen!, httpListen!, epoll ? TransportEngine.Epoll : TransportEngine.Sockets);
     }
 
     /// <summary>Creates and starts a server; returns once both endpoints are listening.</summary>
