@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using BenchmarkDotNet.Attributes;
 using FastWs.Server.Connections;
+using FastWs.Server.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -11,7 +12,8 @@ namespace FastWs.Benchmarks;
 /// <summary>
 /// Publishing one message to <see cref="Subscribers"/> subscribers over real loopback TCP sockets: the output path
 /// the server uses in production (<c>SocketOutput</c>: one non-blocking <c>send</c> per subscriber, straight from
-/// the encoded frame). One operation = what <see cref="PublishBenchmarks"/> does, with each subscriber's frame
+/// the encoded frame), through either sender: Kestrel's <c>Socket</c> (<c>KestrelSocketSender</c>) or the epoll
+/// transport's direct system call (<c>EpollConnection</c>). One operation = what <see cref="PublishBenchmarks"/> does, with each subscriber's frame
 /// going through the kernel, plus one non-blocking <c>recv</c> per subscriber to empty its socket again.
 /// </summary>
 /// <remarks>
@@ -27,9 +29,15 @@ public class SocketPublishBenchmarks
     private PublishFixture _fixture = null!;
     private Socket[] _serverSides = [];
     private Socket[] _clientSides = [];
+    private EpollLoop? _loop;
+    private readonly List<EpollConnection> _epollConnections = [];
 
     [Params(1, 100, 1_000)]
     public int Subscribers { get; set; }
+
+    /// <summary>Which <c>ISocketSender</c> the subscribers' output uses.</summary>
+    [Params("socket", "epoll")]
+    public string Sender { get; set; } = "socket";
 
     [GlobalSetup]
     public void Setup()
@@ -42,7 +50,19 @@ public class SocketPublishBenchmarks
             {
                 Transport = new SocketOnlyTransport(),
             };
-            context.Features.Set<IConnectionSocketFeature>(new SocketFeature(_serverSides[i]));
+            if (Sender == "epoll" && EpollTransportFactory.IsSupported)
+            {
+                // The epoll transport's connection over its own copy of the descriptor: sends are its send() calls.
+                _loop ??= new EpollLoop("bench epoll");
+                var connection = new EpollConnection(new SocketHandle(Libc.dup(_serverSides[i].SafeHandle)), _loop, null, null);
+                _epollConnections.Add(connection);
+                context.Features.Set<ISocketSender>(connection);
+            }
+            else
+            {
+                context.Features.Set<IConnectionSocketFeature>(new SocketFeature(_serverSides[i]));
+            }
+
             _fixture.Subscribe(new WebSocketConnection(context, _fixture.State.Metrics, IPAddress.Loopback, IPAddress.Loopback));
         }
 
@@ -54,6 +74,12 @@ public class SocketPublishBenchmarks
     public void Cleanup()
     {
         _fixture.Dispose();
+        foreach (EpollConnection connection in _epollConnections)
+        {
+            connection.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+
+        _loop?.Dispose();
         foreach (Socket socket in _serverSides.Concat(_clientSides))
         {
             socket.Dispose();

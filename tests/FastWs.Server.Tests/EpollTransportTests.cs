@@ -24,6 +24,9 @@ public sealed class EpollTransportTests
         await using (TestServer byDefault = await TestServer.StartAsync())
         {
             Assert.Equal(EpollSupported ? TransportEngine.Epoll : TransportEngine.Sockets, byDefault.Server.Transport);
+            using var http = new HttpClient { BaseAddress = byDefault.HttpUri };
+            using var stats = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri("/ws/stats", UriKind.Relative)));
+            Assert.Equal(EpollSupported ? "epoll" : "sockets", stats.RootElement.GetProperty("transport").GetString());
         }
 
         await using (TestServer sockets = await TestServer.StartAsync(o => o.Transport.Engine = TransportEngine.Sockets))

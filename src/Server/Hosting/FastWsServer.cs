@@ -29,10 +29,9 @@ public sealed class FastWsServer : IAsyncDisposable
     private readonly ListenOptions _webSocketListen;
     private readonly ListenOptions _httpListen;
 
-    private FastWsServer(WebApplication app, ServerState state, ListenOptions webSocketListen, ListenOptions httpListen, TransportEngine transport)
+    private FastWsServer(WebApplication app, ServerState state, ListenOptions webSocketListen, ListenOptions httpListen)
     {
         _app = app;
-        Transport = transport;
         State = state;
         _webSocketListen = webSocketListen;
         _httpListen = httpListen;
@@ -41,7 +40,7 @@ public sealed class FastWsServer : IAsyncDisposable
     public ServerState State { get; }
 
     /// <summary>The transport the WebSocket endpoint actually runs on (Epoll falls back to Sockets where it cannot run).</summary>
-    public TransportEngine Transport { get; }
+    public TransportEngine Transport => State.Transport;
 
     /// <summary>The in-process publish API.</summary>
     public MessagePublisher Publisher => State.Publisher;
@@ -102,6 +101,7 @@ public sealed class FastWsServer : IAsyncDisposable
 
         // The WebSocket endpoint on FastWs's epoll transport where it can run; the HTTP endpoint always on Kestrel's.
         bool epoll = options.Transport.Engine == TransportEngine.Epoll && options.Transport.DirectSends && EpollTransportFactory.IsSupported;
+        state.Transport = epoll ? TransportEngine.Epoll : TransportEngine.Sockets;
         if (epoll)
         {
             builder.Services.AddSingleton<IConnectionListenerFactory>(new EpollTransportFactory(options.Transport.EffectiveIoThreads, kernelSendBufferBytes));
@@ -132,7 +132,7 @@ public sealed class FastWsServer : IAsyncDisposable
 
         // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
         _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;
-        return new FastWsServer(app, state, webSocketListen!, httpListen!, epoll ? TransportEngine.Epoll : TransportEngine.Sockets);
+        return new FastWsServer(app, state, webSocketListen!, httpListen!);
     }
 
     /// <summary>Creates and starts a server; returns once both endpoints are listening.</summary>

@@ -25,6 +25,9 @@ public sealed class ServerState : IAsyncDisposable
 
     public FastWsOptions Options { get; }
 
+    /// <summary>The transport the WebSocket endpoint runs on (set when the server is built; Epoll falls back to Sockets where it cannot run).</summary>
+    public TransportEngine Transport { get; internal set; } = TransportEngine.Sockets;
+
     public NamespaceCatalog Namespaces { get; }
 
     public ChannelRegistry Channels { get; }

@@ -29,6 +29,7 @@ internal static class StatsEndpoints
         {
             json.WriteStartObject();
             json.WriteNumber("totalConnections", metrics.ConnectionsActive);
+            json.WriteString("transport", state.Transport == TransportEngine.Epoll ? "epoll" : "sockets");
             json.WriteStartObject("connectionsPerSlab");
             foreach (KeyValuePair<string, int> group in state.KeyGroups.Snapshot())
             {

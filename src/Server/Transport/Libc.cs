@@ -88,6 +88,9 @@ internal static unsafe partial class Libc
     public static partial int close(int fd);
 
     [LibraryImport(Library, SetLastError = true)]
+    public static partial int dup(System.Net.Sockets.SafeSocketHandle fd);
+
+    [LibraryImport(Library, SetLastError = true)]
     public static partial int eventfd(uint initval, int flags);
 
     [LibraryImport(Library, SetLastError = true)]
