@@ -167,4 +167,23 @@ public sealed class EpollTransportTests
             Assert.Equal(IPAddress.IPv6Loopback, server.State.Connections.All.Single().RemoteAddress);
         }
     }
+
+    [Fact]
+    public async Task Stopping_the_server_stops_its_epoll_threads()
+    {
+        Assert.SkipUnless(EpollSupported, "epoll transport not available here");
+        TestServer server = await TestServer.StartAsync(o => o.Transport.IoThreads = 3);
+        await using (RawClient client = await RawClient.ConnectWebSocketAsync(server.WebSocketEndPoint))
+        {
+        }
+
+        // Thread names from /proc: other tests' servers may run at the same time, so count down from what is running now.
+        static string[] Names() => Directory.GetDirectories("/proc/self/task")
+            .Select(t => { try { return File.ReadAllText(Path.Combine(t, "comm")).Trim(); } catch (IOException) { return ""; } })
+            .Where(n => n.StartsWith("FastWs epoll", StringComparison.Ordinal)).ToArray();
+        int running = Names().Length;
+        Assert.True(running >= 3, $"expected the server's 3 epoll threads, saw {running}");
+        await server.DisposeAsync();
+        await TestServer.WaitUntilAsync(() => Names().Length <= running - 3, () => $"the 3 epoll threads to end ({Names().Length} of {running} left)");
+    }
 }

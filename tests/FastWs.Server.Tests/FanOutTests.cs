@@ -23,16 +23,10 @@ public sealed class FanOutTests
     private const int Window = 100;
 
     [Theory]
-    [InlineData(TransportEngine.Epoll, true)]
-    [InlineData(TransportEngine.Sockets, true)]
-    [InlineData(TransportEngine.Sockets, false)]
+    [MemberData(nameof(TransportSetups.All), MemberType = typeof(TransportSetups))]
     public async Task Every_one_of_200_clients_receives_all_500_messages_in_order(TransportEngine engine, bool directSends)
     {
-        await using TestServer server = await TestServer.StartAsync(o =>
-        {
-            o.Transport.Engine = engine;
-            o.Transport.DirectSends = directSends;
-        });
+        await using TestServer server = await TestServer.StartAsync(o => TransportSetups.Apply(o, engine, directSends));
         var clients = new TestClient[Clients];
         try
         {

@@ -19,15 +19,12 @@ public sealed class SlowConsumerTests
     private static readonly string Padding = new('x', 2000);
 
     [Theory]
-    [InlineData(TransportEngine.Epoll, true)]
-    [InlineData(TransportEngine.Sockets, true)]
-    [InlineData(TransportEngine.Sockets, false)]
+    [MemberData(nameof(TransportSetups.All), MemberType = typeof(TransportSetups))]
     public async Task Client_that_stops_reading_is_skipped_while_the_others_get_everything(TransportEngine engine, bool directSends)
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.Transport.Engine = engine;
-            o.Transport.DirectSends = directSends; // both outputs: straight to the socket, and the transport pipe
+            TransportSetups.Apply(o, engine, directSends);
             o.SlowConsumer.MaxBufferedBytes = 16 * 1024;
             o.SlowConsumer.MaxCongestedTime = TimeSpan.FromMinutes(5); // this test is about skipping, not closing
         });
@@ -99,15 +96,12 @@ public sealed class SlowConsumerTests
     }
 
     [Theory]
-    [InlineData(TransportEngine.Epoll, true)]
-    [InlineData(TransportEngine.Sockets, true)]
-    [InlineData(TransportEngine.Sockets, false)]
+    [MemberData(nameof(TransportSetups.All), MemberType = typeof(TransportSetups))]
     public async Task Client_over_the_limit_longer_than_MaxCongestedTime_is_closed(TransportEngine engine, bool directSends)
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.Transport.Engine = engine;
-            o.Transport.DirectSends = directSends; // both outputs: straight to the socket, and the transport pipe
+            TransportSetups.Apply(o, engine, directSends);
             o.SlowConsumer.MaxBufferedBytes = 16 * 1024;
             o.SlowConsumer.MaxCongestedTime = TimeSpan.FromSeconds(1);
         });

@@ -104,7 +104,8 @@ public sealed class FastWsServer : IAsyncDisposable
         state.Transport = epoll ? TransportEngine.Epoll : TransportEngine.Sockets;
         if (epoll)
         {
-            builder.Services.AddSingleton<IConnectionListenerFactory>(new EpollTransportFactory(options.Transport.EffectiveIoThreads, kernelSendBufferBytes));
+            // Made by the container (not handed to it) so that the container disposes it, stopping its epoll threads.
+            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new EpollTransportFactory(options.Transport.EffectiveIoThreads, kernelSendBufferBytes));
         }
 
         IPEndPoint webSocketEndPoint = options.WebSocket.ToEndPoint();
