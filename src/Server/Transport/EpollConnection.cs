@@ -189,6 +189,26 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
         _writable?.Signal();
     }
 
+    /// <summary>
+    /// Reads and drops what the peer sent that nobody read (the rest of a refused request, say), up to 64 KB:
+    /// closing a TCP socket with unread bytes sends a reset instead of a FIN, and a reset can destroy the answer
+    /// (a 431, a close frame) before the peer has read it.
+    /// </summary>
+    private unsafe void DiscardUnread()
+    {
+        byte* scratch = stackalloc byte[4096];
+        try
+        {
+            for (int i = 0; i < 16 && Libc.recv(_socket, scratch, 4096, 0) > 0; i++)
+            {
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already closed.
+        }
+    }
+
     public override ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -201,6 +221,8 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
         {
             _loop.Remove(_slot);
         }
+
+        DiscardUnread();
 
         // Closes the descriptor once no send on another thread is using it any more (closing drops it from epoll).
         _socket.Dispose();

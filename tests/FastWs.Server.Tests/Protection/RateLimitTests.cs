@@ -69,7 +69,9 @@ public sealed class RateLimitTests
         });
         await using TestClient client = await server.ConnectAsync();
 
-        for (int i = 1; i <= 12; i++)
+        // Exactly nine: the server may close as soon as it has read the ninth, and a send after that would fail
+        // (broken pipe) and abort the client before it has read the answers.
+        for (int i = 1; i <= 9; i++)
         {
             await client.SendAsync($$"""{"type":"ping","id":{{i}}}""");
         }
