@@ -98,7 +98,7 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
         {
             fixed (byte* source = bytes)
             {
-                sent = Libc.send(_socket, source, (nuint)bytes.Length, Libc.MSG_NOSIGNAL);
+                sent = Libc.send(_socket, source, (nuint)bytes.Length, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
             }
         }
         catch (ObjectDisposedException)
@@ -199,7 +199,7 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
         byte* scratch = stackalloc byte[4096];
         try
         {
-            for (int i = 0; i < 16 && Libc.recv(_socket, scratch, 4096, 0) > 0; i++)
+            for (int i = 0; i < 16 && Libc.recv(_socket, scratch, 4096, Libc.MSG_DONTWAIT) > 0; i++)
             {
             }
         }

@@ -224,7 +224,8 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
         {
             fixed (byte* destination = &_buffer![_end])
             {
-                received = Libc.recv(_socket, destination, (nuint)room, 0);
+                // MSG_DONTWAIT: never block the epoll thread, even on a descriptor someone made blocking.
+                received = Libc.recv(_socket, destination, (nuint)room, Libc.MSG_DONTWAIT);
             }
         }
         catch (ObjectDisposedException)

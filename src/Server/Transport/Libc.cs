@@ -28,6 +28,7 @@ internal static unsafe partial class Libc
     public const int SOCK_NONBLOCK = 0x800;
     public const int SOCK_CLOEXEC = 0x80000;
     public const int MSG_NOSIGNAL = 0x4000;
+    public const int MSG_DONTWAIT = 0x40;
     public const int SHUT_RDWR = 2;
 
     public const int F_GETFL = 3;
