@@ -91,7 +91,7 @@ internal sealed class EpollListener : IConnectionListener, IEpollTarget
                 if (fd < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Libc.EINTR || errno == ECONNABORTED)
+                    if (errno == Libc.EINTR || errno == Libc.ECONNABORTED)
                     {
                         continue;
                     }
@@ -111,8 +111,6 @@ internal sealed class EpollListener : IConnectionListener, IEpollTarget
             }
         }
     }
-
-    private const int ECONNABORTED = 103;
 
     private void RetryAccept() => AcceptPending();
 

@@ -13,10 +13,10 @@ internal static unsafe partial class Libc
 
     public const int EAGAIN = 11;
     public const int EINTR = 4;
+    public const int ECONNABORTED = 103;
 
     public const int EPOLL_CLOEXEC = 0x80000;
     public const int EPOLL_CTL_ADD = 1;
-    public const int EPOLL_CTL_DEL = 2;
 
     public const uint EPOLLIN = 0x001;
     public const uint EPOLLOUT = 0x004;

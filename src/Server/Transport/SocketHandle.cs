@@ -9,11 +9,6 @@ namespace FastWs.Server.Transport;
 /// </summary>
 internal sealed class SocketHandle : SafeHandle
 {
-    public SocketHandle()
-        : base(invalidHandleValue: -1, ownsHandle: true)
-    {
-    }
-
     public SocketHandle(int fd)
         : base(invalidHandleValue: -1, ownsHandle: true)
     {
