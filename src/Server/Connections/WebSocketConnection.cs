@@ -81,9 +81,9 @@ public sealed class WebSocketConnection
         int maxUnsentBytes = 64 * 1024, bool directSends = true)
     {
         _context = context;
-        ISocketSender? socket = directSends ? DirectSender(context) : null;
-        _output = socket is not null
-            ? new SocketOutput(socket, this, _writeLock, maxUnsentBytes)
+        ISocketSender? sender = directSends ? DirectSender(context) : null;
+        _output = sender is not null
+            ? new SocketOutput(sender, this, _writeLock, maxUnsentBytes)
             : new PipeOutput(context.Transport.Output, this, _writeLock);
         _metrics = metrics;
         RemoteAddress = remoteAddress;

@@ -118,19 +118,9 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
     public ValueTask<bool> SendAllAsync(ReadOnlyMemory<byte> bytes)
     {
         ReadinessSignal writable = _writable ??= new ReadinessSignal();
-        while (!bytes.IsEmpty && writable.TryClaim())
+        if (!SendWhileRoom(writable, ref bytes))
         {
-            int sent = TrySend(bytes.Span);
-            if (sent < 0)
-            {
-                return new ValueTask<bool>(false);
-            }
-
-            bytes = bytes[sent..];
-            if (sent > 0)
-            {
-                writable.Restore(); // there was room; there may be more
-            }
+            return new ValueTask<bool>(false);
         }
 
         return bytes.IsEmpty ? new ValueTask<bool>(true) : SendWhenWritableAsync(writable, bytes);
@@ -140,17 +130,24 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
     {
         while (!bytes.IsEmpty)
         {
-            if (!writable.TryClaim())
+            await writable.WaitAsync().ConfigureAwait(false);
+            if (_disposed != 0 || _abortReason is not null || !SendWhileRoom(writable, ref bytes))
             {
-                await writable.WaitAsync().ConfigureAwait(false);
-                if (_disposed != 0 || _abortReason is not null)
-                {
-                    return false;
-                }
-
-                continue;
+                return false;
             }
+        }
 
+        return true;
+    }
+
+    /// <summary>
+    /// Sends from the front of <paramref name="bytes"/> while the socket takes them, claiming writability before
+    /// each call (see <see cref="ReadinessSignal"/>). False when the connection failed.
+    /// </summary>
+    private bool SendWhileRoom(ReadinessSignal writable, ref ReadOnlyMemory<byte> bytes)
+    {
+        while (!bytes.IsEmpty && writable.TryClaim())
+        {
             int sent = TrySend(bytes.Span);
             if (sent < 0)
             {
@@ -160,7 +157,7 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
             bytes = bytes[sent..];
             if (sent > 0)
             {
-                writable.Restore();
+                writable.Restore(); // there was room; there may be more
             }
         }
 
