@@ -30,6 +30,8 @@ public sealed class FastWsOptions
 
     public TransportOptions Transport { get; set; } = new();
 
+    public MemoryOptions Memory { get; set; } = new();
+
     public LimitOptions Limits { get; set; } = new();
 
     /// <summary>Number of fan-out shards (queues delivered by one thread at a time); channels are spread over them by name. 0 means one per processor.</summary>
@@ -148,6 +150,24 @@ public sealed class TransportOptions
     /// is then what the kernel has not taken yet. Turn off to go back to the pipe (for comparison).
     /// </summary>
     public bool DirectSends { get; set; } = true;
+}
+
+/// <summary>When the server gives memory back to the system.</summary>
+public sealed class MemoryOptions
+{
+    /// <summary>
+    /// After this long with no connections opening or closing and no messages in or out, the server runs one
+    /// compacting garbage collection that returns unused heap memory to the system (see IdleMemoryTrim). Zero
+    /// switches it off. The collection pauses every thread (57-72 ms at 10,000 idle connections on the test
+    /// machine), which is why it waits for silence: the pause only delays a message that arrives during it.
+    /// </summary>
+    public TimeSpan TrimAfterIdle { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Bytes the process must have allocated since the last trim before another one is worth its pause. The
+    /// fan-out path allocates nothing, so steady traffic never arms it; connection bursts and HTTP calls do.
+    /// </summary>
+    public long TrimMinAllocatedBytes { get; set; } = 16L * 1024 * 1024;
 }
 
 public sealed class HeartbeatOptions

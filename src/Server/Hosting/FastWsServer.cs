@@ -73,6 +73,7 @@ public sealed class FastWsServer : IAsyncDisposable
         builder.Services.AddSingleton(state);
         builder.Services.AddHostedService<ConnectionSupervisor>();
         builder.Services.AddHostedService<GracefulShutdown>();
+        builder.Services.AddHostedService<IdleMemoryTrim>();
         if (options.Demo)
         {
             builder.Services.AddHostedService<DemoFeed>();

@@ -55,6 +55,9 @@ internal static class StatsEndpoints
             json.WriteNumber("gcCommittedBytes", gc.TotalCommittedBytes);
             json.WriteNumber("gcFragmentedBytes", gc.FragmentedBytes);
             json.WriteNumber("gcCount", GC.CollectionCount(0));
+            json.WriteNumber("idleTrims", metrics.IdleTrims);
+            json.WriteNumber("lastIdleTrimPauseMs", Math.Round(metrics.LastIdleTrimPause.TotalMilliseconds, 3));
+            json.WriteNumber("lastIdleTrimReleasedBytes", metrics.LastIdleTrimReleasedBytes);
             json.WriteEndObject();
 
             json.WriteStartObject("limits");

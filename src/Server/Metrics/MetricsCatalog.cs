@@ -26,6 +26,7 @@ public static class MetricsCatalog
         new("errors", "errors", "Error replies sent to clients.", m => m.ErrorsSent),
         new("slow_consumer_closes", "slowConsumerCloses", "Connections closed with 1013 for staying over the unsent-output limit.", m => m.SlowConsumerCloses),
         new("fanout_failures", "fanOutFailures", "Deliveries abandoned after an unexpected error in fan-out (should stay 0).", m => m.FanOutFailures),
+        new("memory_idle_trims", "memoryIdleTrims", "Compacting collections run while idle to give memory back to the system.", m => m.IdleTrims),
         new("handshake_failures", "handshakeFailures", "Connections that did not complete the WebSocket upgrade.", m => m.HandshakeFailuresTotal),
     ];
 }

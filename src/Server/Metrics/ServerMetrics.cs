@@ -27,6 +27,9 @@ public sealed class ServerMetrics
     private long _errorsSent;
     private long _slowConsumerCloses;
     private long _fanOutFailures;
+    private long _idleTrims;
+    private long _lastIdleTrimPauseTicks;
+    private long _lastIdleTrimReleasedBytes;
     private readonly long[] _handshakeFailures = new long[HandshakeFailures.Count];
     private readonly long[] _closesByCode = new long[CloseCodeSlots + 1];
 
@@ -78,6 +81,15 @@ public sealed class ServerMetrics
 
     /// <summary>Deliveries fan-out gave up on because of an unexpected exception (should stay 0).</summary>
     public long FanOutFailures => Volatile.Read(ref _fanOutFailures);
+
+    /// <summary>Idle memory trims run (see IdleMemoryTrim).</summary>
+    public long IdleTrims => Volatile.Read(ref _idleTrims);
+
+    /// <summary>How long the last idle trim paused the process.</summary>
+    public TimeSpan LastIdleTrimPause => TimeSpan.FromTicks(Volatile.Read(ref _lastIdleTrimPauseTicks));
+
+    /// <summary>Resident memory the last idle trim gave back (negative if it grew meanwhile).</summary>
+    public long LastIdleTrimReleasedBytes => Volatile.Read(ref _lastIdleTrimReleasedBytes);
 
     public long HandshakeFailuresTotal
     {
@@ -154,6 +166,13 @@ public sealed class ServerMetrics
     internal void FanOutFailed() => Interlocked.Increment(ref _fanOutFailures);
 
     internal void SlowConsumerClosed() => Interlocked.Increment(ref _slowConsumerCloses);
+
+    internal void IdleTrimmed(TimeSpan pause, long releasedBytes)
+    {
+        Volatile.Write(ref _lastIdleTrimPauseTicks, pause.Ticks);
+        Volatile.Write(ref _lastIdleTrimReleasedBytes, releasedBytes);
+        Interlocked.Increment(ref _idleTrims);
+    }
 
     private static int CloseSlot(ushort code) =>
         code >= FirstCloseCode && code < FirstCloseCode + CloseCodeSlots ? code - FirstCloseCode : CloseCodeSlots;

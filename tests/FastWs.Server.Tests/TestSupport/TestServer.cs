@@ -47,6 +47,10 @@ internal sealed class TestServer : IAsyncDisposable
                 options.Limits.MaxConnectionsPerIp = 0;
                 options.Limits.MaxSubscribersPerKeyGroup = 0;
                 options.Limits.MaxMessagesPerWindow = 0;
+
+                // The idle trim is a blocking full collection of the whole process, here the shared test process:
+                // off unless a test (IdleMemoryTrimTests) switches it on.
+                options.Memory.TrimAfterIdle = TimeSpan.Zero;
                 configure?.Invoke(options);
             },
             timeout.Token);
