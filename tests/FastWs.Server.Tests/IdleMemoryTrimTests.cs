@@ -34,6 +34,11 @@ public sealed class IdleMemoryTrimTests
         Assert.False(lean.ShouldTrim(10_000, 15 * MiB));
         Assert.False(lean.ShouldTrim(20_000, 15 * MiB)); // quiet, but too little allocated to be worth a pause
         Assert.True(lean.ShouldTrim(20_001, 16 * MiB));
+
+        // After a trim, silence alone is not enough: the next one waits for another 16 MB of allocation.
+        lean.RecordTrim(16 * MiB);
+        Assert.False(lean.ShouldTrim(30_000, 31 * MiB));
+        Assert.True(lean.ShouldTrim(30_001, 32 * MiB));
     }
 
     [Fact]
@@ -73,17 +78,17 @@ public sealed class IdleMemoryTrimTests
     }
 
     [Fact]
-    public async Task A_quiet_server_trims_once_reports_it_and_keeps_serving_and_traffic_holds_the_trim_off()
+    public async Task A_quiet_server_trims_reports_it_and_keeps_serving_and_traffic_holds_the_trim_off()
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
-            o.Memory.TrimAfterIdle = TimeSpan.FromMilliseconds(600);
+            o.Memory.TrimAfterIdle = TimeSpan.FromSeconds(1);
             o.Memory.TrimMinAllocatedBytes = 1 * MiB;
         });
         await using TestClient subscriber = await server.ConnectAsync("subscribe=price:BTC");
         await subscriber.ReceiveTypeAsync("subscribed");
 
-        // Traffic every 50 ms for 2 s (well past the quiet period): no trim meanwhile, though allocations arm it.
+        // Traffic every 50 ms for 2 s (twice the quiet period): no trim meanwhile, though allocations arm it.
         for (int i = 0; i < 40; i++)
         {
             GC.KeepAlive(new byte[64 * 1024]);
@@ -94,19 +99,18 @@ public sealed class IdleMemoryTrimTests
 
         Assert.Equal(0, server.State.Metrics.IdleTrims);
 
-        // Silence: one trim, and only one, however long the silence lasts.
-        await TestServer.WaitUntilAsync(() => server.State.Metrics.IdleTrims == 1, "an idle trim");
-        await Task.Delay(1500);
-        Assert.Equal(1, server.State.Metrics.IdleTrims);
+        // Silence: a trim. (More may follow: the allocation that re-arms it is the whole test process's, and the
+        // other tests keep allocating; the policy test above covers "one per 16 MB".)
+        await TestServer.WaitUntilAsync(() => server.State.Metrics.IdleTrims >= 1, "an idle trim");
         Assert.True(server.State.Metrics.LastIdleTrimPause > TimeSpan.Zero);
 
         using var http = new HttpClient { BaseAddress = server.HttpUri };
         using JsonDocument stats = JsonDocument.Parse(await http.GetStringAsync(new Uri("/ws/stats", UriKind.Relative)));
         JsonElement memory = stats.RootElement.GetProperty("memory");
-        Assert.Equal(1, memory.GetProperty("idleTrims").GetInt64());
+        Assert.True(memory.GetProperty("idleTrims").GetInt64() >= 1);
         Assert.True(memory.GetProperty("lastIdleTrimPauseMs").GetDouble() > 0);
         string prometheus = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Contains("fastws_memory_idle_trims_total 1", prometheus, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^fastws_memory_idle_trims_total [1-9][0-9]*$", prometheus);
 
         // The connection made before the trim still gets what is published after it.
         await server.Server.Publisher.PublishAsync("price:BTC", """{"after":"trim"}""");

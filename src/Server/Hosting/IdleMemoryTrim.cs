@@ -79,6 +79,9 @@ internal sealed class IdleMemoryTrim : BackgroundService
             && allocatedBytes - _allocatedAtLastTrim >= _minAllocatedBytes;
     }
 
+    /// <summary>A trim ran with the process's allocation count at <paramref name="allocatedBytes"/>: the next one waits for more.</summary>
+    internal void RecordTrim(long allocatedBytes) => _allocatedAtLastTrim = allocatedBytes;
+
     private void Trim()
     {
         long residentBefore = Environment.WorkingSet;
@@ -86,7 +89,7 @@ internal sealed class IdleMemoryTrim : BackgroundService
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         TimeSpan pause = GC.GetTotalPauseDuration() - pausedBefore;
         long released = residentBefore - Environment.WorkingSet;
-        _allocatedAtLastTrim = GC.GetTotalAllocatedBytes();
+        RecordTrim(GC.GetTotalAllocatedBytes());
         _state.Metrics.IdleTrimmed(pause, released);
         _logger.LogInformation("Idle memory trim: {ReleasedMiB:F1} MiB returned, paused {PauseMs:F1} ms ({Connections} connections)",
             released / (1024.0 * 1024.0), pause.TotalMilliseconds, _state.Metrics.ConnectionsActive);
