@@ -19,7 +19,6 @@ internal sealed class IdleMemoryTrim : BackgroundService
     private readonly long _quietMs;
     private readonly long _minAllocatedBytes;
     private long _lastActivity = -1;
-    private long _lastActive = -1;
     private long _quietSinceMs;
     private long _allocatedAtLastTrim;
 
@@ -63,13 +62,13 @@ internal sealed class IdleMemoryTrim : BackgroundService
     /// </summary>
     internal bool ShouldTrim(long nowMs, long allocatedBytes)
     {
+        // Every term only ever grows, so any event changes the sum. Closes are the opened that are no longer active.
         ServerMetrics m = _state.Metrics;
-        long activity = m.ConnectionsTotal + m.MessagesIn + m.MessagesOut + m.Published + m.HandshakeFailuresTotal;
-        long active = m.ConnectionsActive;
-        if (activity != _lastActivity || active != _lastActive)
+        long closed = m.ConnectionsTotal - m.ConnectionsActive;
+        long activity = m.ConnectionsTotal + closed + m.MessagesIn + m.MessagesOut + m.Published + m.HandshakeFailuresTotal;
+        if (activity != _lastActivity)
         {
             _lastActivity = activity;
-            _lastActive = active;
             _quietSinceMs = nowMs;
             return false;
         }
