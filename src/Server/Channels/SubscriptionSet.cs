@@ -36,20 +36,11 @@ internal sealed class SubscriptionSet
             return _perQuota!.TryGetValue(quota, out int n) ? n : 0;
         }
 
-        int count = 0;
-        for (int i = 0; i < _count; i++)
-        {
-            if (string.Equals(_small[i].Key.Settings.Quota, quota, StringComparison.Ordinal))
-            {
-                count++;
-            }
-        }
-
-        return count;
+        return CountSmall(quota, byQuota: true);
     }
 
     /// <summary>True when the connection already has a channel in this key group (so it already counts toward it).</summary>
-    public bool IsInKeyGroup(string group) => _slots is not null ? _perKeyGroup!.ContainsKey(group) : CountInKeyGroup(group) > 0;
+    public bool IsInKeyGroup(string group) => _slots is not null ? _perKeyGroup!.ContainsKey(group) : CountSmall(group, byQuota: false) > 0;
 
     public void Add(Channel channel, int slot)
     {
@@ -107,7 +98,7 @@ internal sealed class SubscriptionSet
         slot = _small[index].Value;
         _small[index] = _small[--_count];
         _small[_count] = default;
-        leftKeyGroup = channel.KeyGroup is { } group && CountInKeyGroup(group) == 0;
+        leftKeyGroup = channel.KeyGroup is { } group && CountSmall(group, byQuota: false) == 0;
         return true;
     }
 
@@ -124,12 +115,14 @@ internal sealed class SubscriptionSet
         return -1;
     }
 
-    private int CountInKeyGroup(string group)
+    /// <summary>Small mode: the channels whose quota (or key group) is <paramref name="name"/>.</summary>
+    private int CountSmall(string name, bool byQuota)
     {
         int count = 0;
         for (int i = 0; i < _count; i++)
         {
-            if (string.Equals(_small[i].Key.KeyGroup, group, StringComparison.Ordinal))
+            Channel channel = _small[i].Key;
+            if (string.Equals(byQuota ? channel.Settings.Quota : channel.KeyGroup, name, StringComparison.Ordinal))
             {
                 count++;
             }
