@@ -18,6 +18,10 @@ public sealed class EpollTransportTests
 {
     private static bool EpollSupported => EpollTransportFactory.IsSupported;
 
+    /// <summary>An upgrade request for /ws and one masked text frame after it, as the bytes of a single send.</summary>
+    private static byte[] UpgradeFollowedBy(IPEndPoint endPoint, string json) =>
+        [.. Encoding.ASCII.GetBytes(RawClient.UpgradeRequest(endPoint, "/ws", RawClient.NewKey())), .. RawClient.MaskedText(json)];
+
     [Fact]
     public async Task The_WebSocket_endpoint_runs_on_epoll_by_default_and_on_sockets_when_asked_or_without_direct_sends()
     {
@@ -44,13 +48,11 @@ public sealed class EpollTransportTests
     {
         await using TestServer server = await TestServer.StartAsync();
         await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
-        string key = RawClient.NewKey();
-        byte[] request = Encoding.ASCII.GetBytes(RawClient.UpgradeRequest(server.WebSocketEndPoint, "/ws", key));
-        byte[] subscribe = RawClient.MaskedText("""{"type":"subscribe","channels":["price:BTC"],"id":7}""");
+        byte[] burst = UpgradeFollowedBy(server.WebSocketEndPoint, """{"type":"subscribe","channels":["price:BTC"],"id":7}""");
 
         // One send, then the FIN at once: the server's first read may see all of it, the end of the stream included,
         // and no later event will announce that end again.
-        await client.Socket.SendAsync(request.Concat(subscribe).ToArray(), SocketFlags.None);
+        await client.Socket.SendAsync(burst, SocketFlags.None);
         client.Socket.Shutdown(SocketShutdown.Send);
 
         RawHttpResponse response = await client.ReadHttpResponseAsync();
@@ -68,10 +70,7 @@ public sealed class EpollTransportTests
     {
         await using TestServer server = await TestServer.StartAsync();
         await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
-        string key = RawClient.NewKey();
-        byte[] request = Encoding.ASCII.GetBytes(RawClient.UpgradeRequest(server.WebSocketEndPoint, "/ws", key));
-        byte[] ping = RawClient.MaskedText("""{"type":"ping","id":1}""");
-        byte[] all = request.Concat(ping).ToArray();
+        byte[] all = UpgradeFollowedBy(server.WebSocketEndPoint, """{"type":"ping","id":1}""");
         for (int i = 0; i < all.Length; i += 3)
         {
             await client.SendAsync(all.AsMemory(i, Math.Min(3, all.Length - i)));
