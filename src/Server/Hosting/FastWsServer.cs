@@ -134,14 +134,26 @@ public sealed class FastWsServer : IAsyncDisposable
 
         // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
         _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;
-        return new FastWsServer(app, state, webSocketListen!, httpListen!);
+        var server = new FastWsServer(app, state, webSocketListen!, httpListen!);
+        if (options.WarmUp)
+        {
+            var warmUp = new StartupWarmUp(state, app.Services.GetRequiredService<ILogger<StartupWarmUp>>());
+            app.Lifetime.ApplicationStarted.Register(() => _ = warmUp.RunAsync(server.WebSocketEndPoint, app.Lifetime.ApplicationStopping));
+        }
+        else
+        {
+            state.MarkWarm();
+        }
+
+        return server;
     }
 
-    /// <summary>Creates and starts a server; returns once both endpoints are listening.</summary>
+    /// <summary>Creates and starts a server; returns once both endpoints are listening and the warm-up connection (if on) is done.</summary>
     public static async Task<FastWsServer> StartAsync(string[] args, Action<FastWsOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         FastWsServer server = Create(args, configure);
         await server._app.StartAsync(cancellationToken).ConfigureAwait(false);
+        await server.State.WhenWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
         return server;
     }
 

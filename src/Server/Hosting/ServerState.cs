@@ -51,6 +51,16 @@ public sealed class ServerState : IAsyncDisposable
     /// <summary>Set when shutdown begins: no new connections are served and no new messages accepted.</summary>
     public bool IsShuttingDown { get; private set; }
 
+    private readonly TaskCompletionSource _warm = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>True once the start-up warm-up connection is done (or was switched off): <c>/readyz</c> waits for it.</summary>
+    public bool IsWarm => _warm.Task.IsCompleted;
+
+    /// <summary>Completes when <see cref="IsWarm"/> becomes true.</summary>
+    public Task WhenWarm => _warm.Task;
+
+    internal void MarkWarm() => _warm.TrySetResult();
+
     internal void BeginShutdown()
     {
         IsShuttingDown = true;

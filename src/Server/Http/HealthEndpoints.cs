@@ -5,14 +5,22 @@ using Microsoft.AspNetCore.Routing;
 
 namespace FastWs.Server.Http;
 
-/// <summary><c>GET /healthz</c> (the process is alive) and <c>GET /readyz</c> (accepting, not shutting down).</summary>
+/// <summary><c>GET /healthz</c> (the process is alive) and <c>GET /readyz</c> (warmed up, accepting, not shutting down).</summary>
 internal static class HealthEndpoints
 {
     public static void Map(IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/healthz", () => Results.Text("ok\n"));
-        endpoints.MapGet("/readyz", (ServerState state) => state.IsShuttingDown
-            ? Results.Text("shutting down\n", statusCode: StatusCodes.Status503ServiceUnavailable)
-            : Results.Text("ready\n"));
+        endpoints.MapGet("/readyz", (ServerState state) =>
+        {
+            (int status, string text) = Readiness(state);
+            return Results.Text(text, statusCode: status);
+        });
     }
+
+    /// <summary>What <c>/readyz</c> answers: 503 while the start-up warm-up runs and once shutdown begins.</summary>
+    internal static (int Status, string Text) Readiness(ServerState state) =>
+        state.IsShuttingDown ? (StatusCodes.Status503ServiceUnavailable, "shutting down\n")
+        : !state.IsWarm ? (StatusCodes.Status503ServiceUnavailable, "warming up\n")
+        : (StatusCodes.Status200OK, "ready\n");
 }

@@ -51,6 +51,9 @@ internal sealed class TestServer : IAsyncDisposable
                 // The idle trim is a blocking full collection of the whole process, here the shared test process:
                 // off unless a test (IdleMemoryTrimTests) switches it on.
                 options.Memory.TrimAfterIdle = TimeSpan.Zero;
+
+                // The warm-up connection would show in every test's counters: off unless a test (StartupWarmUpTests) switches it on.
+                options.WarmUp = false;
                 configure?.Invoke(options);
             },
             timeout.Token);
