@@ -29,11 +29,12 @@ internal sealed class TestServer : IAsyncDisposable
 
     public IPEndPoint WebSocketEndPoint => Server.WebSocketEndPoint;
 
-    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null)
+    /// <param name="args">Extra command-line arguments (configuration such as <c>--Logging:CaptureScopes=true</c>).</param>
+    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null, string[]? args = null)
     {
         using var timeout = new CancellationTokenSource(DefaultTimeout);
         FastWsServer server = await FastWsServer.StartAsync(
-            ["--Logging:LogLevel:Default=Warning"],
+            ["--Logging:LogLevel:Default=Warning", .. args ?? []],
             options =>
             {
                 options.WebSocket.Address = "127.0.0.1";
