@@ -107,7 +107,15 @@ public sealed class ShutdownProcessTests
         {
             var httpUri = new Uri($"http://127.0.0.1:{httpPort}");
             await WaitForHealthyAsync(process, httpUri, output);
-            Assert.Equal(HttpStatusCode.OK, (await ProtectionKit.GetAsync(httpUri, "/readyz")).Status);
+
+            // Ready once the start-up warm-up connection is done (503 "warming up" until then), as a load balancer sees it.
+            HttpStatusCode ready = HttpStatusCode.ServiceUnavailable;
+            for (var wait = Stopwatch.StartNew(); ready != HttpStatusCode.OK && wait.Elapsed < TestServer.DefaultTimeout; await Task.Delay(20))
+            {
+                ready = (await ProtectionKit.GetAsync(httpUri, "/readyz")).Status;
+            }
+
+            Assert.Equal(HttpStatusCode.OK, ready);
 
             await using TestClient client = await TestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{webSocketPort}/ws"));
             await SubscriptionTests.Subscribe(client, "price:SOL");
