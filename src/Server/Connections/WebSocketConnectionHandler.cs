@@ -58,52 +58,21 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             }
 
             // The frame loop, inline rather than a method of its own: an idle connection then keeps one async
-            // state machine alive instead of two (about 150 bytes each).
+            // state machine alive instead of two (about 150 bytes each). Everything done with a read's bytes is in
+            // ProcessReceived, so no buffer or read result is kept in that state machine between reads either.
             PipeReader input = connection.Transport.Input;
             using var reader = new WebSocketReader(_readerOptions);
             while (true)
             {
                 ReadResult result = await input.ReadAsync().ConfigureAwait(false);
-                client.MarkReceived();
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                bool keepReading = true;
-                try
+                ReadOutcome outcome = ProcessReceived(client, reader, input, result, out ValueTask<PublishResult> pendingPublish);
+                if (outcome == ReadOutcome.WaitForPublishRoom)
                 {
-                    while (keepReading)
-                    {
-                        WebSocketReadStatus status = reader.Read(ref buffer, out WebSocketMessage message);
-                        if (status == WebSocketReadStatus.NeedMoreData)
-                        {
-                            break;
-                        }
-
-                        if (status == WebSocketReadStatus.ProtocolError)
-                        {
-                            client.TrySendClose(reader.ErrorCloseCode, reader.ErrorReason);
-                            keepReading = false;
-                            break;
-                        }
-
-                        keepReading = HandleMessage(client, message, out ValueTask<PublishResult> pendingPublish);
-                        if (!pendingPublish.IsCompletedSuccessfully)
-                        {
-                            // The fan-out queue is full: hold this publisher until there is room (the data was already copied).
-                            await pendingPublish.ConfigureAwait(false);
-                        }
-                    }
+                    // The fan-out queue is full: hold this publisher until there is room (the data was already
+                    // copied). What it sent after that publish waits in the pipe, and the next read returns it at once.
+                    await pendingPublish.ConfigureAwait(false);
                 }
-                finally
-                {
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    if (client.CanPublish)
-                    {
-                        // Publishes of this read were queued, not delivered: deliver them now, as one batch.
-                        _state.Publisher.DeliverQueued();
-                    }
-                }
-
-                client.Flush();
-                if (!keepReading || result.IsCompleted || result.IsCanceled)
+                else if (outcome == ReadOutcome.End)
                 {
                     return; // the loop is over: clean up below
                 }
@@ -122,6 +91,83 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             _state.Metrics.Closed(client.FinalCloseCode);
             _state.Metrics.ConnectionClosed();
         }
+    }
+
+    /// <summary>What the frame loop does after a read has been handled.</summary>
+    private enum ReadOutcome
+    {
+        Continue,
+        WaitForPublishRoom,
+        End,
+    }
+
+    /// <summary>
+    /// Handles every complete frame of one read, then gives the pipe back what is left and delivers the publishes
+    /// the read queued, as one batch. Stops early, leaving the rest unexamined, when a publish has to wait for
+    /// room in the fan-out queue (<paramref name="pendingPublish"/>).
+    /// </summary>
+    private ReadOutcome ProcessReceived(WebSocketConnection client, WebSocketReader reader, PipeReader input, in ReadResult result, out ValueTask<PublishResult> pendingPublish)
+    {
+        pendingPublish = default;
+        client.MarkReceived();
+        ReadOnlySequence<byte> buffer = result.Buffer;
+        bool keepReading = true;
+        bool waitForRoom = false;
+        try
+        {
+            while (true)
+            {
+                WebSocketReadStatus status = reader.Read(ref buffer, out WebSocketMessage message);
+                if (status == WebSocketReadStatus.NeedMoreData)
+                {
+                    break;
+                }
+
+                if (status == WebSocketReadStatus.ProtocolError)
+                {
+                    client.TrySendClose(reader.ErrorCloseCode, reader.ErrorReason);
+                    keepReading = false;
+                    break;
+                }
+
+                keepReading = HandleMessage(client, message, out pendingPublish);
+                if (!keepReading)
+                {
+                    break;
+                }
+
+                if (!pendingPublish.IsCompletedSuccessfully)
+                {
+                    waitForRoom = true;
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            if (waitForRoom)
+            {
+                input.AdvanceTo(buffer.Start); // examined only up to here: the next read returns the rest at once
+            }
+            else
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (client.CanPublish)
+            {
+                // Publishes of this read were queued, not delivered: deliver them now, as one batch.
+                _state.Publisher.DeliverQueued();
+            }
+        }
+
+        client.Flush();
+        if (waitForRoom)
+        {
+            return ReadOutcome.WaitForPublishRoom;
+        }
+
+        return !keepReading || result.IsCompleted || result.IsCanceled ? ReadOutcome.End : ReadOutcome.Continue;
     }
 
     /// <summary>
