@@ -13,14 +13,14 @@ namespace FastWs.Server.Transport;
 /// and the direct sends that fan-out uses (<see cref="ISocketSender"/>). About a dozen small objects in all,
 /// no pipes and no buffers while the connection is idle.
 /// </summary>
-internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTarget, ISocketSender
+internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IFeatureCollection, IEpollTarget, ISocketSender
 {
     private static long s_lastNumber;
 
     private readonly SocketHandle _socket;
     private readonly EpollLoop _loop;
     private readonly EpollInput _input;
-    private readonly CompactFeatureCollection _features;
+    private FeatureSlots _features;
     private readonly long _number;
     private EpollOutput? _output;
     private ReadinessSignal? _writable;
@@ -36,7 +36,6 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
         _loop = loop;
         _number = Interlocked.Increment(ref s_lastNumber);
         _input = new EpollInput(this, socket);
-        _features = new CompactFeatureCollection(this);
         LocalEndPoint = localEndPoint;
         RemoteEndPoint = remoteEndPoint;
     }
@@ -54,7 +53,36 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
         set => _id = value;
     }
 
-    public override IFeatureCollection Features => _features;
+    /// <summary>The connection is its own feature collection (see <see cref="FeatureSlots"/>): one object fewer per connection.</summary>
+    public override IFeatureCollection Features => this;
+
+    bool IFeatureCollection.IsReadOnly => false;
+
+    int IFeatureCollection.Revision => _features.Revision;
+
+    /// <summary>A stored feature, or else the connection itself where it implements the feature (the direct sender).</summary>
+    object? IFeatureCollection.this[Type key]
+    {
+        get
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            return _features.TryGet(key, out object? value) ? value : key.IsInstanceOfType(this) ? this : null;
+        }
+
+        set
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            _features.Set(key, value);
+        }
+    }
+
+    TFeature? IFeatureCollection.Get<TFeature>() where TFeature : default => (TFeature?)((IFeatureCollection)this)[typeof(TFeature)];
+
+    void IFeatureCollection.Set<TFeature>(TFeature? instance) where TFeature : default => ((IFeatureCollection)this)[typeof(TFeature)] = instance;
+
+    IEnumerator<KeyValuePair<Type, object>> IEnumerable<KeyValuePair<Type, object>>.GetEnumerator() => _features.Snapshot().GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => _features.Snapshot().GetEnumerator();
 
     public override IDictionary<object, object?> Items
     {
