@@ -32,8 +32,13 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
     private readonly EpollConnection _connection;
     private readonly SocketHandle _socket;
 
+    // A completed wait's result: only its two flags are kept here; the buffer is _handedOut (set by HandOut when
+    // the read completes), so the waiter costs an idle connection no copy of a ReadResult.
+    private const byte CanceledFlag = 1;
+    private const byte CompletedFlag = 2;
+
     private int _state = Ready;
-    private ManualResetValueTaskSourceCore<ReadResult> _pending;
+    private ManualResetValueTaskSourceCore<byte> _pending;
 
     private byte[]? _buffer;
     private int _start;
@@ -111,7 +116,8 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
         if (Interlocked.CompareExchange(ref _state, Ready, Waiting) == Waiting)
         {
             _cancelRequested = false;
-            _pending.SetResult(new ReadResult(HandOut(), isCanceled: true, isCompleted: false));
+            HandOut();
+            _pending.SetResult(CanceledFlag);
         }
     }
 
@@ -165,7 +171,8 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
                 return;
             }
 
-            _pending.SetResult(result);
+            // result.Buffer is _handedOut: GetResult rebuilds the same ReadResult from it and these flags.
+            _pending.SetResult((byte)((result.IsCanceled ? CanceledFlag : 0) | (result.IsCompleted ? CompletedFlag : 0)));
             return;
         }
     }
@@ -333,7 +340,11 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
         }
     }
 
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
+    {
+        byte flags = _pending.GetResult(token);
+        return new ReadResult(_handedOut, isCanceled: (flags & CanceledFlag) != 0, isCompleted: (flags & CompletedFlag) != 0);
+    }
 
     ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _pending.GetStatus(token);
 
