@@ -13,13 +13,12 @@ internal sealed class PipeOutput : ConnectionOutput
 {
     private readonly PipeWriter _writer;
     private readonly WebSocketConnection _owner;
-    private readonly Lock _ownerLock;
 
-    public PipeOutput(PipeWriter writer, WebSocketConnection owner, Lock ownerLock)
+    /// <param name="owner">The connection; it locks this object as its write lock, and so does this class.</param>
+    public PipeOutput(PipeWriter writer, WebSocketConnection owner)
     {
         _writer = writer;
         _owner = owner;
-        _ownerLock = ownerLock;
     }
 
     public override void Advance(int count) => _writer.Advance(count);
@@ -55,7 +54,7 @@ internal sealed class PipeOutput : ConnectionOutput
             closed = true;
         }
 
-        lock (_ownerLock)
+        lock (this)
         {
             _owner.OnOutputDrained(closed);
         }

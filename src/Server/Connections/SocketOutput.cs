@@ -27,7 +27,6 @@ internal sealed class SocketOutput : ConnectionOutput
 
     private readonly ISocketSender _sender;
     private readonly WebSocketConnection _owner;
-    private readonly Lock _ownerLock;
     private readonly int _limit;
 
     // Written and not yet handed to the kernel.
@@ -44,11 +43,11 @@ internal sealed class SocketOutput : ConnectionOutput
     private bool _failed;
     private bool _released;
 
-    public SocketOutput(ISocketSender sender, WebSocketConnection owner, Lock ownerLock, int maxUnsentBytes)
+    /// <param name="owner">The connection; it locks this object as its write lock, and so does this class.</param>
+    public SocketOutput(ISocketSender sender, WebSocketConnection owner, int maxUnsentBytes)
     {
         _sender = sender;
         _owner = owner;
-        _ownerLock = ownerLock;
         _limit = maxUnsentBytes;
     }
 
@@ -183,7 +182,7 @@ internal sealed class SocketOutput : ConnectionOutput
         {
             bool failed = !await _sender.SendAllAsync(_sending.AsMemory(_sendingOffset, _sendingLength - _sendingOffset)).ConfigureAwait(false);
 
-            lock (_ownerLock)
+            lock (this)
             {
                 Return(ref _sending);
                 _sendingOffset = _sendingLength = 0;

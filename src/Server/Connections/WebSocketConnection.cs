@@ -48,11 +48,12 @@ public sealed class WebSocketConnection
     private static long s_nextId;
 
     private readonly ConnectionContext _context;
+    // Also this connection's write lock (a Monitor on the output object, which its own background sends take
+    // too and nothing else locks): no lock object per connection, whose 40 bytes every idle connection would carry.
     private readonly ConnectionOutput _output;
     private readonly ServerMetrics _metrics;
-    private readonly Lock _writeLock = new();
 
-    // All of the following are guarded by _writeLock.
+    // All of the following are guarded by the write lock (_output).
     private bool _hasUnflushed;
     private bool _flushQueued;
     private bool _congested;
@@ -83,8 +84,8 @@ public sealed class WebSocketConnection
         _context = context;
         ISocketSender? sender = directSends ? DirectSender(context) : null;
         _output = sender is not null
-            ? new SocketOutput(sender, this, _writeLock, maxUnsentBytes)
-            : new PipeOutput(context.Transport.Output, this, _writeLock);
+            ? new SocketOutput(sender, this, maxUnsentBytes)
+            : new PipeOutput(context.Transport.Output, this);
         _metrics = metrics;
         RemoteAddress = remoteAddress;
         ClientIp = clientIp;
@@ -189,7 +190,7 @@ public sealed class WebSocketConnection
     {
         get
         {
-            lock (_writeLock)
+            lock (_output)
             {
                 return _congested;
             }
@@ -201,7 +202,7 @@ public sealed class WebSocketConnection
     {
         get
         {
-            lock (_writeLock)
+            lock (_output)
             {
                 return _congested ? Stopwatch.GetElapsedTime(_congestedSince) : TimeSpan.Zero;
             }
@@ -220,7 +221,7 @@ public sealed class WebSocketConnection
     /// </param>
     internal DataWrite WriteData(ReadOnlySpan<byte> frame, bool sendThrough)
     {
-        lock (_writeLock)
+        lock (_output)
         {
             if (_congested)
             {
@@ -258,7 +259,7 @@ public sealed class WebSocketConnection
     /// </summary>
     internal void WriteAccept(string key)
     {
-        lock (_writeLock)
+        lock (_output)
         {
             HandshakeResponse.WriteAccept(_output, key);
             _hasUnflushed = true;
@@ -268,7 +269,7 @@ public sealed class WebSocketConnection
     /// <summary>Writes a reply or control frame; these are never skipped. The caller flushes.</summary>
     internal void WriteControl(ReadOnlySpan<byte> frame)
     {
-        lock (_writeLock)
+        lock (_output)
         {
             if (_outputClosed || _closeSent)
             {
@@ -300,7 +301,7 @@ public sealed class WebSocketConnection
     /// </summary>
     internal void WritePong(ReadOnlySpan<byte> pongFrame)
     {
-        lock (_writeLock)
+        lock (_output)
         {
             if (_congested)
             {
@@ -317,7 +318,7 @@ public sealed class WebSocketConnection
     /// </summary>
     internal bool TrySendClose(ushort code, string reason)
     {
-        lock (_writeLock)
+        lock (_output)
         {
             if (_closeSent || !Close.TryStartLocalClose(code, reason))
             {
@@ -339,7 +340,7 @@ public sealed class WebSocketConnection
     /// <summary>Records the peer's close frame and sends the echo if this side had not closed yet.</summary>
     internal void OnRemoteClose(ushort code, string reason)
     {
-        lock (_writeLock)
+        lock (_output)
         {
             CloseResponse response = Close.OnRemoteClose(code, reason);
             if (response.SendClose && !_closeSent && !_outputClosed)
@@ -357,12 +358,26 @@ public sealed class WebSocketConnection
     /// already sees the new subscription waits, so the client gets the ack before the channel's first message.
     /// The lock is re-entrant, so replies written inside the scope are fine.
     /// </summary>
-    internal Lock.Scope HoldOutput() => _writeLock.EnterScope();
+    internal OutputHold HoldOutput() => new(_output);
+
+    /// <summary>The write lock held for a <c>using</c> block (see <see cref="HoldOutput"/>).</summary>
+    internal readonly ref struct OutputHold
+    {
+        private readonly object _lock;
+
+        public OutputHold(object writeLock)
+        {
+            _lock = writeLock;
+            Monitor.Enter(_lock);
+        }
+
+        public void Dispose() => Monitor.Exit(_lock);
+    }
 
     /// <summary>Pushes written frames to the transport.</summary>
     internal void Flush()
     {
-        lock (_writeLock)
+        lock (_output)
         {
             FlushLocked();
         }
@@ -375,7 +390,7 @@ public sealed class WebSocketConnection
     /// </summary>
     internal void MarkEnded()
     {
-        lock (_writeLock)
+        lock (_output)
         {
             _outputClosed = true;
             _output.Release();
@@ -385,7 +400,7 @@ public sealed class WebSocketConnection
     /// <summary>Drops the TCP connection at once (no close handshake).</summary>
     internal void Abort(string reason)
     {
-        lock (_writeLock)
+        lock (_output)
         {
             _outputClosed = true;
         }

@@ -117,7 +117,7 @@ internal sealed class ClientRequestHandler
     /// <summary>Subscribes to channels named in the connect URL (<c>?subscribe=a,b</c>) and acks them.</summary>
     public void SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names)
     {
-        using Lock.Scope ackFirst = connection.HoldOutput();
+        using WebSocketConnection.OutputHold ackFirst = connection.HoldOutput();
         var subscribed = new List<string>();
         foreach (string name in names)
         {
