@@ -111,11 +111,10 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         pendingPublish = default;
         client.MarkReceived();
         ReadOnlySequence<byte> buffer = result.Buffer;
-        bool keepReading = true;
-        bool waitForRoom = false;
+        ReadOutcome outcome = ReadOutcome.Continue;
         try
         {
-            while (true)
+            while (outcome == ReadOutcome.Continue)
             {
                 WebSocketReadStatus status = reader.Read(ref buffer, out WebSocketMessage message);
                 if (status == WebSocketReadStatus.NeedMoreData)
@@ -126,34 +125,22 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                 if (status == WebSocketReadStatus.ProtocolError)
                 {
                     client.TrySendClose(reader.ErrorCloseCode, reader.ErrorReason);
-                    keepReading = false;
-                    break;
+                    outcome = ReadOutcome.End;
                 }
-
-                keepReading = HandleMessage(client, message, out pendingPublish);
-                if (!keepReading)
+                else if (!HandleMessage(client, message, out pendingPublish))
                 {
-                    break;
+                    outcome = ReadOutcome.End;
                 }
-
-                if (!pendingPublish.IsCompletedSuccessfully)
+                else if (!pendingPublish.IsCompletedSuccessfully)
                 {
-                    waitForRoom = true;
-                    break;
+                    outcome = ReadOutcome.WaitForPublishRoom;
                 }
             }
         }
         finally
         {
-            if (waitForRoom)
-            {
-                input.AdvanceTo(buffer.Start); // examined only up to here: the next read returns the rest at once
-            }
-            else
-            {
-                input.AdvanceTo(buffer.Start, buffer.End);
-            }
-
+            // While a publish waits for room, what follows it counts as unexamined: the next read returns it at once.
+            input.AdvanceTo(buffer.Start, outcome == ReadOutcome.WaitForPublishRoom ? buffer.Start : buffer.End);
             if (client.CanPublish)
             {
                 // Publishes of this read were queued, not delivered: deliver them now, as one batch.
@@ -162,12 +149,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         }
 
         client.Flush();
-        if (waitForRoom)
-        {
-            return ReadOutcome.WaitForPublishRoom;
-        }
-
-        return !keepReading || result.IsCompleted || result.IsCanceled ? ReadOutcome.End : ReadOutcome.Continue;
+        return outcome == ReadOutcome.Continue && (result.IsCompleted || result.IsCanceled) ? ReadOutcome.End : outcome;
     }
 
     /// <summary>
