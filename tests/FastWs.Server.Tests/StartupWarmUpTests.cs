@@ -17,10 +17,15 @@ namespace FastWs.Server.Tests;
 /// </summary>
 public sealed class StartupWarmUpTests
 {
-    [Fact]
-    public async Task A_started_server_has_served_the_warm_up_connection_and_left_nothing_behind()
+    [Theory]
+    [MemberData(nameof(TransportSetups.All), MemberType = typeof(TransportSetups))]
+    public async Task A_started_server_has_served_the_warm_up_connection_and_left_nothing_behind(TransportEngine engine, bool directSends)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.WarmUp = true);
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            TransportSetups.Apply(o, engine, directSends);
+            o.WarmUp = true;
+        });
 
         // StartAsync returns once the warm-up is done: one connection opened, closed normally, no errors.
         Assert.True(server.State.IsWarm);
