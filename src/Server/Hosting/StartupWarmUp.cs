@@ -102,7 +102,7 @@ internal sealed class StartupWarmUp
 
         await SendAsync(socket, WebSocketOpcode.Text, """{"type":"ping"}""", cancellationToken).ConfigureAwait(false);
         await ExpectAsync(input, reader, WebSocketMessageType.Text, "pong", cancellationToken).ConfigureAwait(false);
-        if (SubscribableChannel() is { } channel)
+        if (SubscribableChannel(IPAddress.IsLoopback(target.Address)) is { } channel)
         {
             await SendAsync(socket, WebSocketOpcode.Text, $$"""{"type":"subscribe","channels":["{{channel}}"],"id":1}""", cancellationToken).ConfigureAwait(false);
             await ExpectAsync(input, reader, WebSocketMessageType.Text, "subscribed", cancellationToken).ConfigureAwait(false);
@@ -132,12 +132,15 @@ internal sealed class StartupWarmUp
         await input.CompleteAsync().ConfigureAwait(false);
     }
 
-    /// <summary>The first namespace (in name order) a loopback connection may subscribe to, as a channel; null if none.</summary>
-    private string? SubscribableChannel()
+    /// <summary>
+    /// The first namespace (in name order) the warm-up may subscribe to, as a channel; null if none. A server bound
+    /// to one of its own non-loopback addresses is reached from that address, which loopback-only policies refuse.
+    /// </summary>
+    private string? SubscribableChannel(bool fromLoopback)
     {
         foreach (string name in _state.Namespaces.Names.Order(StringComparer.Ordinal))
         {
-            if (_state.Namespaces.TryGet(name, out NamespaceOptions settings) && settings.Subscribe.Allows(true))
+            if (_state.Namespaces.TryGet(name, out NamespaceOptions settings) && settings.Subscribe.Allows(fromLoopback))
             {
                 return name;
             }
