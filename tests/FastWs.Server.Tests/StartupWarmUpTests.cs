@@ -27,13 +27,7 @@ public sealed class StartupWarmUpTests
             o.WarmUp = true;
         });
 
-        // StartAsync returns once the warm-up is done: one connection opened, closed normally, no errors.
-        Assert.True(server.State.IsWarm);
-        Assert.Equal(1, server.State.Metrics.ConnectionsTotal);
-        await TestServer.WaitUntilAsync(() => server.State.Metrics.ConnectionsActive == 0, "the warm-up connection to be cleaned up");
-        Assert.Equal(1, server.State.Metrics.ClosesWithCode(CloseCode.NormalClosure));
-        Assert.Equal(0, server.State.Metrics.HandshakeFailuresTotal);
-        Assert.Equal(0, server.State.Metrics.ErrorsSent);
+        await AssertOneCleanWarmUpAsync(server);
         Assert.True(server.State.Metrics.SubscriptionChanges >= 2, "the warm-up subscribes and unsubscribes");
         Assert.Equal(0, server.State.Channels.Count);
         Assert.Equal(0, server.State.Metrics.Published);
@@ -65,11 +59,7 @@ public sealed class StartupWarmUpTests
             }
         });
 
-        Assert.True(server.State.IsWarm);
-        Assert.Equal(1, server.State.Metrics.ConnectionsTotal);
-        await TestServer.WaitUntilAsync(() => server.State.Metrics.ConnectionsActive == 0, "the warm-up connection to be cleaned up");
-        Assert.Equal(1, server.State.Metrics.ClosesWithCode(CloseCode.NormalClosure));
-        Assert.Equal(0, server.State.Metrics.ErrorsSent);
+        await AssertOneCleanWarmUpAsync(server);
         Assert.Equal(subscribes ? 2 : 0, server.State.Metrics.SubscriptionChanges);
     }
 
@@ -141,6 +131,20 @@ public sealed class StartupWarmUpTests
         Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, 9000), StartupWarmUp.LoopbackFor(new IPEndPoint(IPAddress.IPv6Any, 9000)));
         var specific = new IPEndPoint(IPAddress.Parse("127.0.0.5"), 9000);
         Assert.Equal(specific, StartupWarmUp.LoopbackFor(specific));
+    }
+
+    /// <summary>
+    /// StartAsync returns once the warm-up is done: one connection opened and cleaned up, closed normally, no failed
+    /// handshake and no error sent.
+    /// </summary>
+    private static async Task AssertOneCleanWarmUpAsync(TestServer server)
+    {
+        Assert.True(server.State.IsWarm);
+        Assert.Equal(1, server.State.Metrics.ConnectionsTotal);
+        await TestServer.WaitUntilAsync(() => server.State.Metrics.ConnectionsActive == 0, "the warm-up connection to be cleaned up");
+        Assert.Equal(1, server.State.Metrics.ClosesWithCode(CloseCode.NormalClosure));
+        Assert.Equal(0, server.State.Metrics.HandshakeFailuresTotal);
+        Assert.Equal(0, server.State.Metrics.ErrorsSent);
     }
 
     private sealed class ListLogger : ILogger
