@@ -1,5 +1,6 @@
 using System.Text;
 using FastWs.Server.Hosting;
+using FastWs.Server.Connections;
 
 namespace FastWs.Server.Channels;
 
@@ -33,7 +34,7 @@ public sealed class Channel
     /// <summary><c>{"type":"message","channel":"NAME","seq":</c> as UTF-8.</summary>
     internal byte[] MessagePrefix { get; }
 
-    internal SubscriberList Subscribers { get; } = new();
+    internal ConnectionSlots Subscribers { get; } = new();
 
     /// <summary>Guards subscriber changes and <see cref="IsRemoved"/>; never taken on the publish path.</summary>
     internal Lock SyncRoot { get; } = new();

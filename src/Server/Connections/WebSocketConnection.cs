@@ -131,6 +131,9 @@ public sealed class WebSocketConnection
     /// <summary>rate_limited errors sent so far (read loop only).</summary>
     internal int RateLimitErrors;
 
+    /// <summary>This connection's slot in the <see cref="ConnectionRegistry"/> (-1 when not registered; set under its lock).</summary>
+    internal int RegistrySlot = -1;
+
     /// <summary>Notes that a frame arrived: any frame counts as a sign of life for the heartbeat.</summary>
     internal void MarkReceived() => Volatile.Write(ref _lastReceivedMs, Environment.TickCount64);
 

@@ -1,19 +1,19 @@
-using FastWs.Server.Connections;
-
-namespace FastWs.Server.Channels;
+namespace FastWs.Server.Connections;
 
 /// <summary>
-/// The subscribers of one channel, read without locks by the fan-out shard while connections add and remove
-/// themselves under the channel's lock.
+/// A set of connections in reusable slots, read without locks while writers add and remove under a lock of
+/// their owner's: a channel's subscribers (the fan-out shard reads them) and the registry of every connection
+/// (the supervisor and shutdown read it).
 /// </summary>
 /// <remarks>
-/// Slots live in fixed-size blocks that are never moved, so adding or removing a subscriber is one reference
+/// Slots live in fixed-size blocks that are never moved, so adding or removing a connection is one reference
 /// write (O(1), no copying of the whole list) and a reader walking the blocks sees each slot either before or
 /// after the change. Either is correct: a subscriber that joins or leaves while a message is being fanned out
 /// may or may not get that message, and every other subscriber gets it exactly once. Only the small array of
-/// block references is copied, when the list grows past a block boundary. Freed slots are reused.
+/// block references is copied, when the list grows past a block boundary. Freed slots are reused. A member
+/// costs one slot (8 bytes, plus its share of a part-filled block).
 /// </remarks>
-internal sealed class SubscriberList
+internal sealed class ConnectionSlots
 {
     private const int BlockSize = 64;
 
@@ -22,13 +22,13 @@ internal sealed class SubscriberList
     private int _freeCount;
     private int _highWater;
 
-    /// <summary>Live subscribers. Written under the channel lock; read anywhere.</summary>
+    /// <summary>Live members. Written under the owner's lock; read anywhere.</summary>
     public int Count { get; private set; }
 
     /// <summary>The blocks to iterate; empty slots are null. Safe to read without a lock.</summary>
     public WebSocketConnection?[][] Blocks => _blocks;
 
-    /// <summary>Adds a subscriber and returns its slot, which <see cref="Remove"/> takes back. Call under the channel lock.</summary>
+    /// <summary>Adds a connection and returns its slot, which <see cref="Remove"/> takes back. Call under the owner's lock.</summary>
     public int Add(WebSocketConnection connection)
     {
         int slot = _freeCount > 0 ? _freeSlots[--_freeCount] : _highWater++;
@@ -47,7 +47,7 @@ internal sealed class SubscriberList
         return slot;
     }
 
-    /// <summary>Empties a slot. Call under the channel lock.</summary>
+    /// <summary>Empties a slot. Call under the owner's lock.</summary>
     public void Remove(int slot)
     {
         Volatile.Write(ref _blocks[slot / BlockSize][slot % BlockSize], null);
