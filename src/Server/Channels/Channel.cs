@@ -1,6 +1,6 @@
 using System.Text;
-using FastWs.Server.Hosting;
 using FastWs.Server.Connections;
+using FastWs.Server.Hosting;
 
 namespace FastWs.Server.Channels;
 

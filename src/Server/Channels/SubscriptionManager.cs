@@ -98,7 +98,7 @@ internal sealed class SubscriptionManager
             return;
         }
 
-        foreach (KeyValuePair<Channel, int> subscription in subscriptions.All.ToArray())
+        foreach (KeyValuePair<Channel, int> subscription in subscriptions.ToArray())
         {
             subscriptions.Remove(subscription.Key, out int slot, out bool leftKeyGroup);
             Release(subscription.Key, slot, leftKeyGroup);

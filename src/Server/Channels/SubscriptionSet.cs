@@ -6,49 +6,64 @@ namespace FastWs.Server.Channels;
 /// read loop (and its clean-up afterwards), so it needs no locking. Empty until the first subscription.
 /// </summary>
 /// <remarks>
-/// Most connections hold a handful of subscriptions, so they live in a small array searched in order, and the
-/// quota and key-group counts are counted from it when asked: about 40 bytes for one subscription, where three
-/// dictionaries took over 400. Past <see cref="SmallLimit"/> subscriptions (possible when the per-connection
-/// limit is raised or off) the set switches to dictionaries so every operation stays O(1).
+/// Most connections hold a handful of subscriptions, so they live in small mode: the first inline in this object
+/// (a one-channel connection needs no array at all), the rest in a small array searched in order, and the quota
+/// and key-group counts are counted from them when asked: 48 bytes for one subscription, where three dictionaries
+/// took over 400. Past <see cref="SmallLimit"/> subscriptions (possible when the per-connection limit is raised or
+/// off) the set switches to dictionaries (<see cref="LargeSet"/>) so every operation stays O(1).
 /// </remarks>
 internal sealed class SubscriptionSet
 {
     internal const int SmallLimit = 16;
 
-    private KeyValuePair<Channel, int>[] _small = new KeyValuePair<Channel, int>[1];
+    // Small mode: subscription 0 is (_first, _firstSlot), subscription i > 0 is _more[i - 1].
+    private Channel? _first;
+    private KeyValuePair<Channel, int>[]? _more;
+    private int _firstSlot;
     private int _count;
 
     // Large mode only.
-    private Dictionary<Channel, int>? _slots;
-    private Dictionary<string, int>? _perQuota;
-    private Dictionary<string, int>? _perKeyGroup;
+    private LargeSet? _large;
 
-    public int Count => _slots?.Count ?? _count;
+    public int Count => _large?.Slots.Count ?? _count;
 
-    public IEnumerable<KeyValuePair<Channel, int>> All => _slots ?? (IEnumerable<KeyValuePair<Channel, int>>)new ArraySegment<KeyValuePair<Channel, int>>(_small, 0, _count);
+    /// <summary>A copy of every (channel, slot) pair, for removing them all.</summary>
+    public KeyValuePair<Channel, int>[] ToArray()
+    {
+        if (_large is not null)
+        {
+            return [.. _large.Slots];
+        }
 
-    public bool Contains(Channel channel) => _slots?.ContainsKey(channel) ?? IndexOf(channel) >= 0;
+        var all = new KeyValuePair<Channel, int>[_count];
+        for (int i = 0; i < _count; i++)
+        {
+            all[i] = new(ChannelAt(i), SlotAt(i));
+        }
+
+        return all;
+    }
+
+    public bool Contains(Channel channel) => _large?.Slots.ContainsKey(channel) ?? IndexOf(channel) >= 0;
 
     public int CountInQuota(string quota)
     {
-        if (_slots is not null)
+        if (_large is not null)
         {
-            return _perQuota!.TryGetValue(quota, out int n) ? n : 0;
+            return _large.PerQuota.TryGetValue(quota, out int n) ? n : 0;
         }
 
         return CountSmall(quota, byQuota: true);
     }
 
     /// <summary>True when the connection already has a channel in this key group (so it already counts toward it).</summary>
-    public bool IsInKeyGroup(string group) => _slots is not null ? _perKeyGroup!.ContainsKey(group) : CountSmall(group, byQuota: false) > 0;
+    public bool IsInKeyGroup(string group) => _large is not null ? _large.PerKeyGroup.ContainsKey(group) : CountSmall(group, byQuota: false) > 0;
 
     public void Add(Channel channel, int slot)
     {
-        if (_slots is not null)
+        if (_large is not null)
         {
-            _slots.Add(channel, slot);
-            CountIn(ref _perQuota, channel.Settings.Quota, +1);
-            CountIn(ref _perKeyGroup, channel.KeyGroup, +1);
+            _large.Add(channel, slot);
             return;
         }
 
@@ -60,34 +75,27 @@ internal sealed class SubscriptionSet
         if (_count == SmallLimit)
         {
             SwitchToLarge();
-            Add(channel, slot);
+            _large!.Add(channel, slot);
             return;
         }
 
-        if (_count == _small.Length)
+        if (_count > 0 && (_more is null || _count - 1 == _more.Length))
         {
-            Array.Resize(ref _small, Math.Min(_count * 2, SmallLimit));
+            Array.Resize(ref _more, Math.Min(Math.Max(_count * 2 - 1, 1), SmallLimit - 1));
         }
 
-        _small[_count++] = new(channel, slot);
+        SetAt(_count++, channel, slot);
     }
 
     /// <summary>Removes a channel; <paramref name="leftKeyGroup"/> is set when it was the connection's last one in its key group.</summary>
     public bool Remove(Channel channel, out int slot, out bool leftKeyGroup)
     {
-        leftKeyGroup = false;
-        if (_slots is not null)
+        if (_large is not null)
         {
-            if (!_slots.Remove(channel, out slot))
-            {
-                return false;
-            }
-
-            CountIn(ref _perQuota, channel.Settings.Quota, -1);
-            leftKeyGroup = CountIn(ref _perKeyGroup, channel.KeyGroup, -1) == 0;
-            return true;
+            return _large.Remove(channel, out slot, out leftKeyGroup);
         }
 
+        leftKeyGroup = false;
         int index = IndexOf(channel);
         if (index < 0)
         {
@@ -95,18 +103,36 @@ internal sealed class SubscriptionSet
             return false;
         }
 
-        slot = _small[index].Value;
-        _small[index] = _small[--_count];
-        _small[_count] = default;
+        slot = SlotAt(index);
+        int last = --_count;
+        SetAt(index, ChannelAt(last), SlotAt(last));
+        SetAt(last, null, 0);
         leftKeyGroup = channel.KeyGroup is { } group && CountSmall(group, byQuota: false) == 0;
         return true;
+    }
+
+    private Channel ChannelAt(int index) => index == 0 ? _first! : _more![index - 1].Key;
+
+    private int SlotAt(int index) => index == 0 ? _firstSlot : _more![index - 1].Value;
+
+    private void SetAt(int index, Channel? channel, int slot)
+    {
+        if (index == 0)
+        {
+            _first = channel;
+            _firstSlot = slot;
+        }
+        else
+        {
+            _more![index - 1] = new(channel!, slot);
+        }
     }
 
     private int IndexOf(Channel channel)
     {
         for (int i = 0; i < _count; i++)
         {
-            if (ReferenceEquals(_small[i].Key, channel))
+            if (ReferenceEquals(ChannelAt(i), channel))
             {
                 return i;
             }
@@ -121,7 +147,7 @@ internal sealed class SubscriptionSet
         int count = 0;
         for (int i = 0; i < _count; i++)
         {
-            Channel channel = _small[i].Key;
+            Channel channel = ChannelAt(i);
             if (string.Equals(byQuota ? channel.Settings.Quota : channel.KeyGroup, name, StringComparison.Ordinal))
             {
                 count++;
@@ -133,39 +159,65 @@ internal sealed class SubscriptionSet
 
     private void SwitchToLarge()
     {
-        _slots = new Dictionary<Channel, int>(_count * 2);
-        _perQuota = new Dictionary<string, int>(StringComparer.Ordinal);
-        _perKeyGroup = new Dictionary<string, int>(StringComparer.Ordinal);
+        var large = new LargeSet(_count * 2);
         for (int i = 0; i < _count; i++)
         {
-            Channel channel = _small[i].Key;
-            _slots.Add(channel, _small[i].Value);
-            CountIn(ref _perQuota, channel.Settings.Quota, +1);
-            CountIn(ref _perKeyGroup, channel.KeyGroup, +1);
+            large.Add(ChannelAt(i), SlotAt(i));
         }
 
-        _small = [];
+        _large = large;
+        _first = null;
+        _more = null;
         _count = 0;
     }
 
-    /// <summary>Adjusts a large-mode count; returns the new count (-1 when there is no key).</summary>
-    private static int CountIn(ref Dictionary<string, int>? counts, string? key, int delta)
+    /// <summary>Large mode: the slots and both counts in dictionaries.</summary>
+    private sealed class LargeSet(int capacity)
     {
-        if (key is null)
+        public Dictionary<Channel, int> Slots { get; } = new(capacity);
+
+        public Dictionary<string, int> PerQuota { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, int> PerKeyGroup { get; } = new(StringComparer.Ordinal);
+
+        public void Add(Channel channel, int slot)
         {
-            return -1;
+            Slots.Add(channel, slot);
+            CountIn(PerQuota, channel.Settings.Quota, +1);
+            CountIn(PerKeyGroup, channel.KeyGroup, +1);
         }
 
-        counts ??= new Dictionary<string, int>(StringComparer.Ordinal);
-        counts.TryGetValue(key, out int n);
-        n += delta;
-        if (n <= 0)
+        public bool Remove(Channel channel, out int slot, out bool leftKeyGroup)
         {
-            counts.Remove(key);
-            return 0;
+            leftKeyGroup = false;
+            if (!Slots.Remove(channel, out slot))
+            {
+                return false;
+            }
+
+            CountIn(PerQuota, channel.Settings.Quota, -1);
+            leftKeyGroup = CountIn(PerKeyGroup, channel.KeyGroup, -1) == 0;
+            return true;
         }
 
-        counts[key] = n;
-        return n;
+        /// <summary>Adjusts a count; returns the new count (-1 when there is no key).</summary>
+        private static int CountIn(Dictionary<string, int> counts, string? key, int delta)
+        {
+            if (key is null)
+            {
+                return -1;
+            }
+
+            counts.TryGetValue(key, out int n);
+            n += delta;
+            if (n <= 0)
+            {
+                counts.Remove(key);
+                return 0;
+            }
+
+            counts[key] = n;
+            return n;
+        }
     }
 }
