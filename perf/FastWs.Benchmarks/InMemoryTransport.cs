@@ -47,7 +47,7 @@ internal static class InMemoryTransport
         {
             Transport = new DuplexPipe(s_idleInput, output),
         };
-        return new WebSocketConnection(context, metrics, IPAddress.Loopback, IPAddress.Loopback);
+        return new WebSocketConnection(context, metrics, IPAddress.Loopback);
     }
 
     /// <summary>Consumes everything written to <paramref name="pipe"/> so far, like the socket sending it.</summary>

@@ -54,7 +54,7 @@ public class SocketPublishBenchmarks
             {
                 // The epoll transport's connection over its own copy of the descriptor: sends are its send() calls.
                 _loop ??= new EpollLoop("bench epoll");
-                var connection = new EpollConnection(new SocketHandle(Libc.dup(_serverSides[i].SafeHandle)), _loop, null, null);
+                var connection = new EpollConnection(new SocketHandle(Libc.dup(_serverSides[i].SafeHandle)), _loop, null, default);
                 _epollConnections.Add(connection);
                 context.Features.Set<ISocketSender>(connection);
             }
@@ -63,7 +63,7 @@ public class SocketPublishBenchmarks
                 context.Features.Set<IConnectionSocketFeature>(new SocketFeature(_serverSides[i]));
             }
 
-            _fixture.Subscribe(new WebSocketConnection(context, _fixture.State.Metrics, IPAddress.Loopback, IPAddress.Loopback));
+            _fixture.Subscribe(new WebSocketConnection(context, _fixture.State.Metrics, IPAddress.Loopback));
         }
 
         _fixture.Ready(Subscribers);

@@ -16,7 +16,7 @@ public sealed class ConnectionRegistryTests
     {
         var pipe = new Pipe();
         var context = new DefaultConnectionContext { Transport = new DuplexPipe(pipe.Reader, pipe.Writer) };
-        return new WebSocketConnection(context, Metrics, IPAddress.Loopback, IPAddress.Loopback, directSends: false);
+        return new WebSocketConnection(context, Metrics, IPAddress.Loopback, directSends: false);
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe

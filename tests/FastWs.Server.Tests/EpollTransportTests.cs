@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using FastWs.Protocol.Frames;
 using FastWs.Server.Hosting;
+using FastWs.Server.Connections;
 using FastWs.Server.Tests.TestSupport;
 using FastWs.Server.Transport;
 
@@ -165,6 +166,23 @@ public sealed class EpollTransportTests
             Assert.Contains("\"pong\"", (await client.ReadFrameAsync()).Text, StringComparison.Ordinal);
             Assert.Equal(IPAddress.IPv6Loopback, server.State.Connections.All.Single().RemoteAddress);
         }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Connections_from_one_address_share_one_client_address_and_still_report_their_peer(bool epoll)
+    {
+        Assert.SkipUnless(!epoll || EpollSupported, "epoll transport not available here");
+        await using TestServer server = await TestServer.StartAsync(o => o.Transport.Engine = epoll ? TransportEngine.Epoll : TransportEngine.Sockets);
+        await using RawClient one = await RawClient.ConnectWebSocketAsync(server.WebSocketEndPoint);
+        await using RawClient two = await RawClient.ConnectWebSocketAsync(server.WebSocketEndPoint);
+        await TestServer.WaitUntilAsync(() => server.State.Connections.Count == 2, "both connections to be registered");
+
+        WebSocketConnection[] connections = server.State.Connections.All.ToArray();
+        Assert.Same(connections[0].ClientIp, connections[1].ClientIp);
+        Assert.Equal(IPAddress.Loopback, connections[0].ClientIp);
+        Assert.All(connections, c => Assert.Equal(IPAddress.Loopback, c.RemoteAddress));
     }
 
     [Fact]

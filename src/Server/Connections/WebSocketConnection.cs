@@ -78,7 +78,9 @@ public sealed class WebSocketConnection
 
     /// <param name="maxUnsentBytes">The slow-consumer limit (for <see cref="SocketOutput"/>; a pipe's pause threshold is its own).</param>
     /// <param name="directSends">Send straight to the socket when the transport exposes one.</param>
-    internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress? remoteAddress, IPAddress clientIp,
+    /// <param name="clientIp">The client's address, as the connection limiter counts it (the limiter's own instance,
+    /// shared by every connection from that address).</param>
+    internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress clientIp,
         int maxUnsentBytes = 64 * 1024, bool directSends = true)
     {
         _context = context;
@@ -87,7 +89,6 @@ public sealed class WebSocketConnection
             ? new SocketOutput(sender, this, maxUnsentBytes)
             : new PipeOutput(context.Transport.Output, this);
         _metrics = metrics;
-        RemoteAddress = remoteAddress;
         ClientIp = clientIp;
         // The client's address, not the peer's: behind a trusted proxy on this host every peer is loopback, but the
         // clients it forwards are not (else any of them could publish to loopback-only namespaces).
@@ -110,8 +111,8 @@ public sealed class WebSocketConnection
         return socket is null ? null : new KestrelSocketSender(socket);
     }
 
-    /// <summary>The TCP peer.</summary>
-    public IPAddress? RemoteAddress { get; }
+    /// <summary>The TCP peer, read from the transport when asked (it is not kept: idle connections would carry it).</summary>
+    public IPAddress? RemoteAddress => (_context.RemoteEndPoint as IPEndPoint)?.Address;
 
     /// <summary>The client the per-IP limit counts (the peer, or X-Forwarded-For behind a trusted proxy).</summary>
     public IPAddress ClientIp { get; }

@@ -185,11 +185,12 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
         IPAddress? peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
         IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
-        var client = new WebSocketConnection(connection, _state.Metrics, peer, clientIp,
+        bool admitted = _state.ConnectionLimiter.TryAcquire(clientIp, out IPAddress countedIp, out string refusal);
+        var client = new WebSocketConnection(connection, _state.Metrics, countedIp,
             _state.Options.SlowConsumer.MaxBufferedBytes, _state.Options.Transport.DirectSends);
         client.WriteAccept(request.Key);
 
-        if (!_state.ConnectionLimiter.TryAcquire(clientIp, out string refusal))
+        if (!admitted)
         {
             // Upgrade first, then close with 1008: a browser sees the reason, which an HTTP error would hide.
             _state.Metrics.LimitRejected();

@@ -9,7 +9,8 @@ namespace FastWs.Server.Limits;
 public sealed class ConnectionLimiter
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<IPAddress, int> _perIp = new();
+    // Each address's count, and the address object itself: every connection from it keeps that one instance.
+    private readonly Dictionary<IPAddress, (IPAddress Address, int Count)> _perIp = new();
     private readonly int _maxTotal;
     private readonly int _maxPerIp;
     private int _total;
@@ -43,9 +44,15 @@ public sealed class ConnectionLimiter
         }
     }
 
-    /// <summary>Takes a slot for <paramref name="ip"/>; on refusal returns the reason to send with close 1008.</summary>
-    public bool TryAcquire(IPAddress ip, out string refusal)
+    /// <summary>
+    /// Takes a slot for <paramref name="ip"/>. On success <paramref name="counted"/> is the address instance the
+    /// limiter counts under, equal to <paramref name="ip"/> and shared by all its connections (keep that one, not a
+    /// copy per connection); on refusal it is <paramref name="ip"/> and <paramref name="refusal"/> is the reason to
+    /// send with close 1008.
+    /// </summary>
+    public bool TryAcquire(IPAddress ip, out IPAddress counted, out string refusal)
     {
+        counted = ip;
         lock (_lock)
         {
             if (_maxTotal > 0 && _total >= _maxTotal)
@@ -54,15 +61,16 @@ public sealed class ConnectionLimiter
                 return false;
             }
 
-            _perIp.TryGetValue(ip, out int fromIp);
-            if (_maxPerIp > 0 && fromIp >= _maxPerIp)
+            (IPAddress Address, int Count) fromIp = _perIp.TryGetValue(ip, out var known) ? known : (ip, 0);
+            if (_maxPerIp > 0 && fromIp.Count >= _maxPerIp)
             {
                 refusal = "Too many connections from this IP";
                 return false;
             }
 
-            _perIp[ip] = fromIp + 1;
+            _perIp[ip] = (fromIp.Address, fromIp.Count + 1);
             _total++;
+            counted = fromIp.Address;
             refusal = string.Empty;
             return true;
         }
@@ -72,15 +80,15 @@ public sealed class ConnectionLimiter
     {
         lock (_lock)
         {
-            if (_perIp.TryGetValue(ip, out int fromIp))
+            if (_perIp.TryGetValue(ip, out var fromIp))
             {
-                if (fromIp <= 1)
+                if (fromIp.Count <= 1)
                 {
                     _perIp.Remove(ip);
                 }
                 else
                 {
-                    _perIp[ip] = fromIp - 1;
+                    _perIp[ip] = (fromIp.Address, fromIp.Count - 1);
                 }
 
                 _total--;

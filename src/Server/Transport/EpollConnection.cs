@@ -22,6 +22,7 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IFeature
     private readonly EpollInput _input;
     private FeatureSlots _features;
     private readonly long _number;
+    private readonly PeerAddress _peer;
     private EpollOutput? _output;
     private ReadinessSignal? _writable;
     private IDictionary<object, object?>? _items;
@@ -30,14 +31,14 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IFeature
     private volatile ConnectionAbortedException? _abortReason;
     private int _disposed;
 
-    public EpollConnection(SocketHandle socket, EpollLoop loop, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
+    public EpollConnection(SocketHandle socket, EpollLoop loop, EndPoint? localEndPoint, PeerAddress peer)
     {
         _socket = socket;
         _loop = loop;
         _number = Interlocked.Increment(ref s_lastNumber);
         _input = new EpollInput(this, socket);
+        _peer = peer;
         LocalEndPoint = localEndPoint;
-        RemoteEndPoint = remoteEndPoint;
     }
 
     /// <summary>Starts receiving events; until then nothing reads or writes the socket.</summary>
@@ -45,6 +46,13 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IFeature
 
     /// <summary>Set once the connection was aborted: every read after that throws it.</summary>
     internal ConnectionAbortedException? AbortReason => _abortReason;
+
+    /// <summary>Made on each read rather than kept (see <see cref="PeerAddress"/>), unless something set one.</summary>
+    public override EndPoint? RemoteEndPoint
+    {
+        get => base.RemoteEndPoint ?? _peer.ToEndPoint();
+        set => base.RemoteEndPoint = value;
+    }
 
     /// <summary>Made on each read rather than kept: Kestrel reads it only to log, and a kept string costs every idle connection.</summary>
     public override string ConnectionId

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -107,14 +106,14 @@ internal sealed class EpollListener : IConnectionListener, IEpollTarget
                     return;
                 }
 
-                Accept(new SocketHandle(fd), ParseAddress(address[..length]));
+                Accept(new SocketHandle(fd), PeerAddress.FromSockaddr(address[..length]));
             }
         }
     }
 
     private void RetryAccept() => AcceptPending();
 
-    private unsafe void Accept(SocketHandle socket, IPEndPoint? remote)
+    private unsafe void Accept(SocketHandle socket, PeerAddress remote)
     {
         int one = 1;
         Libc.setsockopt(socket, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, &one, sizeof(int));
@@ -134,31 +133,6 @@ internal sealed class EpollListener : IConnectionListener, IEpollTarget
         {
             _ = connection.DisposeAsync();
         }
-    }
-
-    /// <summary>A sockaddr_in or sockaddr_in6 from accept4.</summary>
-    private static IPEndPoint? ParseAddress(ReadOnlySpan<byte> sockaddr)
-    {
-        if (sockaddr.Length < 2)
-        {
-            return null;
-        }
-
-        int family = BinaryPrimitives.ReadUInt16LittleEndian(sockaddr);
-        if (family == Libc.AF_INET && sockaddr.Length >= 8)
-        {
-            int port = BinaryPrimitives.ReadUInt16BigEndian(sockaddr[2..]);
-            return new IPEndPoint(new IPAddress(sockaddr.Slice(4, 4)), port);
-        }
-
-        if (family == Libc.AF_INET6 && sockaddr.Length >= 28)
-        {
-            int port = BinaryPrimitives.ReadUInt16BigEndian(sockaddr[2..]);
-            uint scope = BinaryPrimitives.ReadUInt32LittleEndian(sockaddr[24..]);
-            return new IPEndPoint(new IPAddress(sockaddr.Slice(8, 16), scope), port);
-        }
-
-        return null;
     }
 
     public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
