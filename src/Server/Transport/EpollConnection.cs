@@ -36,10 +36,12 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IFeature
         _socket = socket;
         _loop = loop;
         _number = Interlocked.Increment(ref s_lastNumber);
-        _input = new EpollInput(this, socket);
+        _input = new EpollInput(this);
         _peer = peer;
         LocalEndPoint = localEndPoint;
     }
+
+    internal SocketHandle Socket => _socket;
 
     /// <summary>Starts receiving events; until then nothing reads or writes the socket.</summary>
     internal void Register() => _slot = _loop.Add(_socket, this);

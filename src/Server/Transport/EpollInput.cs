@@ -29,11 +29,11 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
     /// <summary>More unconsumed bytes than this (a consumer that never consumes) ends the connection.</summary>
     internal const int MaxBufferedBytes = 1024 * 1024;
 
+    // The socket is the connection's: one reference fewer here.
     private readonly EpollConnection _connection;
-    private readonly SocketHandle _socket;
 
-    // A completed wait's result: only its two flags are kept here; the buffer is _handedOut (set by HandOut when
-    // the read completes), so the waiter costs an idle connection no copy of a ReadResult.
+    // A completed wait's result: only its two flags are kept here; its buffer is what Buffered() gives (nothing moves
+    // the buffered bytes while they are handed out), so the waiter costs an idle connection no copy of a ReadResult.
     private const byte CanceledFlag = 1;
     private const byte CompletedFlag = 2;
 
@@ -43,7 +43,6 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
     private byte[]? _buffer;
     private int _start;
     private int _end;
-    private ReadOnlySequence<byte> _handedOut;
     private bool _unexamined;
     private bool _endOfStream;
     private bool _completed;
@@ -53,10 +52,9 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
     // drained: the end of the stream may still be waiting behind the data, with no further edge to announce it.
     private volatile bool _peerClosed;
 
-    public EpollInput(EpollConnection connection, SocketHandle socket)
+    public EpollInput(EpollConnection connection)
     {
         _connection = connection;
-        _socket = socket;
     }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
@@ -98,9 +96,10 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
 
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        int consumedBytes = (int)_handedOut.Slice(_handedOut.Start, consumed).Length;
-        _unexamined = _handedOut.Slice(examined).Length > 0;
-        _handedOut = default;
+        // What was handed out is still exactly the buffered bytes: receives happen only within a read.
+        ReadOnlySequence<byte> handedOut = Buffered();
+        int consumedBytes = (int)handedOut.Slice(handedOut.Start, consumed).Length;
+        _unexamined = handedOut.Slice(examined).Length > 0;
         _start += consumedBytes;
         if (_start == _end)
         {
@@ -129,7 +128,6 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
         }
 
         _completed = true;
-        _handedOut = default;
         _start = _end = 0;
         ReturnBuffer();
     }
@@ -171,7 +169,7 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
                 return;
             }
 
-            // result.Buffer is _handedOut: GetResult rebuilds the same ReadResult from it and these flags.
+            // result.Buffer is Buffered(): GetResult rebuilds the same ReadResult from it and these flags.
             _pending.SetResult((byte)((result.IsCanceled ? CanceledFlag : 0) | (result.IsCompleted ? CompletedFlag : 0)));
             return;
         }
@@ -232,7 +230,7 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
             fixed (byte* destination = &_buffer![_end])
             {
                 // MSG_DONTWAIT: never block the epoll thread, even on a descriptor someone made blocking.
-                received = Libc.recv(_socket, destination, (nuint)room, Libc.MSG_DONTWAIT);
+                received = Libc.recv(_connection.Socket, destination, (nuint)room, Libc.MSG_DONTWAIT);
             }
         }
         catch (ObjectDisposedException)
@@ -318,8 +316,7 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
     private ReadOnlySequence<byte> HandOut()
     {
         _unexamined = false;
-        _handedOut = Buffered();
-        return _handedOut;
+        return Buffered();
     }
 
     private void ReleaseIfEmpty()
@@ -343,7 +340,7 @@ internal sealed unsafe class EpollInput : PipeReader, IValueTaskSource<ReadResul
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
     {
         byte flags = _pending.GetResult(token);
-        return new ReadResult(_handedOut, isCanceled: (flags & CanceledFlag) != 0, isCompleted: (flags & CompletedFlag) != 0);
+        return new ReadResult(Buffered(), isCanceled: (flags & CanceledFlag) != 0, isCompleted: (flags & CompletedFlag) != 0);
     }
 
     ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _pending.GetStatus(token);
