@@ -158,6 +158,16 @@ public sealed class TransportOptions
     /// is then what the kernel has not taken yet. Turn off to go back to the pipe (for comparison).
     /// </summary>
     public bool DirectSends { get; set; } = true;
+
+    /// <summary>
+    /// Epoll engine only: the kernel hands a connection to the server only once its first bytes (the upgrade
+    /// request) have arrived, or, for a client that sends nothing, about this long after it connected (Linux
+    /// rounds up to its SYN-ACK retransmission times: 1, 3, 7, 15... s). The accept and the first read then happen
+    /// in one wake-up, and a client that connects and stays silent costs the server nothing until then (one that
+    /// closes is handed over by its FIN, as without this). The handshake timeout starts when the connection is
+    /// handed over. Zero switches it off (TCP_DEFER_ACCEPT, whole seconds).
+    /// </summary>
+    public TimeSpan DeferAccept { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>When the server gives memory back to the system.</summary>

@@ -106,7 +106,8 @@ public sealed class FastWsServer : IAsyncDisposable
         if (epoll)
         {
             // Made by the container (not handed to it) so that the container disposes it, stopping its epoll threads.
-            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new EpollTransportFactory(options.Transport.EffectiveIoThreads, kernelSendBufferBytes));
+            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new EpollTransportFactory(
+                options.Transport.EffectiveIoThreads, kernelSendBufferBytes, (int)Math.Clamp(Math.Ceiling(options.Transport.DeferAccept.TotalSeconds), 0, 3600)));
         }
 
         IPEndPoint webSocketEndPoint = options.WebSocket.ToEndPoint();

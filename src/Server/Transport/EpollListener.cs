@@ -24,7 +24,7 @@ internal sealed class EpollListener : IConnectionListener, IEpollTarget
     private Timer? _retry;
     private volatile bool _unbound;
 
-    public EpollListener(EndPoint endPoint, EpollLoop[] loops, int sendBufferBytes, int backlog)
+    public EpollListener(EndPoint endPoint, EpollLoop[] loops, int sendBufferBytes, int deferAcceptSeconds, int backlog)
     {
         _loops = loops;
         _listenSocket = SocketTransportOptions.CreateDefaultBoundListenSocket(endPoint);
@@ -35,6 +35,14 @@ internal sealed class EpollListener : IConnectionListener, IEpollTarget
         }
 
         _listenSocket.NoDelay = true;
+        if (deferAcceptSeconds > 0)
+        {
+            // The kernel completes the TCP handshake but queues the connection for accept only once data (the
+            // upgrade request, or a FIN) has arrived: the accept and the first read are then one wake-up, and a
+            // silent connection costs no server work until the defer period ends (see TransportOptions.DeferAccept).
+            _listenSocket.SetRawSocketOption(Libc.IPPROTO_TCP, Libc.TCP_DEFER_ACCEPT, BitConverter.GetBytes(deferAcceptSeconds));
+        }
+
         _listenSocket.Listen(backlog);
         SafeSocketHandle handle = _listenSocket.SafeHandle;
         int flags = Libc.fcntl(handle, Libc.F_GETFL, 0);

@@ -15,13 +15,16 @@ internal sealed class EpollTransportFactory : IConnectionListenerFactory, IConne
 {
     private readonly int _loopCount;
     private readonly int _sendBufferBytes;
+    private readonly int _deferAcceptSeconds;
     private readonly Lock _lock = new();
     private EpollLoop[]? _loops;
 
-    public EpollTransportFactory(int loopCount, int sendBufferBytes)
+    /// <param name="deferAcceptSeconds">TCP_DEFER_ACCEPT for the listening sockets (0 = off; see TransportOptions.DeferAccept).</param>
+    public EpollTransportFactory(int loopCount, int sendBufferBytes, int deferAcceptSeconds = 0)
     {
         _loopCount = Math.Max(1, loopCount);
         _sendBufferBytes = sendBufferBytes;
+        _deferAcceptSeconds = deferAcceptSeconds;
     }
 
     /// <summary>Linux on x86-64: where the system calls and the epoll_event layout above are right.</summary>
@@ -39,7 +42,7 @@ internal sealed class EpollTransportFactory : IConnectionListenerFactory, IConne
         }
 
         var bindTo = new IPEndPoint(((IPEndPoint)endpoint).Address, ((IPEndPoint)endpoint).Port);
-        return new ValueTask<IConnectionListener>(new EpollListener(bindTo, loops, _sendBufferBytes, backlog: 512));
+        return new ValueTask<IConnectionListener>(new EpollListener(bindTo, loops, _sendBufferBytes, _deferAcceptSeconds, backlog: 512));
     }
 
     private EpollLoop[] CreateLoops()

@@ -43,6 +43,7 @@ internal static unsafe partial class Libc
 
     public const int IPPROTO_TCP = 6;
     public const int TCP_NODELAY = 1;
+    public const int TCP_DEFER_ACCEPT = 9;
 
     /// <summary>struct epoll_event: packed on x86-64 (the only architecture the transport is enabled on).</summary>
     [StructLayout(LayoutKind.Sequential, Pack = 4)]

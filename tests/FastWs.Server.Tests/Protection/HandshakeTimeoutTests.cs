@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using FastWs.Server.Metrics;
 using FastWs.Server.Tests.TestSupport;
+using FastWs.Server.Transport;
 
 namespace FastWs.Server.Tests.Protection;
 
@@ -9,12 +10,16 @@ namespace FastWs.Server.Tests.Protection;
 public sealed class HandshakeTimeoutTests
 {
     [Theory]
-    [InlineData("GET /w")]
-    [InlineData("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")]
-    [InlineData("")]
-    public async Task Client_that_stalls_in_the_handshake_is_dropped_and_counted_as_timeout(string partialRequest)
+    [InlineData("GET /w", true)]
+    [InlineData("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n", true)]
+    [InlineData("", false)] // a client that sends nothing, with deferred accept off (with it on, see below)
+    public async Task Client_that_stalls_in_the_handshake_is_dropped_and_counted_as_timeout(string partialRequest, bool deferAccept)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.HandshakeTimeout = TimeSpan.FromMilliseconds(500));
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.HandshakeTimeout = TimeSpan.FromMilliseconds(500);
+            o.Transport.DeferAccept = deferAccept ? TimeSpan.FromSeconds(1) : TimeSpan.Zero;
+        });
         var watch = Stopwatch.StartNew(); // before the connect: the server's clock for this upgrade starts no earlier
         await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
         if (partialRequest.Length > 0)
@@ -35,6 +40,58 @@ public sealed class HandshakeTimeoutTests
         Assert.Equal(1, server.State.Metrics.HandshakeFailureCount(HandshakeFailure.Timeout));
         Assert.Equal(1, server.State.Metrics.HandshakeFailuresTotal);
         Assert.Equal(0, server.State.Metrics.ConnectionsTotal);
+        await ProtectionKit.AssertNothingLeftAsync(server);
+    }
+
+    [Fact]
+    public async Task With_deferred_accept_a_silent_client_reaches_the_server_only_after_the_defer_period_then_times_out()
+    {
+        Assert.SkipUnless(EpollTransportFactory.IsSupported, "deferred accept is an epoll-transport setting");
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.HandshakeTimeout = TimeSpan.FromMilliseconds(500);
+            o.Transport.DeferAccept = TimeSpan.FromSeconds(1);
+        });
+        var watch = Stopwatch.StartNew();
+        await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
+
+        // Connected as far as the client can tell, but the kernel has not handed it to the server yet.
+        await Task.Delay(TimeSpan.FromMilliseconds(600));
+        Assert.Equal(0, server.State.PendingHandshakes.Count);
+
+        byte[] answer = await ProtectionKit.ReadUntilClosedAsync(client.Socket, TimeSpan.FromSeconds(10));
+        watch.Stop();
+        Assert.Empty(answer);
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(1400), $"Dropped before defer + timeout: {watch.ElapsedMilliseconds} ms");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"Dropped too late: {watch.ElapsedMilliseconds} ms");
+        await TestServer.WaitUntilAsync(() => server.State.Metrics.HandshakeFailuresTotal > 0, "the failure to be counted");
+        Assert.Equal(1, server.State.Metrics.HandshakeFailureCount(HandshakeFailure.Timeout));
+        await ProtectionKit.AssertNothingLeftAsync(server);
+    }
+
+    [Fact]
+    public async Task With_deferred_accept_a_client_is_served_at_once_and_a_probe_that_closes_is_handed_over_by_its_FIN()
+    {
+        Assert.SkipUnless(EpollTransportFactory.IsSupported, "deferred accept is an epoll-transport setting");
+        await using TestServer server = await TestServer.StartAsync(o => o.Transport.DeferAccept = TimeSpan.FromSeconds(3));
+        var watch = Stopwatch.StartNew();
+        await using (RawClient client = await RawClient.ConnectWebSocketAsync(server.WebSocketEndPoint))
+        {
+            await client.SendTextAsync("""{"type":"ping"}""");
+            Assert.Equal("""{"type":"pong"}""", await client.ReadTextAsync());
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"The upgrade waited for the defer period: {watch.ElapsedMilliseconds} ms");
+        }
+
+        // A TCP health check (connect, close without a byte): its FIN wakes the accept like data would, well
+        // before the 3 s defer period, and the server counts it as a client that left during the handshake.
+        watch.Restart();
+        await using (RawClient probe = await RawClient.ConnectAsync(server.WebSocketEndPoint))
+        {
+        }
+
+        await TestServer.WaitUntilAsync(() => server.State.Metrics.HandshakeFailureCount(HandshakeFailure.Disconnected) == 1, "the probe to be counted");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"The probe was handed over late: {watch.ElapsedMilliseconds} ms");
+        Assert.Equal(1, server.State.Metrics.ConnectionsTotal);
         await ProtectionKit.AssertNothingLeftAsync(server);
     }
 
