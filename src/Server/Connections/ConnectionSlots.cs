@@ -21,9 +21,10 @@ internal sealed class ConnectionSlots
     private int[] _freeSlots = new int[4];
     private int _freeCount;
     private int _highWater;
+    private int _count;
 
     /// <summary>Live members. Written under the owner's lock; read anywhere.</summary>
-    public int Count { get; private set; }
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>The blocks to iterate; empty slots are null. Safe to read without a lock.</summary>
     public WebSocketConnection?[][] Blocks => _blocks;
@@ -43,7 +44,7 @@ internal sealed class ConnectionSlots
         }
 
         Volatile.Write(ref blocks[block][slot % BlockSize], connection);
-        Count++;
+        Volatile.Write(ref _count, _count + 1);
         return slot;
     }
 
@@ -57,6 +58,6 @@ internal sealed class ConnectionSlots
         }
 
         _freeSlots[_freeCount++] = slot;
-        Count--;
+        Volatile.Write(ref _count, _count - 1);
     }
 }
