@@ -8,5 +8,17 @@ string[] hostArgs = args.Where(a => !string.Equals(a, "--demo", StringComparison
 FastWsServer server = FastWsServer.Create(hostArgs, options => options.Demo |= demo);
 await using (server.ConfigureAwait(false))
 {
-    await server.RunAsync().ConfigureAwait(false);
+    try
+    {
+        await server.RunAsync().ConfigureAwait(false);
+    }
+    catch (IOException ex)
+    {
+        // A port in use or not ours to bind (Kestrel reports both as IOException): one clear line and exit code 1,
+        // not an unhandled exception (the host has logged the details).
+        Console.Error.WriteLine("FastWs could not start: " + ex.Message);
+        return 1;
+    }
 }
+
+return 0;

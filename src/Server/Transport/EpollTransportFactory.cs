@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 
@@ -42,7 +43,15 @@ internal sealed class EpollTransportFactory : IConnectionListenerFactory, IConne
         }
 
         var bindTo = new IPEndPoint(((IPEndPoint)endpoint).Address, ((IPEndPoint)endpoint).Port);
-        return new ValueTask<IConnectionListener>(new EpollListener(bindTo, loops, _sendBufferBytes, _deferAcceptSeconds, backlog: 512));
+        try
+        {
+            return new ValueTask<IConnectionListener>(new EpollListener(bindTo, loops, _sendBufferBytes, _deferAcceptSeconds, backlog: 512));
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            // What Kestrel's own transports throw: Kestrel turns it into "Failed to bind to address ...: address already in use."
+            throw new AddressInUseException(e.Message, e);
+        }
     }
 
     private EpollLoop[] CreateLoops()

@@ -74,35 +74,9 @@ public sealed class ShutdownProcessTests
     public async Task SIGTERM_sends_1001_to_clients_and_the_process_exits_0()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "Sends SIGTERM with kill(1)");
-        string dll = Path.Combine(AppContext.BaseDirectory, "FastWs.Server.dll");
-        Assert.True(File.Exists(dll), $"{dll} is missing");
         int webSocketPort = FreePort(), httpPort = FreePort();
-
-        var start = new ProcessStartInfo(DotnetHost())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in new[]
-        {
-            dll,
-            $"--FastWs:WebSocket:Port={webSocketPort}",
-            $"--FastWs:Http:Port={httpPort}",
-            "--FastWs:CloseTimeout=00:00:05",
-            "--Logging:LogLevel:Default=Warning",
-        })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
         var output = new StringBuilder();
-        using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        Assert.True(process.Start());
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using Process process = StartServer(output, $"--FastWs:WebSocket:Port={webSocketPort}", $"--FastWs:Http:Port={httpPort}", "--FastWs:CloseTimeout=00:00:05");
         try
         {
             var httpUri = new Uri($"http://127.0.0.1:{httpPort}");
@@ -145,6 +119,64 @@ public sealed class ShutdownProcessTests
                 await process.WaitForExitAsync().WaitAsync(TestServer.DefaultTimeout);
             }
         }
+    }
+
+    [Theory]
+    [InlineData("epoll", true)]
+    [InlineData("sockets", true)]
+    [InlineData("epoll", false)]
+    public async Task A_port_in_use_ends_the_process_with_exit_code_1_and_one_clear_line(string engine, bool webSocketPortTaken)
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int takenPort = ((IPEndPoint)taken.LocalEndpoint).Port;
+        int webSocketPort = webSocketPortTaken ? takenPort : FreePort(), httpPort = webSocketPortTaken ? FreePort() : takenPort;
+
+        var output = new StringBuilder();
+        using Process process = StartServer(output, $"--FastWs:WebSocket:Port={webSocketPort}", $"--FastWs:Http:Port={httpPort}",
+            "--FastWs:Transport:Engine=" + (engine == "epoll" ? "Epoll" : "Sockets"));
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            string text = Output(output);
+            Assert.True(process.ExitCode == 1, $"Exit code {process.ExitCode}; output:\n{text}");
+            Assert.Contains($"FastWs could not start: Failed to bind to address http://127.0.0.1:{takenPort}: address already in use.", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    /// <summary>Starts the real server process (the built FastWs.Server.dll) with warnings-only logging; its output goes to <paramref name="output"/>.</summary>
+    private static Process StartServer(StringBuilder output, params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "FastWs.Server.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing");
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
+        var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        Assert.True(process.Start());
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
     private static string DotnetHost()
