@@ -78,8 +78,8 @@ public sealed class WebSocketConnection
 
     /// <param name="maxUnsentBytes">The slow-consumer limit (for <see cref="SocketOutput"/>; a pipe's pause threshold is its own).</param>
     /// <param name="directSends">Send straight to the socket when the transport exposes one.</param>
-    /// <param name="clientIp">The client's address, as the connection limiter counts it (the limiter's own instance,
-    /// shared by every connection from that address).</param>
+    /// <param name="clientIp">The client's address; for an admitted connection the connection limiter's own instance,
+    /// shared by every connection from that address (see <see cref="ConnectionLimiter.TryAcquire"/>).</param>
     internal WebSocketConnection(ConnectionContext context, ServerMetrics metrics, IPAddress clientIp,
         int maxUnsentBytes = 64 * 1024, bool directSends = true)
     {

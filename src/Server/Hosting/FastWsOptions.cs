@@ -168,6 +168,9 @@ public sealed class TransportOptions
     /// handed over. Zero switches it off (TCP_DEFER_ACCEPT, whole seconds).
     /// </summary>
     public TimeSpan DeferAccept { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary><see cref="DeferAccept"/> as the whole seconds TCP_DEFER_ACCEPT takes: rounded up, 0 = off, at most an hour.</summary>
+    public int EffectiveDeferAcceptSeconds => (int)Math.Clamp(Math.Ceiling(DeferAccept.TotalSeconds), 0, 3600);
 }
 
 /// <summary>When the server gives memory back to the system.</summary>

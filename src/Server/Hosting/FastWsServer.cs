@@ -107,7 +107,7 @@ public sealed class FastWsServer : IAsyncDisposable
         {
             // Made by the container (not handed to it) so that the container disposes it, stopping its epoll threads.
             builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new EpollTransportFactory(
-                options.Transport.EffectiveIoThreads, kernelSendBufferBytes, (int)Math.Clamp(Math.Ceiling(options.Transport.DeferAccept.TotalSeconds), 0, 3600)));
+                options.Transport.EffectiveIoThreads, kernelSendBufferBytes, options.Transport.EffectiveDeferAcceptSeconds));
         }
 
         IPEndPoint webSocketEndPoint = options.WebSocket.ToEndPoint();

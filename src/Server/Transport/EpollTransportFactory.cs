@@ -21,7 +21,7 @@ internal sealed class EpollTransportFactory : IConnectionListenerFactory, IConne
     private EpollLoop[]? _loops;
 
     /// <param name="deferAcceptSeconds">TCP_DEFER_ACCEPT for the listening sockets (0 = off; see TransportOptions.DeferAccept).</param>
-    public EpollTransportFactory(int loopCount, int sendBufferBytes, int deferAcceptSeconds = 0)
+    public EpollTransportFactory(int loopCount, int sendBufferBytes, int deferAcceptSeconds)
     {
         _loopCount = Math.Max(1, loopCount);
         _sendBufferBytes = sendBufferBytes;

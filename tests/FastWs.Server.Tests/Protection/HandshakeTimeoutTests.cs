@@ -95,6 +95,18 @@ public sealed class HandshakeTimeoutTests
         await ProtectionKit.AssertNothingLeftAsync(server);
     }
 
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(-5_000, 0)]
+    [InlineData(1_000, 1)]
+    [InlineData(1_200, 2)]
+    [InlineData(100_000_000, 3600)]
+    public void DeferAccept_is_given_to_the_kernel_in_whole_seconds_rounded_up_and_bounded(int milliseconds, int seconds)
+    {
+        var transport = new FastWs.Server.Hosting.TransportOptions { DeferAccept = TimeSpan.FromMilliseconds(milliseconds) };
+        Assert.Equal(seconds, transport.EffectiveDeferAcceptSeconds);
+    }
+
     [Fact]
     public async Task Slow_but_complete_handshake_within_the_timeout_succeeds()
     {
