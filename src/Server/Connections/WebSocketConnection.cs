@@ -57,6 +57,11 @@ public sealed class WebSocketConnection
     private bool _hasUnflushed;
     private bool _flushQueued;
     private bool _congested;
+
+    // When the connection went over its unsent-output limit (a Stopwatch timestamp), 0 while it is not. Written
+    // under the write lock, read without it: the supervisor looks at every connection every tick, and taking the
+    // lock for that made the fan-out thread wait whenever the sweep was preempted holding it (on one core, the
+    // waiter cannot run the holder).
     private long _congestedSince;
     private bool _outputClosed;
     private bool _closeSent;
@@ -190,26 +195,15 @@ public sealed class WebSocketConnection
     };
 
     /// <summary>True while a flush is waiting for the client to drain its backlog.</summary>
-    public bool IsCongested
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _congested;
-            }
-        }
-    }
+    public bool IsCongested => Volatile.Read(ref _congestedSince) != 0;
 
     /// <summary>How long the connection has been over the limit; zero when it is not.</summary>
     internal TimeSpan CongestedFor
     {
         get
         {
-            lock (_output)
-            {
-                return _congested ? Stopwatch.GetElapsedTime(_congestedSince) : TimeSpan.Zero;
-            }
+            long since = Volatile.Read(ref _congestedSince);
+            return since == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(since);
         }
     }
 
@@ -447,7 +441,7 @@ public sealed class WebSocketConnection
         {
             // Everything written is kept and goes out as the client drains; data is skipped until then.
             _congested = true;
-            _congestedSince = Stopwatch.GetTimestamp();
+            Volatile.Write(ref _congestedSince, Stopwatch.GetTimestamp());
         }
     }
 
@@ -455,6 +449,7 @@ public sealed class WebSocketConnection
     internal void OnOutputDrained(bool closed)
     {
         _congested = false;
+        Volatile.Write(ref _congestedSince, 0);
         _repliesWhileCongested = 0;
         _outputClosed |= closed;
         // Control frames written while congested were left unflushed; send them now.
