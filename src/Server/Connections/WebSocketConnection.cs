@@ -56,12 +56,11 @@ public sealed class WebSocketConnection
     // All of the following are guarded by the write lock (_output).
     private bool _hasUnflushed;
     private bool _flushQueued;
-    private bool _congested;
 
-    // When the connection went over its unsent-output limit (a Stopwatch timestamp), 0 while it is not. Written
-    // under the write lock, read without it: the supervisor looks at every connection every tick, and taking the
-    // lock for that made the fan-out thread wait whenever the sweep was preempted holding it (on one core, the
-    // waiter cannot run the holder).
+    // Congestion: when the connection went over its unsent-output limit (a Stopwatch timestamp), 0 while it is
+    // not. Written under the write lock, read without it by the supervisor, which looks at every connection every
+    // tick: taking the lock for that made the fan-out thread wait whenever the sweep was preempted holding it (on
+    // one core, the waiter cannot run the holder).
     private long _congestedSince;
     private bool _outputClosed;
     private bool _closeSent;
@@ -221,7 +220,7 @@ public sealed class WebSocketConnection
     {
         lock (_output)
         {
-            if (_congested)
+            if (_congestedSince != 0)
             {
                 _messagesSkipped++;
                 _metrics.Skipped(1);
@@ -274,7 +273,7 @@ public sealed class WebSocketConnection
                 return;
             }
 
-            if (_congested)
+            if (_congestedSince != 0)
             {
                 // Replies are never skipped, but a client that keeps asking while not reading must not grow our
                 // buffer without bound: past a hard cap it is dropped.
@@ -301,7 +300,7 @@ public sealed class WebSocketConnection
     {
         lock (_output)
         {
-            if (_congested)
+            if (_congestedSince != 0)
             {
                 return;
             }
@@ -422,7 +421,7 @@ public sealed class WebSocketConnection
     private void FlushLocked()
     {
         _flushQueued = false;
-        if (!_hasUnflushed || _congested || _outputClosed)
+        if (!_hasUnflushed || _congestedSince != 0 || _outputClosed)
         {
             return;
         }
@@ -440,15 +439,13 @@ public sealed class WebSocketConnection
         else if (status == FlushStatus.Backlogged)
         {
             // Everything written is kept and goes out as the client drains; data is skipped until then.
-            _congested = true;
-            Volatile.Write(ref _congestedSince, Stopwatch.GetTimestamp());
+            Volatile.Write(ref _congestedSince, Math.Max(1, Stopwatch.GetTimestamp()));
         }
     }
 
     /// <summary>Called by the output, under the write lock, once a backlog reported by a flush has drained.</summary>
     internal void OnOutputDrained(bool closed)
     {
-        _congested = false;
         Volatile.Write(ref _congestedSince, 0);
         _repliesWhileCongested = 0;
         _outputClosed |= closed;
