@@ -66,7 +66,7 @@ internal static class Commands
             Rate = result.GetValue(rate),
             Channels = result.GetValue(channels),
             Hold = result.GetValue(hold),
-            ReceiveBuffer = result.GetResult(common.ReceiveBuffer) is null ? 2048 : s.ReceiveBuffer,
+            ReceiveBuffer = common.ReceiveBufferOr(result, 2048),
         })));
         return command;
     }
@@ -89,7 +89,7 @@ internal static class Commands
             Channels = result.GetValue(channels),
             Rate = result.GetValue(rate),
             Payload = result.GetValue(payload),
-            ReceiveBuffer = result.GetResult(common.ReceiveBuffer) is null ? 4096 : s.ReceiveBuffer,
+            ReceiveBuffer = common.ReceiveBufferOr(result, 4096),
         })));
         return command;
     }
@@ -138,6 +138,13 @@ internal static class Commands
         }
 
         public Option<int> ReceiveBuffer { get; }
+
+        /// <summary>
+        /// --recv-buffer when given on the command line, else the scenario's own default. (An option with a default
+        /// always has a result; only an explicit one says the user chose the size.)
+        /// </summary>
+        public int ReceiveBufferOr(ParseResult result, int scenarioDefault) =>
+            result.GetResult(ReceiveBuffer) is { Implicit: false } ? result.GetValue(ReceiveBuffer) : scenarioDefault;
 
         public ParsedOptions Settings(ParseResult result, string scenario, Func<ParsedOptions, ParsedOptions> scenarioSpecific) =>
             scenarioSpecific(new ParsedOptions
