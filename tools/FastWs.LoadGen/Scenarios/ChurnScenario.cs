@@ -28,6 +28,7 @@ internal static class ChurnScenario
         }
 
         report.Setting("subscribe via", s.SubscribeVia.ToString().ToLowerInvariant());
+        report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
         report.Setting("warmup (s)", s.Warmup);
         report.Setting("duration (s)", s.Duration);
         report.Setting("server pid", s.ServerPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");

@@ -20,6 +20,7 @@ internal static class ConnectScenario
         report.Setting("connections", s.Connections);
         report.Setting("rate (handshakes/s, 0 = unpaced)", s.Rate);
         report.Setting("connect concurrency", s.ConnectConcurrency);
+        report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
         report.Setting("channels", s.Channels == 0 ? "none (no subscribe)" : s.Channels);
         report.Setting("subscribe via", s.SubscribeVia.ToString().ToLowerInvariant());
         report.Setting("max ramp time (s)", s.Duration);

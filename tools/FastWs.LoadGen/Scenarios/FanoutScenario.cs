@@ -27,6 +27,7 @@ internal static class FanoutScenario
         report.Setting("payload (bytes of data)", s.Payload);
         report.Setting("publish via", s.PublishVia == PublishVia.Http ? $"http ({s.HttpUrl})" : $"ws ({s.Publishers} connection(s))");
         report.Setting("subscribe via", s.SubscribeVia.ToString().ToLowerInvariant());
+        report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
         report.Setting("warmup (s)", s.Warmup);
         report.Setting("duration (s)", s.Duration);
         report.Setting("on-time bound (ms)", s.OnTimeMs);

@@ -1,0 +1,192 @@
+using System.Text.Json;
+using FastWs.Server.Tests.TestSupport;
+
+namespace FastWs.LoadGen.Tests;
+
+/// <summary>
+/// Every scenario of the load tool run end to end, in this process, against a real FastWs server on an
+/// ephemeral loopback port: small counts and a second or two each, checked through the exit code and the
+/// summary.json a pipeline would read.
+/// </summary>
+public sealed class ScenarioTests : IAsyncLifetime
+{
+    private readonly string _reports = Path.Combine(Path.GetTempPath(), "fastws-loadgen-tests-" + Guid.NewGuid().ToString("N"));
+    private TestServer? _server;
+
+    private TestServer Server => _server ?? throw new InvalidOperationException("not started");
+
+    private string Url => Server.WebSocketUri.ToString();
+
+    public async ValueTask InitializeAsync()
+    {
+        Directory.CreateDirectory(_reports);
+        _server = await TestServer.StartAsync(options => options.Limits.MaxPublishesPerSecond = 0);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        Directory.Delete(_reports, recursive: true);
+    }
+
+    /// <summary>Runs the tool's entry point with a report directory; returns its exit code and the parsed summary.json (null when none was written).</summary>
+    private async Task<(int ExitCode, JsonElement? Summary)> RunAsync(string name, params string[] args)
+    {
+        string reportDir = Path.Combine(_reports, name);
+        int exitCode = await Program.Main([.. args, "--no-progress", "--report", reportDir]).WaitAsync(TimeSpan.FromSeconds(60));
+        string summaryPath = Path.Combine(reportDir, "summary.json");
+        if (!File.Exists(summaryPath))
+        {
+            return (exitCode, null);
+        }
+
+        using JsonDocument document = JsonDocument.Parse(await File.ReadAllTextAsync(summaryPath));
+        return (exitCode, document.RootElement.Clone());
+    }
+
+    private static double Metric(JsonElement summary, string key) => summary.GetProperty("metrics").GetProperty(key).GetProperty("value").GetDouble();
+
+    private static string Setting(JsonElement summary, string name) => summary.GetProperty("settings").GetProperty(name).GetString()!;
+
+    private static void AssertNoErrors(JsonElement summary)
+    {
+        Assert.Equal(0, summary.GetProperty("errors").GetArrayLength());
+        Assert.Equal(0, Metric(summary, "errors"));
+        Assert.False(summary.GetProperty("partial").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Fanout_delivers_everything_and_passes_its_thresholds()
+    {
+        string pid = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        (int exitCode, JsonElement? result) = await RunAsync(
+            "fanout",
+            "fanout", "-u", Url, "-s", "20", "-c", "2", "-r", "200", "--warmup", "0.5", "--duration", "1.5",
+            "--server-pid", pid, "--threshold", "ratio>=1", "--threshold", "errors==0", "--threshold", "p99<5s");
+
+        Assert.Equal(Program.ExitOk, exitCode);
+        JsonElement summary = Assert.NotNull(result);
+        Assert.Equal("fanout", summary.GetProperty("scenario").GetString());
+        AssertNoErrors(summary);
+        Assert.True(Metric(summary, "expected") > 0);
+        Assert.Equal(Metric(summary, "expected"), Metric(summary, "received"));
+        Assert.Equal(1.0, Metric(summary, "ratio"));
+        Assert.Equal(0, Metric(summary, "seq_gaps"));
+        Assert.Equal(0, Metric(summary, "seq_backwards"));
+        Assert.InRange(Metric(summary, "p50"), 0, Metric(summary, "p99"));
+        Assert.InRange(Metric(summary, "p99"), 0, Metric(summary, "max"));
+        Assert.True(Metric(summary, "server_cpu_s") > 0, "the server (this process) was sampled from /proc");
+        Assert.Equal("16384", Setting(summary, "receive buffer (bytes per connection)"));
+        Assert.True(summary.GetProperty("thresholdsPassed").GetBoolean());
+        Assert.Equal(3, summary.GetProperty("thresholds").GetArrayLength());
+        Assert.True(summary.GetProperty("timeSeries").GetProperty("p99_ms").GetArrayLength() >= 2);
+        Assert.True(File.Exists(Path.Combine(_reports, "fanout", "report.html")));
+    }
+
+    [Fact]
+    public async Task A_missed_threshold_exits_with_code_2_and_says_which()
+    {
+        (int exitCode, JsonElement? result) = await RunAsync(
+            "missed",
+            "fanout", "-u", Url, "-s", "5", "-r", "100", "--warmup", "0.3", "--duration", "1", "--threshold", "p99<1ns", "--threshold", "ratio>=1");
+
+        Assert.Equal(Program.ExitThreshold, exitCode);
+        JsonElement summary = Assert.NotNull(result);
+        Assert.False(summary.GetProperty("thresholdsPassed").GetBoolean());
+        JsonElement[] rules = [.. summary.GetProperty("thresholds").EnumerateArray()];
+        Assert.False(rules.Single(r => r.GetProperty("expression").GetString() == "p99<1ns").GetProperty("passed").GetBoolean());
+        Assert.True(rules.Single(r => r.GetProperty("expression").GetString() == "ratio>=1").GetProperty("passed").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Connect_opens_holds_and_closes_every_connection()
+    {
+        string pid = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        (int exitCode, JsonElement? result) = await RunAsync("connect", "connect", "-u", Url, "-n", "40", "--hold", "0.5", "--server-pid", pid);
+
+        Assert.Equal(Program.ExitOk, exitCode);
+        JsonElement summary = Assert.NotNull(result);
+        AssertNoErrors(summary);
+        Assert.Equal(40, Metric(summary, "connections"));
+        Assert.Equal(0, Metric(summary, "failed"));
+        Assert.Equal(40, Metric(summary, "alive_after_hold"));
+        Assert.True(Metric(summary, "handshakes") > 0);
+        Assert.True(Metric(summary, "server_cpu_us_per_handshake") > 0);
+        Assert.Equal("2048", Setting(summary, "receive buffer (bytes per connection)"));
+        await TestServer.WaitUntilAsync(() => Server.State.Connections.Count == 0, "the server to see every connection closed");
+    }
+
+    [Fact]
+    public async Task An_explicit_receive_buffer_overrides_the_scenario_default()
+    {
+        (int exitCode, JsonElement? result) = await RunAsync("connect-buffer", "connect", "-u", Url, "-n", "5", "--hold", "0", "--recv-buffer", "8192");
+
+        Assert.Equal(Program.ExitOk, exitCode);
+        Assert.Equal("8192", Setting(Assert.NotNull(result), "receive buffer (bytes per connection)"));
+    }
+
+    [Fact]
+    public async Task Churn_cycles_without_failures()
+    {
+        (int exitCode, JsonElement? result) = await RunAsync("churn", "churn", "-u", Url, "-k", "4", "--warmup", "0.2", "--duration", "1");
+
+        Assert.Equal(Program.ExitOk, exitCode);
+        JsonElement summary = Assert.NotNull(result);
+        AssertNoErrors(summary);
+        Assert.True(Metric(summary, "cycles") > 0);
+        Assert.Equal(0, Metric(summary, "failed_cycles"));
+        Assert.Equal("4096", Setting(summary, "receive buffer (bytes per connection)"));
+        await TestServer.WaitUntilAsync(() => Server.State.Connections.Count == 0, "the server to see every churned connection closed");
+    }
+
+    [Fact]
+    public async Task Slow_keeps_the_healthy_subscribers_whole()
+    {
+        (int exitCode, JsonElement? result) = await RunAsync(
+            "slow",
+            "slow", "-u", Url, "-s", "20", "-r", "200", "--slow-share", "0.25", "--warmup", "0.5", "--duration", "1.5", "--threshold", "ratio>=1");
+
+        Assert.Equal(Program.ExitOk, exitCode);
+        JsonElement summary = Assert.NotNull(result);
+        Assert.Equal(5, Metric(summary, "slow_subscribers"));
+        Assert.Equal(1.0, Metric(summary, "ratio"));
+        Assert.Equal(Metric(summary, "expected"), Metric(summary, "received"));
+    }
+
+    [Theory]
+    [InlineData("fanout", "-u", "ws://10.1.2.3:80/ws")]
+    [InlineData("fanout", "-u", "ws://example.com/ws")]
+    [InlineData("fanout", "-s", "0")]
+    [InlineData("fanout", "--threshold", "latency<10ms")]
+    [InlineData("connect", "-n", "0")]
+    [InlineData("slow", "--slow-share", "1.5")]
+    public async Task Bad_arguments_exit_with_code_1_before_any_traffic(params string[] args)
+    {
+        int connectionsBefore = Server.State.Connections.Count;
+        (int exitCode, JsonElement? summary) = await RunAsync("bad", [.. args.Contains("-u") ? args : [.. args, "-u", Url]]);
+
+        Assert.Equal(Program.ExitFatal, exitCode);
+        Assert.Null(summary);
+        Assert.Equal(connectionsBefore, Server.State.Connections.Count);
+    }
+
+    [Fact]
+    public async Task No_server_listening_is_a_fatal_error_not_a_hang()
+    {
+        // A loopback port nothing listens on: taken from a socket that is then closed.
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        (int exitCode, _) = await RunAsync("refused", "connect", "-u", $"ws://127.0.0.1:{port}/ws", "-n", "3", "--hold", "0");
+
+        Assert.Equal(Program.ExitFatal, exitCode);
+    }
+}
