@@ -48,9 +48,25 @@ public sealed class ScenarioTests : IAsyncLifetime
         return (exitCode, document.RootElement.Clone());
     }
 
+    /// <summary>Runs the tool, expects <paramref name="exitCode"/> and a written summary.json, and returns the summary.</summary>
+    private async Task<JsonElement> RunExpectingAsync(int exitCode, string name, params string[] args)
+    {
+        (int actual, JsonElement? summary) = await RunAsync(name, args);
+        Assert.Equal(exitCode, actual);
+        return Assert.NotNull(summary);
+    }
+
     private static double Metric(JsonElement summary, string key) => summary.GetProperty("metrics").GetProperty(key).GetProperty("value").GetDouble();
 
     private static string Setting(JsonElement summary, string name) => summary.GetProperty("settings").GetProperty(name).GetString()!;
+
+    /// <summary>Every delivery the healthy subscribers were owed in the window arrived.</summary>
+    private static void AssertDeliveredAll(JsonElement summary)
+    {
+        Assert.True(Metric(summary, "expected") > 0);
+        Assert.Equal(Metric(summary, "expected"), Metric(summary, "received"));
+        Assert.Equal(1.0, Metric(summary, "ratio"));
+    }
 
     private static void AssertNoErrors(JsonElement summary)
     {
@@ -63,18 +79,15 @@ public sealed class ScenarioTests : IAsyncLifetime
     public async Task Fanout_delivers_everything_and_passes_its_thresholds()
     {
         string pid = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        (int exitCode, JsonElement? result) = await RunAsync(
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
             "fanout",
             "fanout", "-u", Url, "-s", "20", "-c", "2", "-r", "200", "--warmup", "0.5", "--duration", "1.5",
             "--server-pid", pid, "--threshold", "ratio>=1", "--threshold", "errors==0", "--threshold", "p99<5s");
 
-        Assert.Equal(Program.ExitOk, exitCode);
-        JsonElement summary = Assert.NotNull(result);
         Assert.Equal("fanout", summary.GetProperty("scenario").GetString());
         AssertNoErrors(summary);
-        Assert.True(Metric(summary, "expected") > 0);
-        Assert.Equal(Metric(summary, "expected"), Metric(summary, "received"));
-        Assert.Equal(1.0, Metric(summary, "ratio"));
+        AssertDeliveredAll(summary);
         Assert.Equal(0, Metric(summary, "seq_gaps"));
         Assert.Equal(0, Metric(summary, "seq_backwards"));
         Assert.InRange(Metric(summary, "p50"), 0, Metric(summary, "p99"));
@@ -90,12 +103,11 @@ public sealed class ScenarioTests : IAsyncLifetime
     [Fact]
     public async Task A_missed_threshold_exits_with_code_2_and_says_which()
     {
-        (int exitCode, JsonElement? result) = await RunAsync(
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitThreshold,
             "missed",
             "fanout", "-u", Url, "-s", "5", "-r", "100", "--warmup", "0.3", "--duration", "1", "--threshold", "p99<1ns", "--threshold", "ratio>=1");
 
-        Assert.Equal(Program.ExitThreshold, exitCode);
-        JsonElement summary = Assert.NotNull(result);
         Assert.False(summary.GetProperty("thresholdsPassed").GetBoolean());
         JsonElement[] rules = [.. summary.GetProperty("thresholds").EnumerateArray()];
         Assert.False(rules.Single(r => r.GetProperty("expression").GetString() == "p99<1ns").GetProperty("passed").GetBoolean());
@@ -106,10 +118,10 @@ public sealed class ScenarioTests : IAsyncLifetime
     public async Task Connect_opens_holds_and_closes_every_connection()
     {
         string pid = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        (int exitCode, JsonElement? result) = await RunAsync("connect", "connect", "-u", Url, "-n", "40", "--hold", "0.5", "--server-pid", pid);
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
+            "connect", "connect", "-u", Url, "-n", "40", "--hold", "0.5", "--server-pid", pid);
 
-        Assert.Equal(Program.ExitOk, exitCode);
-        JsonElement summary = Assert.NotNull(result);
         AssertNoErrors(summary);
         Assert.Equal(40, Metric(summary, "connections"));
         Assert.Equal(0, Metric(summary, "failed"));
@@ -123,19 +135,18 @@ public sealed class ScenarioTests : IAsyncLifetime
     [Fact]
     public async Task An_explicit_receive_buffer_overrides_the_scenario_default()
     {
-        (int exitCode, JsonElement? result) = await RunAsync("connect-buffer", "connect", "-u", Url, "-n", "5", "--hold", "0", "--recv-buffer", "8192");
+        JsonElement summary = await RunExpectingAsync(Program.ExitOk, "connect-buffer", "connect", "-u", Url, "-n", "5", "--hold", "0", "--recv-buffer", "8192");
 
-        Assert.Equal(Program.ExitOk, exitCode);
-        Assert.Equal("8192", Setting(Assert.NotNull(result), "receive buffer (bytes per connection)"));
+        Assert.Equal("8192", Setting(summary, "receive buffer (bytes per connection)"));
     }
 
     [Fact]
     public async Task Churn_cycles_without_failures()
     {
-        (int exitCode, JsonElement? result) = await RunAsync("churn", "churn", "-u", Url, "-k", "4", "--warmup", "0.2", "--duration", "1");
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
+            "churn", "churn", "-u", Url, "-k", "4", "--warmup", "0.2", "--duration", "1");
 
-        Assert.Equal(Program.ExitOk, exitCode);
-        JsonElement summary = Assert.NotNull(result);
         AssertNoErrors(summary);
         Assert.True(Metric(summary, "cycles") > 0);
         Assert.Equal(0, Metric(summary, "failed_cycles"));
@@ -146,15 +157,13 @@ public sealed class ScenarioTests : IAsyncLifetime
     [Fact]
     public async Task Slow_keeps_the_healthy_subscribers_whole()
     {
-        (int exitCode, JsonElement? result) = await RunAsync(
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
             "slow",
             "slow", "-u", Url, "-s", "20", "-r", "200", "--slow-share", "0.25", "--warmup", "0.5", "--duration", "1.5", "--threshold", "ratio>=1");
 
-        Assert.Equal(Program.ExitOk, exitCode);
-        JsonElement summary = Assert.NotNull(result);
         Assert.Equal(5, Metric(summary, "slow_subscribers"));
-        Assert.Equal(1.0, Metric(summary, "ratio"));
-        Assert.Equal(Metric(summary, "expected"), Metric(summary, "received"));
+        AssertDeliveredAll(summary);
     }
 
     [Theory]

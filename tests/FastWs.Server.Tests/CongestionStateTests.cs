@@ -1,8 +1,7 @@
-using System.IO.Pipelines;
 using System.Net;
 using FastWs.Server.Connections;
 using FastWs.Server.Metrics;
-using Microsoft.AspNetCore.Connections;
+using FastWs.Server.Tests.TestSupport;
 using Xunit;
 
 namespace FastWs.Server.Tests;
@@ -25,19 +24,9 @@ public sealed class CongestionStateTests
         public ValueTask<bool> SendAllAsync(ReadOnlyMemory<byte> bytes) => new(Drain.Task);
     }
 
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
-
     private static WebSocketConnection CongestedConnection(FullSocket socket)
     {
-        var pipe = new Pipe();
-        var context = new DefaultConnectionContext { Transport = new DuplexPipe(pipe.Reader, pipe.Writer) };
-        context.Features.Set<ISocketSender>(socket);
-        var connection = new WebSocketConnection(context, new ServerMetrics(), IPAddress.Loopback, maxUnsentBytes: 16);
+        var connection = new WebSocketConnection(DetachedContext.Create(socket), new ServerMetrics(), IPAddress.Loopback, maxUnsentBytes: 16);
         byte[] frame = new byte[100];
         frame[0] = 0x81;
         frame[1] = 98;

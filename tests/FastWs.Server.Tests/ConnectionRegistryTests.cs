@@ -1,8 +1,7 @@
-using System.IO.Pipelines;
 using System.Net;
 using FastWs.Server.Connections;
 using FastWs.Server.Metrics;
-using Microsoft.AspNetCore.Connections;
+using FastWs.Server.Tests.TestSupport;
 using Xunit;
 
 namespace FastWs.Server.Tests;
@@ -14,16 +13,7 @@ public sealed class ConnectionRegistryTests
 
     private static WebSocketConnection NewConnection()
     {
-        var pipe = new Pipe();
-        var context = new DefaultConnectionContext { Transport = new DuplexPipe(pipe.Reader, pipe.Writer) };
-        return new WebSocketConnection(context, Metrics, IPAddress.Loopback, directSends: false);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
+        return new WebSocketConnection(DetachedContext.Create(), Metrics, IPAddress.Loopback, directSends: false);
     }
 
     [Fact]
