@@ -160,10 +160,14 @@ public sealed class ScenarioTests : IAsyncLifetime
         JsonElement summary = await RunExpectingAsync(
             Program.ExitOk,
             "slow",
-            "slow", "-u", Url, "-s", "20", "-r", "200", "--slow-share", "0.25", "--warmup", "0.5", "--duration", "1.5", "--threshold", "ratio>=1");
+            "slow", "-u", Url, "-s", "20", "-r", "200", "--payload", "4000", "--slow-share", "0.25", "--warmup", "0.5", "--duration", "1.5", "--threshold", "ratio>=1");
 
+        // 4 KB messages at 200/s are ~1.2 MB per subscriber in the window: far more than the slow ones' small socket
+        // buffers and the server's 64 KB limit, so the server skips them while the healthy ones get everything.
         Assert.Equal(5, Metric(summary, "slow_subscribers"));
         AssertDeliveredAll(summary);
+        Assert.InRange(Metric(summary, "slow_ratio"), 0, 0.5);
+        Assert.True(Server.State.Metrics.MessagesSkipped > 0, "the server skipped messages for the slow subscribers");
     }
 
     [Theory]
