@@ -170,6 +170,21 @@ public sealed class ScenarioTests : IAsyncLifetime
         Assert.True(Server.State.Metrics.MessagesSkipped > 0, "the server skipped messages for the slow subscribers");
     }
 
+    [Fact]
+    public async Task A_run_cut_short_by_max_run_time_exits_with_code_3_and_a_partial_report()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitPartial,
+            "cut-short",
+            "fanout", "-u", Url, "-s", "5", "-r", "100", "--warmup", "0.5", "--duration", "60", "--max-run-time", "2");
+
+        Assert.True(summary.GetProperty("partial").GetBoolean());
+        Assert.False(string.IsNullOrEmpty(summary.GetProperty("stopReason").GetString()));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"stopped after {watch.Elapsed.TotalSeconds:F1} s, not near the 2 s limit");
+        await TestServer.WaitUntilAsync(() => Server.State.Connections.Count == 0, "the server to see the cut-short run's connections closed");
+    }
+
     [Theory]
     [InlineData("fanout", "-u", "ws://10.1.2.3:80/ws")]
     [InlineData("fanout", "-u", "ws://example.com/ws")]
