@@ -17,22 +17,7 @@ public sealed class ConnectionRegistry
     /// The registered connections. Connections that register or end while this is walked may or may not be in it;
     /// every other one is, exactly once.
     /// </summary>
-    public IEnumerable<WebSocketConnection> All
-    {
-        get
-        {
-            foreach (WebSocketConnection?[] block in _slots.Blocks)
-            {
-                foreach (WebSocketConnection? connection in block)
-                {
-                    if (connection is not null)
-                    {
-                        yield return connection;
-                    }
-                }
-            }
-        }
-    }
+    public IEnumerable<WebSocketConnection> All => _slots.Members;
 
     internal void Add(WebSocketConnection connection)
     {

@@ -29,6 +29,27 @@ internal sealed class ConnectionSlots
     /// <summary>The blocks to iterate; empty slots are null. Safe to read without a lock.</summary>
     public WebSocketConnection?[][] Blocks => _blocks;
 
+    /// <summary>
+    /// The members, read without a lock: one that is added or removed during the walk may or may not be in it,
+    /// every other one is, exactly once. (The fan-out walks <see cref="Blocks"/> itself, with no enumerator.)
+    /// </summary>
+    public IEnumerable<WebSocketConnection> Members
+    {
+        get
+        {
+            foreach (WebSocketConnection?[] block in _blocks)
+            {
+                for (int i = 0; i < block.Length; i++)
+                {
+                    if (Volatile.Read(ref block[i]) is { } member)
+                    {
+                        yield return member;
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Adds a connection and returns its slot, which <see cref="Remove"/> takes back. Call under the owner's lock.</summary>
     public int Add(WebSocketConnection connection)
     {
