@@ -45,5 +45,11 @@ public sealed class Channel
     /// <summary>Last sequence number sent. Only the thread delivering its shard touches it.</summary>
     internal long LastSequence { get; set; }
 
+    /// <summary>
+    /// Where this channel's last message is in the fan-out batch being delivered, so the shard knows which of a
+    /// batch's messages nothing later in it follows on this channel. Only the thread delivering its shard touches it.
+    /// </summary>
+    internal int LastIndexInBatch { get; set; }
+
     public int SubscriberCount => Subscribers.Count;
 }

@@ -410,6 +410,13 @@ public sealed class WebSocketConnection
 
     internal bool HasSubscriptions => _subscriptions is not null && _subscriptions.Count > 0;
 
+    /// <summary>
+    /// True when the connection is subscribed to exactly one channel. The fan-out thread reads it without the read
+    /// loop's ownership of the set: an answer made stale by a subscribe racing with it only costs a socket write
+    /// that could have been shared, never order, because a direct send never overtakes bytes already queued.
+    /// </summary>
+    internal bool HasOneSubscription => _subscriptions is { Count: 1 };
+
     /// <summary>Takes every subscription away (used when the connection ends).</summary>
     internal SubscriptionSet? DetachSubscriptions()
     {

@@ -31,11 +31,13 @@ internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data
 /// (<see cref="MessagePublisher.DeliverQueued"/>), which is where batching comes from.
 /// </para>
 /// <para>
-/// Batching is natural, not timed: whoever delivers drains whatever is queued. A batch's last message goes
-/// straight from the encoded frame to each socket (no copy, no flush list); earlier ones are copied into each
-/// connection's output and flushed together after it, so many messages share one socket write. At light load a
-/// batch is one message and goes out at once; under load there are fewer writes and wake-ups per message, with
-/// no added delay.
+/// Batching is natural, not timed: whoever delivers drains whatever is queued, up to 64 messages at a time. A
+/// message goes straight from the encoded frame to a subscriber's socket (no copy, no flush list) when nothing
+/// later in the batch is for that subscriber: the batch's last message, and a channel's last message of the
+/// batch for a subscriber of that one channel only. Every other write is copied into the connection's output
+/// and flushed after the batch, so that subscriber's messages share one socket write. At light load a batch is
+/// one message and goes out at once; under load there are fewer writes and wake-ups per message, with no added
+/// delay, and a message is not held back behind the sends of later messages on other channels.
 /// </para>
 /// <para>
 /// A publishing thread does at most FanOutInlineDeliveryBudget (2,048) subscriber writes itself; the rest, and any
@@ -52,6 +54,19 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Subscriber writes a thread-pool turn does before it lets other queued work run (it always makes progress).</summary>
     private const int PoolDeliveryBudget = 64 * 1024;
 
+    /// <summary>Which of a message's writes may go straight to the socket (the rest wait for the batch's flush).</summary>
+    private enum SendThrough
+    {
+        /// <summary>None: a later message of the batch is on the same channel, so every subscriber gets more.</summary>
+        Never,
+
+        /// <summary>Those to subscribers of this one channel only: a later message of the batch may be for the others.</summary>
+        ToSingleChannelSubscribers,
+
+        /// <summary>All: nothing follows in the batch.</summary>
+        Always,
+    }
+
     /// <summary>What <see cref="TryTake"/> found at the head of the queue.</summary>
     private enum Take
     {
@@ -64,6 +79,9 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     private readonly ServerMetrics _metrics;
     private readonly DataFrameEncoder _encoder = new();
     private readonly List<WebSocketConnection> _toFlush = new(256);
+
+    /// <summary>The batch being delivered, taken whole first so that each message's channel knows whether it comes again.</summary>
+    private readonly PendingMessage[] _batch = new PendingMessage[MaxMessagesPerBatch];
 
     /// <summary>Messages queued and not yet taken for delivery: counted before the write, so never too low (a cheap "anything to do?").</summary>
     private int _queued;
@@ -158,7 +176,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// </summary>
     internal void DeliverNow(PendingMessage message)
     {
-        Deliver(message, sendThrough: true);
+        Deliver(message, SendThrough.Always);
         FlushTouchedConnections();
     }
 
@@ -197,25 +215,35 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         int spent = 0;
         while (true)
         {
-            Take take = TryTake(spent == 0 && mustProgress ? int.MaxValue : budget - spent, out PendingMessage next);
-            if (take != Take.Taken)
+            // Take the batch first: each channel's last message in it is known before anything is sent.
+            int count = 0;
+            Take take;
+            while ((take = TryTake(spent == 0 && mustProgress ? int.MaxValue : budget - spent, out PendingMessage message)) == Take.Taken)
+            {
+                spent += message.Channel.SubscriberCount;
+                message.Channel.LastIndexInBatch = count;
+                _batch[count++] = message;
+                if (count == MaxMessagesPerBatch)
+                {
+                    break;
+                }
+            }
+
+            if (count == 0)
             {
                 return take == Take.Empty;
             }
 
-            // One message of look-ahead: the batch's last message is sent through to each subscriber with nothing
-            // queued ahead of it, and the earlier ones are copied into each output and flushed together after it.
-            int batch = 0;
-            bool more;
-            do
+            for (int i = 0; i < count; i++)
             {
-                PendingMessage message = next;
-                batch++;
-                spent += message.Channel.SubscriberCount;
-                more = batch < MaxMessagesPerBatch && TryTake(budget - spent, out next) == Take.Taken;
+                PendingMessage message = _batch[i];
+                _batch[i] = default;
+                SendThrough sendThrough = i == count - 1 ? SendThrough.Always
+                    : message.Channel.LastIndexInBatch == i ? SendThrough.ToSingleChannelSubscribers
+                    : SendThrough.Never;
                 try
                 {
-                    Deliver(message, sendThrough: !more);
+                    Deliver(message, sendThrough);
                 }
 #pragma warning disable CA1031 // One bad delivery must not stop every channel on this shard.
                 catch (Exception)
@@ -224,7 +252,6 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                     _metrics.FanOutFailed();
                 }
             }
-            while (more);
 
             FlushTouchedConnections();
         }
@@ -265,7 +292,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     }
 
 
-    private void Deliver(PendingMessage message, bool sendThrough)
+    private void Deliver(PendingMessage message, SendThrough sendThrough)
     {
         ChannelState channel = message.Channel;
         try
@@ -284,7 +311,9 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                         continue;
                     }
 
-                    DataWrite outcome = subscriber.WriteData(frame, sendThrough);
+                    bool direct = sendThrough == SendThrough.Always
+                        || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
+                    DataWrite outcome = subscriber.WriteData(frame, direct);
                     if (outcome == DataWrite.WrittenNeedsFlush)
                     {
                         _toFlush.Add(subscriber);
