@@ -102,12 +102,41 @@ public sealed class FanOutBatchTests : IAsyncDisposable
         Subscribe("onlyB", B);
         Subscribe("onlyC", C);
 
-        await PublishOneBatchAsync((A, 1), (B, 2), (B, 3), (C, 4));
+        await PublishOneBatchAsync((A, 1), (B, 2), (C, 3), (B, 4));
 
-        // A's only message goes straight out, then C's (the batch's last); B's two share the flush after the batch.
+        // A's and C's only messages go straight out; B's two, with C's between them, share the flush after the batch.
         Assert.Equal(
-            [Write("onlyA", Message(A, 1, 1)), Write("onlyC", Message(C, 1, 4)), Write("onlyB", Message(B, 1, 2), Message(B, 2, 3))],
+            [Write("onlyA", Message(A, 1, 1)), Write("onlyC", Message(C, 1, 3)), Write("onlyB", Message(B, 1, 2), Message(B, 2, 4))],
             _writes);
+    }
+
+    [Fact]
+    public async Task A_run_of_one_channels_messages_goes_straight_out_as_one_write_when_the_channel_is_done()
+    {
+        Subscribe("onlyA", A);
+        Subscribe("onlyB", B);
+
+        await PublishOneBatchAsync((A, 1), (A, 2), (B, 3));
+
+        // A's two messages are encoded back to back and sent at once, before B's.
+        Assert.Equal([Write("onlyA", Message(A, 1, 1), Message(A, 2, 2)), Write("onlyB", Message(B, 1, 3))], _writes);
+    }
+
+    [Fact]
+    public async Task Large_messages_split_a_run_and_still_arrive_whole_and_in_order()
+    {
+        Subscribe("onlyA", A);
+        string big = "\"" + new string('x', 40_000) + "\"";
+        foreach (int n in new[] { 1, 2, 3 })
+        {
+            await _state.Publisher.PublishValidatedAsync(A, Encoding.UTF8.GetBytes(big), CancellationToken.None, deferDelivery: true);
+        }
+
+        _state.Publisher.DeliverQueued();
+
+        // Past 64 KB the run ends (two messages, then one); the subscriber's writes are still one flush, in order.
+        string Big(int seq) => $$"""{"type":"message","channel":"{{A}}","seq":{{seq}},"data":{{big}}}""";
+        Assert.Equal([Write("onlyA", Big(1), Big(2), Big(3))], _writes);
     }
 
     [Fact]
@@ -119,6 +148,35 @@ public sealed class FanOutBatchTests : IAsyncDisposable
         await PublishOneBatchAsync((A, 7));
 
         Assert.Equal([Write("onlyA", Message(A, 1, 7)), Write("both", Message(A, 1, 7))], _writes);
+    }
+
+    [Fact]
+    public async Task A_run_of_one_channels_messages_is_counted_message_by_message_delivered_and_skipped()
+    {
+        Subscribe("onlyA", A);
+        Subscribe("both", A, B);
+        var stuck = new StuckSocket();
+        var congested = new WebSocketConnection(DetachedContext.Create(stuck), _state.Metrics, IPAddress.Loopback, maxUnsentBytes: 16);
+        Assert.True(_subscriptions.Subscribe(congested, A, out _).IsOk);
+        await PublishOneBatchAsync((A, 1)); // more than 16 bytes stay unsent: congested from here on
+        Assert.True(congested.IsCongested);
+        long deliveredBefore = _state.Metrics.MessagesOut;
+
+        await PublishOneBatchAsync((A, 2), (A, 3), (A, 4));
+
+        // One run of three frames, written once to each reader, and three messages skipped for the stuck one.
+        Assert.Equal([Write("onlyA", Message(A, 2, 2), Message(A, 3, 3), Message(A, 4, 4)), Write("both", Message(A, 2, 2), Message(A, 3, 3), Message(A, 4, 4))], _writes);
+        Assert.Equal(6, _state.Metrics.MessagesOut - deliveredBefore);
+        Assert.Equal(3, congested.MessagesSkipped);
+        Assert.Equal(3, _state.Metrics.MessagesSkipped);
+    }
+
+    /// <summary>A socket whose kernel buffer is full for good.</summary>
+    private sealed class StuckSocket : ISocketSender
+    {
+        public int TrySend(ReadOnlySpan<byte> bytes) => 0;
+
+        public ValueTask<bool> SendAllAsync(ReadOnlyMemory<byte> bytes) => new(new TaskCompletionSource<bool>().Task);
     }
 
     public async ValueTask DisposeAsync() => await _state.DisposeAsync();
@@ -135,6 +193,7 @@ public sealed class FanOutBatchTests : IAsyncDisposable
     /// <summary>Queues every message first and then delivers, as a publisher's read loop does with the publishes of one read.</summary>
     private async Task PublishOneBatchAsync(params (string Channel, int N)[] messages)
     {
+        _writes.Clear();
         foreach ((string channel, int n) in messages)
         {
             await _state.Publisher.PublishValidatedAsync(channel, Encoding.UTF8.GetBytes(Data(n)), CancellationToken.None, deferDelivery: true);

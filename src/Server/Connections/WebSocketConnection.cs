@@ -209,21 +209,22 @@ public sealed class WebSocketConnection
     internal bool IsAllowed(AccessPolicy policy) => policy.Allows(IsLoopback);
 
     /// <summary>
-    /// Called by fan-out with a complete data frame. Skips it while the client is congested.
+    /// Called by fan-out with complete data frames: one message's, or a run of <paramref name="messages"/> of one
+    /// channel back to back. Skips them while the client is congested.
     /// <see cref="DataWrite.WrittenNeedsFlush"/> tells the caller to flush this connection once its batch is done.
     /// </summary>
     /// <param name="sendThrough">
-    /// True for the last message of a fan-out batch: where nothing is queued ahead of it the frame goes to the
-    /// socket at once, without a copy and without a flush owed.
+    /// True when nothing later in the fan-out batch is for this connection: where nothing is queued ahead of them
+    /// the frames go to the socket at once, without a copy and without a flush owed.
     /// </param>
-    internal DataWrite WriteData(ReadOnlySpan<byte> frame, bool sendThrough)
+    internal DataWrite WriteData(ReadOnlySpan<byte> frame, bool sendThrough, int messages = 1)
     {
         lock (_output)
         {
             if (_congestedSince != 0)
             {
-                _messagesSkipped++;
-                _metrics.Skipped(1);
+                _messagesSkipped += messages;
+                _metrics.Skipped(messages);
                 return DataWrite.Skipped;
             }
 

@@ -31,13 +31,15 @@ internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data
 /// (<see cref="MessagePublisher.DeliverQueued"/>), which is where batching comes from.
 /// </para>
 /// <para>
-/// Batching is natural, not timed: whoever delivers drains whatever is queued, up to 64 messages at a time. A
-/// message goes straight from the encoded frame to a subscriber's socket (no copy, no flush list) when nothing
-/// later in the batch is for that subscriber: the batch's last message, and a channel's last message of the
-/// batch for a subscriber of that one channel only. Every other write is copied into the connection's output
-/// and flushed after the batch, so that subscriber's messages share one socket write. At light load a batch is
-/// one message and goes out at once; under load there are fewer writes and wake-ups per message, with no added
-/// delay, and a message is not held back behind the sends of later messages on other channels.
+/// Batching is natural, not timed: whoever delivers drains whatever is queued, up to 64 messages at a time.
+/// Consecutive messages of one channel in the batch are encoded back to back into one run of frames, and each
+/// subscriber gets the whole run in one write. A run goes straight from the encoder to a subscriber's socket
+/// (no copy, no flush list) when nothing later in the batch is for that subscriber: the batch's last run, and a
+/// run holding its channel's last message of the batch for a subscriber of that one channel only. Every other
+/// write is copied into the connection's output and flushed after the batch, so that subscriber's messages
+/// share one socket write. At light load a batch is one message and goes out at once; under load there are
+/// fewer writes, copies and wake-ups per message, with no added delay, and a message is not held back behind
+/// the sends of later messages on other channels.
 /// </para>
 /// <para>
 /// A publishing thread does at most FanOutInlineDeliveryBudget (2,048) subscriber writes itself; the rest, and any
@@ -51,16 +53,19 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Flush at least this often under sustained load so the first message of a batch is not held back.</summary>
     private const int MaxMessagesPerBatch = 64;
 
+    /// <summary>A run of one channel's frames stops growing at this size, so that one write to a subscriber stays moderate.</summary>
+    private const int MaxRunBytes = 64 * 1024;
+
     /// <summary>Subscriber writes a thread-pool turn does before it lets other queued work run (it always makes progress).</summary>
     private const int PoolDeliveryBudget = 64 * 1024;
 
     /// <summary>Which of a message's writes may go straight to the socket (the rest wait for the batch's flush).</summary>
     private enum SendThrough
     {
-        /// <summary>None: a later message of the batch is on the same channel, so every subscriber gets more.</summary>
+        /// <summary>None: a later run of the batch is on the same channel, so every subscriber gets more.</summary>
         Never,
 
-        /// <summary>Those to subscribers of this one channel only: a later message of the batch may be for the others.</summary>
+        /// <summary>Those to subscribers of this one channel only: a later run of the batch may be for the others.</summary>
         ToSingleChannelSubscribers,
 
         /// <summary>All: nothing follows in the batch.</summary>
@@ -176,8 +181,9 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// </summary>
     internal void DeliverNow(PendingMessage message)
     {
-        Deliver(message, SendThrough.Always);
-        FlushTouchedConnections();
+        message.Channel.LastIndexInBatch = 0;
+        _batch[0] = message;
+        DeliverTaken(1);
     }
 
     /// <summary>The thread pool carries on a turn that ran out of budget.</summary>
@@ -234,26 +240,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                 return take == Take.Empty;
             }
 
-            for (int i = 0; i < count; i++)
-            {
-                PendingMessage message = _batch[i];
-                _batch[i] = default;
-                SendThrough sendThrough = i == count - 1 ? SendThrough.Always
-                    : message.Channel.LastIndexInBatch == i ? SendThrough.ToSingleChannelSubscribers
-                    : SendThrough.Never;
-                try
-                {
-                    Deliver(message, sendThrough);
-                }
-#pragma warning disable CA1031 // One bad delivery must not stop every channel on this shard.
-                catch (Exception)
-#pragma warning restore CA1031
-                {
-                    _metrics.FanOutFailed();
-                }
-            }
-
-            FlushTouchedConnections();
+            DeliverTaken(count);
         }
     }
 
@@ -292,46 +279,95 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     }
 
 
-    private void Deliver(PendingMessage message, SendThrough sendThrough)
+    /// <summary>
+    /// Delivers the first <paramref name="count"/> messages of <see cref="_batch"/> run by run, then flushes every
+    /// connection that was written to without a send.
+    /// </summary>
+    private void DeliverTaken(int count)
     {
-        ChannelState channel = message.Channel;
-        try
+        int next = 0;
+        while (next < count)
         {
-            long sequence = ++channel.LastSequence;
-            ReadOnlySpan<byte> frame = _encoder.Encode(channel, sequence, message.Data.AsSpan(0, message.Length)).Span;
-
-            int delivered = 0;
-            foreach (WebSocketConnection?[] block in channel.Subscribers.Blocks)
+            ChannelState channel = _batch[next].Channel;
+            try
             {
-                for (int i = 0; i < block.Length; i++)
-                {
-                    WebSocketConnection? subscriber = Volatile.Read(ref block[i]);
-                    if (subscriber is null)
-                    {
-                        continue;
-                    }
+                int messages = EncodeRun(channel, ref next, count);
+                SendThrough sendThrough = next == count ? SendThrough.Always
+                    : channel.LastIndexInBatch < next ? SendThrough.ToSingleChannelSubscribers
+                    : SendThrough.Never;
+                DeliverRun(channel, messages, sendThrough);
+            }
+#pragma warning disable CA1031 // One bad delivery must not stop every channel on this shard.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+                _metrics.FanOutFailed();
+            }
+        }
 
-                    bool direct = sendThrough == SendThrough.Always
-                        || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
-                    DataWrite outcome = subscriber.WriteData(frame, direct);
-                    if (outcome == DataWrite.WrittenNeedsFlush)
-                    {
-                        _toFlush.Add(subscriber);
-                        delivered++;
-                    }
-                    else if (outcome == DataWrite.Written)
-                    {
-                        delivered++;
-                    }
+        FlushTouchedConnections();
+    }
+
+    /// <summary>
+    /// Numbers and encodes the messages of <paramref name="channel"/> from <paramref name="next"/> on, up to the
+    /// first message of another channel or <see cref="MaxRunBytes"/>, and gives their data buffers back. Moves
+    /// <paramref name="next"/> past every message it took, even if encoding one fails. Returns the messages in the run.
+    /// </summary>
+    private int EncodeRun(ChannelState channel, ref int next, int count)
+    {
+        _encoder.Clear();
+        int messages = 0;
+        do
+        {
+            PendingMessage message = _batch[next];
+            _batch[next] = default;
+            next++;
+            try
+            {
+                _encoder.Append(channel, ++channel.LastSequence, message.Data.AsSpan(0, message.Length));
+                messages++;
+            }
+            finally
+            {
+                PendingMessage.DataPool.Return(message.Data);
+            }
+        }
+        while (next < count && ReferenceEquals(_batch[next].Channel, channel) && _encoder.RunLength < MaxRunBytes);
+
+        return messages;
+    }
+
+    /// <summary>Writes the encoded run to every subscriber of <paramref name="channel"/>: the same bytes to each.</summary>
+    private void DeliverRun(ChannelState channel, int messages, SendThrough sendThrough)
+    {
+        ReadOnlySpan<byte> frames = _encoder.Run;
+        int delivered = 0;
+        foreach (WebSocketConnection?[] block in channel.Subscribers.Blocks)
+        {
+            for (int i = 0; i < block.Length; i++)
+            {
+                WebSocketConnection? subscriber = Volatile.Read(ref block[i]);
+                if (subscriber is null)
+                {
+                    continue;
+                }
+
+                bool direct = sendThrough == SendThrough.Always
+                    || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
+                DataWrite outcome = subscriber.WriteData(frames, direct, messages);
+                if (outcome == DataWrite.WrittenNeedsFlush)
+                {
+                    _toFlush.Add(subscriber);
+                    delivered++;
+                }
+                else if (outcome == DataWrite.Written)
+                {
+                    delivered++;
                 }
             }
+        }
 
-            _metrics.Delivered(delivered, (long)delivered * frame.Length);
-        }
-        finally
-        {
-            PendingMessage.DataPool.Return(message.Data);
-        }
+        _metrics.Delivered(delivered * messages, (long)delivered * frames.Length);
     }
 
     private void FlushTouchedConnections()
