@@ -14,8 +14,8 @@ namespace FastWs.Benchmarks;
 /// (<c>MessagePublisher.PublishValidatedAsync</c> with deferred delivery), then delivered together
 /// (<c>DeliverQueued</c>), to 50 subscriber writes in all. <see cref="Layout"/> picks the shape: five channels of
 /// ten subscribers each, one message per channel (workload (c)'s shape: every write can go straight to its socket),
-/// or one channel of ten subscribers that gets all five (workload (a)'s and (e)'s: each subscriber's five messages
-/// are copied into its output and leave in one write).
+/// or one channel of ten subscribers that gets all five (workload (a)'s and (e)'s: the five frames are encoded back
+/// to back as one run, and each subscriber gets the run in one write).
 /// </summary>
 /// <remarks>
 /// The subscribers' socket takes every byte and does nothing with it, so this is FastWs's own cost per batch
