@@ -50,6 +50,15 @@ internal static class InMemoryTransport
         return new WebSocketConnection(context, metrics, IPAddress.Loopback);
     }
 
+    /// <summary>
+    /// A connection context for benchmarks that send through a socket feature the caller sets: its transport
+    /// pipes are never read or written.
+    /// </summary>
+    public static DefaultConnectionContext CreateSocketContext(string id) => new(id)
+    {
+        Transport = new DuplexPipe(s_idleInput, new Pipe().Writer),
+    };
+
     /// <summary>Consumes everything written to <paramref name="pipe"/> so far, like the socket sending it.</summary>
     public static long Drain(Pipe pipe)
     {

@@ -60,10 +60,7 @@ public class PublishBatchBenchmarks
         for (int i = 0; i < _sockets.Length; i++)
         {
             _sockets[i] = new DiscardSocket();
-            var context = new DefaultConnectionContext("bench-batch-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            {
-                Transport = new UnusedTransport(),
-            };
+            DefaultConnectionContext context = InMemoryTransport.CreateSocketContext("bench-batch-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
             context.Features.Set<ISocketSender>(_sockets[i]);
             var connection = new WebSocketConnection(context, _state.Metrics, IPAddress.Loopback);
             if (!subscriptions.Subscribe(connection, _channelOfMessage[i % channels], out _).IsOk)
@@ -136,13 +133,5 @@ public class PublishBatchBenchmarks
         }
 
         public ValueTask<bool> SendAllAsync(ReadOnlyMemory<byte> bytes) => new(true);
-    }
-
-    /// <summary>Never used: with a socket present, the connection writes to it directly.</summary>
-    private sealed class UnusedTransport : IDuplexPipe
-    {
-        public PipeReader Input { get; } = new Pipe().Reader;
-
-        public PipeWriter Output { get; } = new Pipe().Writer;
     }
 }

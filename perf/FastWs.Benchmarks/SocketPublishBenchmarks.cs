@@ -46,10 +46,7 @@ public class SocketPublishBenchmarks
         (_serverSides, _clientSides) = ConnectPairs(Subscribers);
         for (int i = 0; i < Subscribers; i++)
         {
-            var context = new DefaultConnectionContext("bench-socket-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            {
-                Transport = new SocketOnlyTransport(),
-            };
+            DefaultConnectionContext context = InMemoryTransport.CreateSocketContext("bench-socket-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (Sender == "epoll" && EpollTransportFactory.IsSupported)
             {
                 // The epoll transport's connection over its own copy of the descriptor: sends are its send() calls.
@@ -139,13 +136,5 @@ public class SocketPublishBenchmarks
     private sealed class SocketFeature(Socket socket) : IConnectionSocketFeature
     {
         public Socket Socket { get; } = socket;
-    }
-
-    /// <summary>A transport whose pipes are never used: with a socket present, the connection writes to it directly.</summary>
-    private sealed class SocketOnlyTransport : IDuplexPipe
-    {
-        public PipeReader Input { get; } = new Pipe().Reader;
-
-        public PipeWriter Output { get; } = new Pipe().Writer;
     }
 }
