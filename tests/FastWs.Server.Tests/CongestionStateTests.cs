@@ -14,16 +14,6 @@ public sealed class CongestionStateTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
-    /// <summary>A socket whose kernel buffer is full: every send takes nothing, and the backlog waits until the test lets it go.</summary>
-    private sealed class FullSocket : ISocketSender
-    {
-        public TaskCompletionSource<bool> Drain { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public int TrySend(ReadOnlySpan<byte> bytes) => 0;
-
-        public ValueTask<bool> SendAllAsync(ReadOnlyMemory<byte> bytes) => new(Drain.Task);
-    }
-
     private static WebSocketConnection CongestedConnection(FullSocket socket)
     {
         var connection = new WebSocketConnection(DetachedContext.Create(socket), new ServerMetrics(), IPAddress.Loopback, maxUnsentBytes: 16);

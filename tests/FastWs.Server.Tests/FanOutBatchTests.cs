@@ -155,7 +155,7 @@ public sealed class FanOutBatchTests : IAsyncDisposable
     {
         Subscribe("onlyA", A);
         Subscribe("both", A, B);
-        var stuck = new StuckSocket();
+        var stuck = new FullSocket(); // never drained
         var congested = new WebSocketConnection(DetachedContext.Create(stuck), _state.Metrics, IPAddress.Loopback, maxUnsentBytes: 16);
         Assert.True(_subscriptions.Subscribe(congested, A, out _).IsOk);
         await PublishOneBatchAsync((A, 1)); // more than 16 bytes stay unsent: congested from here on
@@ -169,14 +169,6 @@ public sealed class FanOutBatchTests : IAsyncDisposable
         Assert.Equal(6, _state.Metrics.MessagesOut - deliveredBefore);
         Assert.Equal(3, congested.MessagesSkipped);
         Assert.Equal(3, _state.Metrics.MessagesSkipped);
-    }
-
-    /// <summary>A socket whose kernel buffer is full for good.</summary>
-    private sealed class StuckSocket : ISocketSender
-    {
-        public int TrySend(ReadOnlySpan<byte> bytes) => 0;
-
-        public ValueTask<bool> SendAllAsync(ReadOnlyMemory<byte> bytes) => new(new TaskCompletionSource<bool>().Task);
     }
 
     public async ValueTask DisposeAsync() => await _state.DisposeAsync();
