@@ -11,6 +11,7 @@ public class AllocationTests
 {
     private const int WarmUp = 200;
     private const int Iterations = 2000;
+    private const int Rounds = 3;
 
     [Fact]
     public void Reading_a_contiguous_masked_text_frame_in_place_allocates_nothing()
@@ -34,7 +35,7 @@ public class AllocationTests
         long allocated = Measure(Run);
 
         Assert.Equal(0, allocated);
-        Assert.Equal(WarmUp + Iterations, messages);
+        Assert.Equal(WarmUp + Rounds * Iterations, messages);
         Assert.Equal(0, reader.ErrorCloseCode);
     }
 
@@ -64,7 +65,7 @@ public class AllocationTests
         long allocated = Measure(Run);
 
         Assert.Equal(0, allocated);
-        Assert.Equal(2 * (WarmUp + Iterations), messages);
+        Assert.Equal(2 * (WarmUp + Rounds * Iterations), messages);
         Assert.Equal(700 + 9 + 900, lastLength);
         Assert.Equal(pristine, input); // the pooled path copies before unmasking
     }
@@ -91,7 +92,7 @@ public class AllocationTests
         long allocated = Measure(Run);
 
         Assert.Equal(0, allocated);
-        Assert.Equal(WarmUp + Iterations, messages);
+        Assert.Equal(WarmUp + Rounds * Iterations, messages);
     }
 
     [Fact]
@@ -139,9 +140,15 @@ public class AllocationTests
         long allocated = Measure(Run);
 
         Assert.Equal(0, allocated);
-        Assert.Equal((WarmUp + Iterations) * (5000 + 4L), total);
+        Assert.Equal((WarmUp + Rounds * Iterations) * (5000 + 4L), total);
     }
 
+    /// <summary>
+    /// Bytes allocated by <see cref="Iterations"/> calls after a warm-up, the least of <see cref="Rounds"/> rounds.
+    /// Code that allocates on every call allocates in every round; a one-off does not repeat. CI saw one once:
+    /// 2,576 B in 2,000 fragmented reads, the size of one new 2 KB array from <c>ArrayPool.Shared</c> plus the
+    /// pool's per-thread bookkeeping, which the pool (shared with every other test in the process) may rebuild.
+    /// </summary>
     private static long Measure(Action run)
     {
         for (int i = 0; i < WarmUp; i++)
@@ -149,12 +156,18 @@ public class AllocationTests
             run();
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < Iterations; i++)
+        long least = long.MaxValue;
+        for (int round = 0; round < Rounds; round++)
         {
-            run();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Iterations; i++)
+            {
+                run();
+            }
+
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        return least;
     }
 }
