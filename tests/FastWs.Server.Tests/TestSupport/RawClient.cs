@@ -216,27 +216,9 @@ internal sealed class RawClient : IAsyncDisposable
     /// <summary>Reads the next frame (a whole message or a control frame); fails when the connection ends first.</summary>
     public async Task<RawFrame> ReadFrameAsync(TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? TestServer.DefaultTimeout);
-        while (true)
-        {
-            ReadResult result = await _input.ReadAsync(cts.Token);
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            WebSocketReadStatus status = _reader.Read(ref buffer, out WebSocketMessage message);
-            Assert.NotEqual(WebSocketReadStatus.ProtocolError, status);
-            if (status == WebSocketReadStatus.Message)
-            {
-                var frame = new RawFrame(message.Type, message.Payload.ToArray());
-                _input.AdvanceTo(buffer.Start); // whatever follows is not examined yet: the next read returns it at once
-                return frame;
-            }
-
-            _input.AdvanceTo(buffer.Start, buffer.End);
-
-            if (result.IsCompleted)
-            {
-                Assert.Fail("Connection closed while waiting for a frame");
-            }
-        }
+        RawFrame? frame = await ReadFrameOrEndAsync(timeout);
+        Assert.True(frame.HasValue, "Connection closed while waiting for a frame");
+        return frame.Value;
     }
 
     /// <summary>Reads the next frame; null when the connection ends first (EOF or reset). Fails the test on a timeout.</summary>
