@@ -30,7 +30,7 @@ public sealed class StartupWarmUpTests
         await AssertOneCleanWarmUpAsync(server);
         Assert.True(server.State.Metrics.SubscriptionChanges >= 2, "the warm-up subscribes and unsubscribes");
         Assert.Equal(0, server.State.Channels.Count);
-        Assert.Equal(0, server.State.Metrics.Published);
+        Assert.Equal(1, server.State.Metrics.Published); // the warm-up's own message, delivered back to it
 
         using var http = new HttpClient { BaseAddress = server.HttpUri };
         using HttpResponseMessage ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative));
@@ -61,6 +61,45 @@ public sealed class StartupWarmUpTests
 
         await AssertOneCleanWarmUpAsync(server);
         Assert.Equal(subscribes ? 2 : 0, server.State.Metrics.SubscriptionChanges);
+        Assert.Equal(subscribes ? 1 : 0, server.State.Metrics.Published);
+    }
+
+    [Fact]
+    public async Task The_warm_up_publishes_only_where_its_address_may()
+    {
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.WarmUp = true;
+            foreach (NamespaceOptions ns in o.Namespaces.Values)
+            {
+                ns.Publish = AccessPolicy.Nobody;
+            }
+        });
+
+        await AssertOneCleanWarmUpAsync(server);
+        Assert.Equal(2, server.State.Metrics.SubscriptionChanges);
+        Assert.Equal(0, server.State.Metrics.Published);
+    }
+
+    [Fact]
+    public void The_warm_up_channel_is_its_own_key_in_the_first_namespace_that_lets_it_subscribe_and_publish()
+    {
+        var options = new FastWsOptions();
+        options.Namespaces.Clear();
+        options.Namespaces["alpha"] = new NamespaceOptions { Subscribe = AccessPolicy.Anyone, Publish = AccessPolicy.Nobody };
+        options.Namespaces["beta"] = new NamespaceOptions { Subscribe = AccessPolicy.Loopback, Publish = AccessPolicy.Loopback };
+        options.Namespaces["gamma"] = new NamespaceOptions { Subscribe = AccessPolicy.Anyone, Publish = AccessPolicy.Anyone };
+        var warmUp = new StartupWarmUp(new ServerState(options), new ListLogger());
+
+        Assert.Equal(("beta:warm-up", true), warmUp.WarmUpChannel(fromLoopback: true));
+        Assert.Equal(("gamma:warm-up", true), warmUp.WarmUpChannel(fromLoopback: false));
+
+        options.Namespaces.Remove("gamma");
+        var noPublish = new StartupWarmUp(new ServerState(options), new ListLogger());
+        Assert.Equal(("alpha:warm-up", false), noPublish.WarmUpChannel(fromLoopback: false));
+
+        options.Namespaces.Clear();
+        Assert.Null(new StartupWarmUp(new ServerState(options), new ListLogger()).WarmUpChannel(fromLoopback: true));
     }
 
     [Fact]
