@@ -10,7 +10,7 @@ namespace FastWs.LoadGen.Tests;
 public sealed class ComparisonResultsTests
 {
     /// <summary>The run perf/RESULTS.md's "The run" section quotes; update it together with that section.</summary>
-    private const string QuotedRun = "2026-12-07T01-00-48Z";
+    private const string QuotedRun = "2026-12-07T01-36-30Z";
 
     private static string RepositoryRoot()
     {
