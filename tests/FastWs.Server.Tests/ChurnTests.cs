@@ -73,8 +73,8 @@ public sealed class ChurnTests
             Interlocked.Increment(ref endings[(int)ending]);
 
             // A shared channel, one of a few dozen shared by some, and one of the connection's own.
-            string subscribe = $$"""{"type":"subscribe","channels":["bench:churn","price:K{{i % 50}}","user:{{i}}"],"id":{{i}}}""";
-            string expectedAck = $$"""{"type":"subscribed","channels":["bench:churn","price:K{{i % 50}}","user:{{i}}"],"id":{{i}}}""";
+            string subscribe = $$"""{"type":"subscribe","channels":["bench:churn","price:K{{i % 50}}","bench:own{{i}}"],"id":{{i}}}""";
+            string expectedAck = $$"""{"type":"subscribed","channels":["bench:churn","price:K{{i % 50}}","bench:own{{i}}"],"id":{{i}}}""";
             if (ending == Ending.ClientWebSocketClose)
             {
                 await using TestClient client = await server.ConnectAsync();

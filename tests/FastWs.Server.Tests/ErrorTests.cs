@@ -1,3 +1,4 @@
+using FastWs.Server.Auth;
 using System.Text.Json;
 using FastWs.Server.Hosting;
 using FastWs.Server.Tests.TestSupport;

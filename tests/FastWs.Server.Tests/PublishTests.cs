@@ -89,11 +89,11 @@ public sealed class PublishTests
     {
         await using TestServer server = await TestServer.StartAsync();
         await using TestClient client = await server.ConnectAsync();
-        await SubscriptionTests.Subscribe(client, "intent:abc");
+        await SubscriptionTests.Subscribe(client, "bench:abc");
 
-        await client.SendAsync("""{"type":"publish","channel":"intent:abc","data":[1]}""");
+        await client.SendAsync("""{"type":"publish","channel":"bench:abc","data":[1]}""");
 
-        Assert.Equal("""{"type":"message","channel":"intent:abc","seq":1,"data":[1]}""", await client.ReceiveAsync());
+        Assert.Equal("""{"type":"message","channel":"bench:abc","seq":1,"data":[1]}""", await client.ReceiveAsync());
     }
 
     [Fact]

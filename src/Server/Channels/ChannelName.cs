@@ -59,6 +59,20 @@ public static class ChannelName
         return colon < 0 ? name : name[(colon + 1)..];
     }
 
+    /// <summary>The namespace part: "user:0xab" → "user".</summary>
+    public static ReadOnlySpan<char> Namespace(ReadOnlySpan<char> name)
+    {
+        int colon = name.IndexOf(':');
+        return colon < 0 ? name : name[..colon];
+    }
+
+    /// <summary>The key after the first colon ("user:0xab" → "0xab"); empty for a bare namespace.</summary>
+    public static ReadOnlySpan<char> Key(ReadOnlySpan<char> name)
+    {
+        int colon = name.IndexOf(':');
+        return colon < 0 ? [] : name[(colon + 1)..];
+    }
+
     private static bool IsAllowed(byte b) =>
         (uint)((b | 0x20) - 'a') <= 'z' - 'a' || (uint)(b - '0') <= 9 || b is (byte)'_' or (byte)'.' or (byte)':' or (byte)'-';
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using FastWs.Server.Auth;
 using FastWs.Server.Connections;
 using FastWs.Server.Hosting;
 using FastWs.Server.Limits;
@@ -12,7 +13,14 @@ internal readonly record struct SubscriptionResult(string? ErrorCode, string Mes
 {
     public static SubscriptionResult Ok { get; } = new(null, string.Empty);
 
+    /// <summary>Held until the connection's first token arrives (or its wait ends): neither done nor refused yet.</summary>
+    public static SubscriptionResult Pending { get; } = new(PendingCode, string.Empty);
+
+    private const string PendingCode = "pending";
+
     public bool IsOk => ErrorCode is null;
+
+    public bool IsPending => ReferenceEquals(ErrorCode, PendingCode);
 }
 
 /// <summary>
@@ -34,7 +42,10 @@ internal sealed class SubscriptionManager
         _metrics = state.Metrics;
         _limits = state.Options.Limits;
         _keyGroups = state.KeyGroups;
+        _authRequired = state.Options.Auth.Required;
     }
+
+    private readonly bool _authRequired;
 
     public SubscriptionResult Subscribe(WebSocketConnection connection, ReadOnlySpan<char> name, out string? channelName)
     {
@@ -45,9 +56,23 @@ internal sealed class SubscriptionManager
             return check;
         }
 
-        if (!connection.IsAllowed(settings!.Subscribe))
+        AccessPolicy rule = settings!.Subscribe;
+        if (!rule.Allows(connection.Caller, ChannelName.Key(name)) || MustWaitForToken(connection, rule))
         {
-            return new SubscriptionResult(ErrorCode.Forbidden, "Not allowed to subscribe to this channel");
+            if (connection.Auth is { } auth && (_authRequired || rule.NeedsUser))
+            {
+                // The connection came without a token and may still send one ({"type":"auth"}): the channel waits for it.
+                lock (auth)
+                {
+                    if (auth.IsAwaiting)
+                    {
+                        auth.AddPending(new string(name));
+                        return SubscriptionResult.Pending;
+                    }
+                }
+            }
+
+            return Forbidden(rule, "Subscribing", name);
         }
 
         SubscriptionSet subscriptions = connection.Subscriptions;
@@ -70,6 +95,41 @@ internal sealed class SubscriptionManager
         _metrics.SubscriptionChanged();
         channelName = channel.Name;
         return SubscriptionResult.Ok;
+    }
+
+    /// <summary>With <c>Auth:Required</c>, nothing is subscribed before the connection's token has come.</summary>
+    private bool MustWaitForToken(WebSocketConnection connection, AccessPolicy rule) =>
+        _authRequired && connection.User is null && rule.Kind != AccessKind.Nobody;
+
+    /// <summary>The <c>forbidden</c> error: which namespace's which rule refused.</summary>
+    public static SubscriptionResult Forbidden(AccessPolicy rule, string action, ReadOnlySpan<char> channel) =>
+        new(ErrorCode.Forbidden, rule.Explain(action, ChannelName.Namespace(channel)));
+
+    /// <summary>
+    /// After a token refresh: drops the subscriptions the new token no longer allows (a role taken away) and returns
+    /// their names, for the <c>unsubscribed</c> notice.
+    /// </summary>
+    public List<string>? DropRevoked(WebSocketConnection connection)
+    {
+        if (!connection.HasSubscriptions)
+        {
+            return null;
+        }
+
+        List<string>? dropped = null;
+        Caller caller = connection.Caller;
+        foreach (KeyValuePair<Channel, int> subscription in connection.Subscriptions.ToArray())
+        {
+            Channel channel = subscription.Key;
+            if (!channel.Settings.Subscribe.Allows(caller, ChannelName.Key(channel.Name))
+                && connection.Subscriptions.Remove(channel, out int slot, out bool leftKeyGroup))
+            {
+                Release(channel, slot, leftKeyGroup);
+                (dropped ??= []).Add(channel.Name);
+            }
+        }
+
+        return dropped;
     }
 
     public SubscriptionResult Unsubscribe(WebSocketConnection connection, ReadOnlySpan<char> name)
@@ -117,6 +177,11 @@ internal sealed class SubscriptionManager
         if (!_namespaces.TryGet(name[..namespaceLength], out NamespaceOptions found))
         {
             return new SubscriptionResult(ErrorCode.InvalidChannel, "Unknown channel namespace");
+        }
+
+        if (found.KeyRegex is { } pattern && !pattern.IsMatch(ChannelName.Key(name)))
+        {
+            return new SubscriptionResult(ErrorCode.InvalidChannel, $"Keys of '{ChannelName.Namespace(name)}' channels must match {found.KeyPattern}");
         }
 
         settings = found;

@@ -1,4 +1,5 @@
 using FastWs.Protocol.Frames;
+using FastWs.Server.Auth;
 using FastWs.Server.Hosting;
 using FastWs.Server.Metrics;
 using Microsoft.Extensions.Hosting;
@@ -52,6 +53,7 @@ internal sealed class ConnectionSupervisor : BackgroundService
         long pingIntervalMs = (long)options.Heartbeat.PingInterval.TotalMilliseconds;
         long pongTimeoutMs = (long)options.Heartbeat.PongTimeout.TotalMilliseconds;
         TimeSpan slowLimit = options.SlowConsumer.MaxCongestedTime;
+        DateTime nowUtc = DateTime.UtcNow;
 
         foreach (WebSocketConnection connection in _state.Connections.All)
         {
@@ -71,6 +73,11 @@ internal sealed class ConnectionSupervisor : BackgroundService
                 }
             }
 
+            if (connection.Auth is { } auth)
+            {
+                TokenLifetime.Check(connection, auth, now, nowUtc, options.Auth, _state.Metrics);
+            }
+
             if (connection.CongestedFor > slowLimit)
             {
                 _state.Metrics.SlowConsumerClosed();
@@ -88,7 +95,7 @@ internal sealed class ConnectionSupervisor : BackgroundService
     internal static TimeSpan TickInterval(FastWsOptions options)
     {
         TimeSpan shortest = options.SlowConsumer.MaxCongestedTime;
-        foreach (TimeSpan candidate in new[] { options.HandshakeTimeout, options.Heartbeat.PingInterval, options.Heartbeat.PongTimeout })
+        foreach (TimeSpan candidate in new[] { options.HandshakeTimeout, options.Heartbeat.PingInterval, options.Heartbeat.PongTimeout, options.Auth.Timeout })
         {
             if (candidate > TimeSpan.Zero && candidate < shortest)
             {

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
+using FastWs.Server.Auth;
 using FastWs.Server.Channels;
 using FastWs.Server.Hosting;
 using FastWs.Server.Limits;
@@ -121,8 +122,23 @@ public sealed class WebSocketConnection
     /// <summary>The client the per-IP limit counts (the peer, or X-Forwarded-For behind a trusted proxy).</summary>
     public IPAddress ClientIp { get; }
 
-    /// <summary>Whether the client (<see cref="ClientIp"/>) is on this host: what loopback-only access policies check.</summary>
-    public bool IsLoopback { get; }
+    /// <summary>
+    /// Whether the client (<see cref="ClientIp"/>) is on this host and not a web page of an unlisted origin: what
+    /// <c>Loopback</c> rules check (a page opened in a browser on the server's host is not a feed handler).
+    /// </summary>
+    public bool IsLoopback { get; private set; }
+
+    /// <summary>Called at upgrade for a request whose Origin is not on the allowed list.</summary>
+    internal void DistrustLoopback() => IsLoopback = false;
+
+    /// <summary>Who this connection is, when it has or may still get a token; null for a plain anonymous connection.</summary>
+    internal ConnectionAuth? Auth { get; set; }
+
+    /// <summary>The authenticated user, if any.</summary>
+    public UserIdentity? User => Auth?.User;
+
+    /// <summary>What access rules look at for this connection.</summary>
+    internal Caller Caller => new(IsLoopback, Auth?.User);
 
     /// <summary>Whether any namespace lets this connection publish; its publishes then count against the publish rate limit.</summary>
     internal bool CanPublish { get; set; }
@@ -206,8 +222,6 @@ public sealed class WebSocketConnection
         }
     }
 
-    internal bool IsAllowed(AccessPolicy policy) => policy.Allows(IsLoopback);
-
     /// <summary>
     /// Called by fan-out with complete data frames: one message's, or a run of <paramref name="messages"/> of one
     /// channel back to back. Skips them while the client is congested.
@@ -255,11 +269,11 @@ public sealed class WebSocketConnection
     /// Writes the 101 response. It goes through the connection (not straight into the pipe) so that the next
     /// flush sends it: a client waiting for its 101 sends nothing else to trigger one.
     /// </summary>
-    internal void WriteAccept(string key)
+    internal void WriteAccept(string key, string? subProtocol = null)
     {
         lock (_output)
         {
-            HandshakeResponse.WriteAccept(_output, key);
+            HandshakeResponse.WriteAccept(_output, key, subProtocol);
             _hasUnflushed = true;
         }
     }

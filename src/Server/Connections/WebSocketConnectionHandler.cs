@@ -4,6 +4,7 @@ using System.Net;
 using System.Text;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
+using FastWs.Server.Auth;
 using FastWs.Server.Channels;
 using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
@@ -183,27 +184,63 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             return null;
         }
 
+        // Identity before anything is held for the connection: a bad token costs no connection slot.
+        UpgradeCredentials credentials = UpgradeCredentials.From(request);
+        TokenCheck token = credentials.Token is null ? default : await _state.Auth.ValidateAsync(credentials.Token).ConfigureAwait(false);
+
         IPAddress? peer = (connection.RemoteEndPoint as IPEndPoint)?.Address;
         IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
-        bool admitted = _state.ConnectionLimiter.TryAcquire(clientIp, out IPAddress countedIp, out string refusal);
+        bool badToken = credentials.Token is not null && !token.IsValid;
+        string refusal = string.Empty;
+        IPAddress countedIp = clientIp;
+        bool admitted = !badToken && _state.ConnectionLimiter.TryAcquire(clientIp, out countedIp, out refusal);
         var client = new WebSocketConnection(connection, _state.Metrics, countedIp,
             _state.Options.SlowConsumer.MaxBufferedBytes, _state.Options.Transport.DirectSends);
-        client.WriteAccept(request.Key);
+        client.WriteAccept(request.Key, credentials.SubProtocol);
 
         if (!admitted)
         {
-            // Upgrade first, then close with 1008: a browser sees the reason, which an HTTP error would hide.
-            _state.Metrics.LimitRejected();
-            _state.Metrics.Closed(CloseCode.PolicyViolation);
-            client.TrySendClose(CloseCode.PolicyViolation, refusal);
+            // Upgrade first, then close (4001 for the token, 1008 over a limit): a browser sees the reason, which an
+            // HTTP error would hide.
+            ushort code;
+            if (badToken)
+            {
+                _state.Metrics.AuthFailed(token.Failure);
+                code = AuthCloseCode.InvalidToken;
+                refusal = AuthFailures.Reason(token.Failure);
+            }
+            else
+            {
+                _state.Metrics.LimitRejected();
+                code = CloseCode.PolicyViolation;
+            }
+
+            _state.Metrics.Closed(code);
+            client.TrySendClose(code, refusal);
             client.MarkEnded();
             await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
             return null;
         }
 
+        if (_state.Auth.Origins.Check(request.Origin) == OriginVerdict.Unlisted)
+        {
+            client.DistrustLoopback();
+        }
+
+        if (token.IsValid)
+        {
+            client.Auth = ConnectionAuth.Authenticated(token.User!);
+            _state.Metrics.Authenticated();
+        }
+        else if (_state.Auth.IsEnabled)
+        {
+            // No token yet: one may still come as a first message, and channels that need a user wait for it.
+            client.Auth = ConnectionAuth.Awaiting(Environment.TickCount64 + (long)_state.Options.Auth.Timeout.TotalMilliseconds);
+        }
+
         _state.Connections.Add(client);
         _state.Metrics.ConnectionOpened();
-        client.CanPublish = CanPublishAnywhere(client);
+        client.CanPublish = _state.Namespaces.AnyPublishAllowed(client.Caller);
         List<string> urlChannels = ChannelsFromQuery(request.Query);
         if (urlChannels.Count > 0)
         {
@@ -242,6 +279,14 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                     {
                         await RespondAsync(transport.Output, 503, "Server is shutting down").ConfigureAwait(false);
                         return (null, HandshakeFailure.ShuttingDown);
+                    }
+
+                    if (_state.Auth.Origins.Check(request.Origin) == OriginVerdict.Denied)
+                    {
+                        // Cross-site WebSocket hijacking: a page of another site must not ride on this browser's access.
+                        _state.Metrics.OriginRejected();
+                        await RespondAsync(transport.Output, 403, request.Origin is null ? "Origin header required" : "Origin not allowed").ConfigureAwait(false);
+                        return (null, HandshakeFailure.OriginRejected);
                     }
 
                     return (request, default);
@@ -307,19 +352,6 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             default:
                 return true;
         }
-    }
-
-    private bool CanPublishAnywhere(WebSocketConnection client)
-    {
-        foreach (string name in _state.Namespaces.Names)
-        {
-            if (_state.Namespaces.TryGet(name, out NamespaceOptions settings) && client.IsAllowed(settings.Publish))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static bool IsDisconnect(Exception ex) =>

@@ -1,4 +1,5 @@
 using System.Net;
+using FastWs.Server.Auth;
 
 namespace FastWs.Server.Hosting;
 
@@ -73,7 +74,9 @@ public sealed class FastWsOptions
     public Dictionary<string, NamespaceOptions> Namespaces { get; set; } = DefaultNamespaces();
 
     /// <summary>
-    /// The namespaces of the systems FastWs replaces, plus "bench" for load tests. <c>intent</c> draws on its own
+    /// The namespaces of the systems FastWs replaces, plus "bench" for load tests, with the intents backend's rules:
+    /// market data, alerts, prices, trades and funding are public; <c>intent</c> needs an authenticated user;
+    /// <c>user</c> and <c>solver</c> channels only their owner (keys are 0x addresses). <c>intent</c> draws on its own
     /// per-connection quota; <c>user</c> and <c>solver</c> share one (see <see cref="LimitOptions.SubscriptionQuotas"/>).
     /// </summary>
     public static Dictionary<string, NamespaceOptions> DefaultNamespaces() => new(StringComparer.Ordinal)
@@ -83,11 +86,26 @@ public sealed class FastWsOptions
         ["price"] = new(),
         ["trades"] = new(),
         ["funding"] = new(),
-        ["intent"] = new() { Quota = "intent" },
-        ["user"] = new() { Quota = "user_solver" },
-        ["solver"] = new() { Quota = "user_solver" },
+        ["intent"] = new() { Subscribe = AccessPolicy.Authenticated, Quota = "intent" },
+        ["user"] = new() { Subscribe = AccessPolicy.Owner, KeyPattern = AddressPattern, Quota = "user_solver" },
+        ["solver"] = new() { Subscribe = AccessPolicy.Owner, KeyPattern = AddressPattern, Quota = "user_solver" },
         ["bench"] = new(),
     };
+
+    /// <summary>A 0x-prefixed 20-byte hex address: the user ids of the intents backend.</summary>
+    public const string AddressPattern = "0x[0-9a-fA-F]{40}";
+
+    /// <summary>Tokens, their keys and what the server does when they expire ("FastWs:Auth").</summary>
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>
+    /// Browser origins allowed to connect and publish (exact <c>https://app.example.com</c>, or <c>*.example.com</c>
+    /// wildcards). Empty: any origin may connect, but none counts as a local process for <c>Loopback</c> rules.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>Refuse upgrades and HTTP API calls without an Origin header (only browsers expected). Off by default.</summary>
+    public bool RequireOrigin { get; set; }
 }
 
 public sealed class EndpointOptions
@@ -243,36 +261,23 @@ public sealed class LimitOptions
     public int MaxPublishesPerSecond { get; set; } = 100_000;
 }
 
-/// <summary>Who may do something in a namespace.</summary>
-public enum AccessPolicy
-{
-    /// <summary>Every connection.</summary>
-    Anyone,
-
-    /// <summary>Connections from 127.0.0.0/8 or ::1 only (a feed handler on the same host).</summary>
-    Loopback,
-
-    /// <summary>No connection; only the in-process API.</summary>
-    Nobody,
-}
-
-public static class AccessPolicyExtensions
-{
-    /// <summary>Whether a client (on loopback or not) passes the policy.</summary>
-    public static bool Allows(this AccessPolicy policy, bool isLoopback) => policy switch
-    {
-        AccessPolicy.Anyone => true,
-        AccessPolicy.Loopback => isLoopback,
-        _ => false,
-    };
-}
-
 /// <summary>Per-namespace settings.</summary>
 public sealed class NamespaceOptions
 {
+    /// <summary>Who may subscribe: Anyone, Authenticated, Owner, Role:&lt;name&gt;, Loopback or Nobody.</summary>
     public AccessPolicy Subscribe { get; set; } = AccessPolicy.Anyone;
 
+    /// <summary>Who may publish over WebSocket or HTTP: Loopback, Role:&lt;name&gt;, Nobody (or any other rule).</summary>
     public AccessPolicy Publish { get; set; } = AccessPolicy.Loopback;
+
+    /// <summary>
+    /// A regular expression the whole channel key must match (<c>0x[0-9a-fA-F]{40}</c> for wallet addresses), checked
+    /// before anything is allocated for the channel; unset: any key the channel-name rules allow.
+    /// </summary>
+    public string? KeyPattern { get; set; }
+
+    /// <summary>The compiled <see cref="KeyPattern"/> (anchored, non-backtracking); set once by the namespace catalog.</summary>
+    internal System.Text.RegularExpressions.Regex? KeyRegex { get; set; }
 
     /// <summary>Name of a per-connection subscription quota in <see cref="LimitOptions.SubscriptionQuotas"/>, if any.</summary>
     public string? Quota { get; set; }

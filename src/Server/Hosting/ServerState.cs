@@ -1,3 +1,4 @@
+using FastWs.Server.Auth;
 using FastWs.Server.Channels;
 using FastWs.Server.Connections;
 using FastWs.Server.FanOut;
@@ -20,8 +21,12 @@ public sealed class ServerState : IAsyncDisposable
         ConnectionLimiter = new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerIp);
         KeyGroups = new KeyGroupCounter(options.Limits.MaxSubscribersPerKeyGroup);
         ClientAddress = new ClientAddress(options.Limits.TrustedProxies);
+        Auth = new Authenticator(options.Auth, options.AllowedOrigins, options.RequireOrigin);
         Meter = new FastWsMeter(this);
     }
+
+    /// <summary>Token validation and the Origin policy.</summary>
+    public Authenticator Auth { get; }
 
     public FastWsOptions Options { get; }
 

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
+using FastWs.Server.Auth;
 using Microsoft.Extensions.Logging;
 
 namespace FastWs.Server.Hosting;
@@ -154,15 +155,22 @@ internal sealed class StartupWarmUp
     /// </summary>
     internal (string Channel, bool MayPublish)? WarmUpChannel(bool fromLoopback)
     {
+        if (_state.Options.Auth.Required)
+        {
+            return null; // the warm-up has no token: with tokens required it only upgrades and closes
+        }
+
         string? subscribeOnly = null;
+        var caller = new Caller(fromLoopback, null);
         foreach (string name in _state.Namespaces.Names.Order(StringComparer.Ordinal))
         {
-            if (!_state.Namespaces.TryGet(name, out NamespaceOptions settings) || !settings.Subscribe.Allows(fromLoopback))
+            if (!_state.Namespaces.TryGet(name, out NamespaceOptions settings) || !settings.Subscribe.Allows(caller, ChannelKey)
+                || settings.KeyRegex?.IsMatch(ChannelKey) == false)
             {
                 continue;
             }
 
-            if (settings.Publish.Allows(fromLoopback))
+            if (settings.Publish.Allows(caller, ChannelKey))
             {
                 return (name + ":" + ChannelKey, true);
             }

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using System.Net.Http.Headers;
+using FastWs.Server.Auth;
 using FastWs.Server.Channels;
 using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
@@ -25,6 +27,39 @@ internal static class PublishEndpoint
         if (state.IsShuttingDown)
         {
             return Results.Json(new ErrorBody("The server is shutting down"), statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        // A browser page may not publish, not even one on the server's own host: any Origin not on the allowed list
+        // is refused (this endpoint serves no pages, so every browser request here is cross-origin), and so is a body
+        // that is not JSON, which is what a no-cors text/plain form or fetch would send.
+        string? origin = context.Request.Headers.Origin.Count > 0 ? context.Request.Headers.Origin.ToString() : null;
+        if (origin is not null && state.Auth.Origins.Check(origin) != OriginVerdict.Listed)
+        {
+            state.Metrics.OriginRejected();
+            return Results.Json(new ErrorBody("Cross-origin requests are refused (Origin not in FastWs:AllowedOrigins)"), statusCode: StatusCodes.Status403Forbidden);
+        }
+
+        if (!IsJson(context.Request.ContentType))
+        {
+            return Results.Json(new ErrorBody("Content-Type must be application/json"), statusCode: StatusCodes.Status415UnsupportedMediaType);
+        }
+
+        UserIdentity? user = null;
+        string authorization = context.Request.Headers.Authorization.ToString();
+        if (authorization.Length > 0)
+        {
+            if (!authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            {
+                return Unauthorized(state, AuthFailure.Malformed, "Authorization must be a Bearer token");
+            }
+
+            TokenCheck check = await state.Auth.ValidateAsync(authorization["Bearer ".Length..].Trim()).ConfigureAwait(false);
+            if (!check.IsValid)
+            {
+                return Unauthorized(state, check.Failure, AuthFailures.Reason(check.Failure));
+            }
+
+            user = check.User;
         }
 
         IHttpMaxRequestBodySizeFeature? limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
@@ -62,9 +97,10 @@ internal static class PublishEndpoint
             // As for WebSocket clients: behind a trusted proxy the client is the forwarded address, not the proxy.
             string forwardedFor = context.Request.Headers["X-Forwarded-For"].ToString();
             IPAddress client = state.ClientAddress.Resolve(context.Connection.RemoteIpAddress, forwardedFor.Length > 0 ? forwardedFor : null);
+            var caller = new Caller(IPAddress.IsLoopback(client), user);
             foreach (JsonElement item in isArray ? root.EnumerateArray() : SingleItem(root))
             {
-                string? problem = Validate(item, state, client, out string? channel, out int status);
+                string? problem = Validate(item, state, caller, out string? channel, out int status);
                 if (problem is not null)
                 {
                     string where = isArray ? $"message {index}: " : string.Empty;
@@ -114,7 +150,7 @@ internal static class PublishEndpoint
         yield return element;
     }
 
-    private static string? Validate(JsonElement item, ServerState state, IPAddress client, out string? channel, out int status)
+    private static string? Validate(JsonElement item, ServerState state, in Caller caller, out string? channel, out int status)
     {
         channel = null;
         status = StatusCodes.Status400BadRequest;
@@ -144,13 +180,46 @@ internal static class PublishEndpoint
             return "unknown channel namespace";
         }
 
-        if (!settings.Publish.Allows(IPAddress.IsLoopback(client)))
+        ReadOnlySpan<char> key = ChannelName.Key(channel);
+        if (settings.KeyRegex is { } pattern && !pattern.IsMatch(key))
+        {
+            return $"keys of '{channel[..namespaceLength]}' channels must match {settings.KeyPattern}";
+        }
+
+        if (!settings.Publish.Allows(caller, key))
         {
             status = StatusCodes.Status403Forbidden;
-            return "not allowed to publish to this channel";
+            return settings.Publish.Explain("Publishing", channel.AsSpan(0, namespaceLength));
         }
 
         return null;
+    }
+
+    /// <summary>application/json or any +json type, with or without parameters (charset).</summary>
+    private static bool IsJson(string? contentType)
+    {
+        if (string.IsNullOrEmpty(contentType) || !MediaTypeHeaderValue.TryParse(contentType, out MediaTypeHeaderValue? media) || media.MediaType is not { } type)
+        {
+            return false;
+        }
+
+        return type.Equals("application/json", StringComparison.OrdinalIgnoreCase) || type.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static IResult Unauthorized(ServerState state, AuthFailure failure, string message)
+    {
+        state.Metrics.AuthFailed(failure);
+        return new UnauthorizedResult(message);
+    }
+
+    /// <summary>401 with the RFC 6750 challenge, so clients know a (new) bearer token is wanted.</summary>
+    private sealed class UnauthorizedResult(string message) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+            return Results.Json(new ErrorBody(message), statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(httpContext);
+        }
     }
 
     private static IResult BadRequest(string message) => Results.Json(new ErrorBody(message), statusCode: StatusCodes.Status400BadRequest);

@@ -1,3 +1,4 @@
+using FastWs.Server.Auth;
 using System.Buffers;
 using System.Globalization;
 using System.Text;
@@ -88,6 +89,14 @@ internal static class StatsEndpoints
 
             json.WriteEndObject();
 
+            json.WriteStartObject("authFailures");
+            foreach (AuthFailure reason in Enum.GetValues<AuthFailure>())
+            {
+                json.WriteNumber(AuthFailures.Name(reason), metrics.AuthFailureCount(reason));
+            }
+
+            json.WriteEndObject();
+
             json.WriteStartObject("closesByCode");
             foreach (KeyValuePair<int, long> close in metrics.ClosesByCode())
             {
@@ -140,6 +149,12 @@ internal static class StatsEndpoints
         foreach (HandshakeFailure reason in Enum.GetValues<HandshakeFailure>())
         {
             Sample(text, "fastws_handshake_failures_by_reason_total", "reason", HandshakeFailures.Name(reason), metrics.HandshakeFailureCount(reason));
+        }
+
+        Header(text, "fastws_auth_failures_by_reason_total", "counter", "Refused tokens by reason.");
+        foreach (AuthFailure reason in Enum.GetValues<AuthFailure>())
+        {
+            Sample(text, "fastws_auth_failures_by_reason_total", "reason", AuthFailures.Name(reason), metrics.AuthFailureCount(reason));
         }
 
         Header(text, "fastws_closes_total", "counter", "Connections ended, by close code (1006: no close frame).");

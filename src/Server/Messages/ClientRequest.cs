@@ -10,6 +10,7 @@ public enum ClientRequestType
     Unsubscribe,
     Publish,
     Ping,
+    Auth,
 }
 
 /// <summary>
@@ -37,6 +38,9 @@ public readonly ref struct ClientRequest
 
     /// <summary>The raw JSON value of "data", byte for byte as the client sent it; empty when absent.</summary>
     public ReadOnlySpan<byte> Data { get; init; }
+
+    /// <summary>The raw JSON string of "token" (quotes included) of an auth message, empty when absent.</summary>
+    public ReadOnlySpan<byte> Token { get; init; }
 }
 
 /// <summary>Parses a client text message with <see cref="Utf8JsonReader"/>; no allocation on success.</summary>
@@ -60,7 +64,7 @@ public static class ClientRequestParser
 
             ClientRequestType type = ClientRequestType.Unknown;
             bool hasType = false;
-            ReadOnlySpan<byte> typeName = default, id = default, channels = default, channel = default, slab = default, data = default;
+            ReadOnlySpan<byte> typeName = default, id = default, channels = default, channel = default, slab = default, data = default, token = default;
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
@@ -125,6 +129,15 @@ public static class ClientRequestParser
                     case PropertyKind.Data:
                         data = raw;
                         break;
+                    case PropertyKind.Token:
+                        if (valueType != JsonTokenType.String)
+                        {
+                            error = "\"token\" must be a string";
+                            return false;
+                        }
+
+                        token = raw;
+                        break;
                 }
             }
 
@@ -142,7 +155,7 @@ public static class ClientRequestParser
 
             request = new ClientRequest
             {
-                Type = type, TypeName = typeName, Id = id, Channels = channels, Channel = channel, SlabAddress = slab, Data = data,
+                Type = type, TypeName = typeName, Id = id, Channels = channels, Channel = channel, SlabAddress = slab, Data = data, Token = token,
             };
             return true;
         }
@@ -174,6 +187,7 @@ public static class ClientRequestParser
         Channel,
         SlabAddress,
         Data,
+        Token,
     }
 
     private static PropertyKind Classify(ref Utf8JsonReader reader)
@@ -203,6 +217,11 @@ public static class ClientRequestParser
             return PropertyKind.SlabAddress;
         }
 
+        if (reader.ValueTextEquals("token"u8))
+        {
+            return PropertyKind.Token;
+        }
+
         return reader.ValueTextEquals("data"u8) ? PropertyKind.Data : PropertyKind.Other;
     }
 
@@ -221,6 +240,11 @@ public static class ClientRequestParser
         if (reader.ValueTextEquals("publish"u8))
         {
             return ClientRequestType.Publish;
+        }
+
+        if (reader.ValueTextEquals("auth"u8))
+        {
+            return ClientRequestType.Auth;
         }
 
         return reader.ValueTextEquals("ping"u8) ? ClientRequestType.Ping : ClientRequestType.Unknown;

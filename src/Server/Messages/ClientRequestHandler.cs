@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using FastWs.Protocol.Frames;
+using FastWs.Server.Auth;
 using FastWs.Server.Channels;
 using FastWs.Server.Connections;
 using FastWs.Server.FanOut;
@@ -20,6 +21,7 @@ internal sealed class ClientRequestHandler
     private const int MaxEscapedNameBytes = ChannelName.MaxLength * 6;
 
     private readonly SubscriptionManager _subscriptions;
+    private readonly ServerState _state;
     private readonly MessagePublisher _publisher;
     private readonly ServerMetrics _metrics;
     private readonly LimitOptions _limits;
@@ -29,6 +31,7 @@ internal sealed class ClientRequestHandler
     public ClientRequestHandler(SubscriptionManager subscriptions, ServerState state)
     {
         _subscriptions = subscriptions;
+        _state = state;
         _publisher = state.Publisher;
         _metrics = state.Metrics;
         _limits = state.Options.Limits;
@@ -79,8 +82,14 @@ internal sealed class ClientRequestHandler
             case ClientRequestType.Ping:
                 SendPong(connection, request.Id);
                 break;
+            case ClientRequestType.Auth:
+                using (connection.HoldOutput())
+                {
+                    return HandleAuth(connection, request);
+                }
+
             default:
-                SendError(connection, ErrorCode.BadRequest, "Unknown message type; expected subscribe, unsubscribe, publish or ping", default, request.Id);
+                SendError(connection, ErrorCode.BadRequest, "Unknown message type; expected subscribe, unsubscribe, publish, ping or auth", default, request.Id);
                 break;
         }
 
@@ -126,7 +135,7 @@ internal sealed class ClientRequestHandler
             {
                 subscribed.Add(channel!);
             }
-            else
+            else if (!result.IsPending)
             {
                 SendError(connection, result.ErrorCode!, result.Message, name, default);
             }
@@ -204,7 +213,7 @@ internal sealed class ClientRequestHandler
         {
             done.Add(channel ?? new string(name));
         }
-        else
+        else if (!result.IsPending)
         {
             SendError(connection, result.ErrorCode!, result.Message, Truncate(name), id);
         }
@@ -233,9 +242,16 @@ internal sealed class ClientRequestHandler
             return default;
         }
 
-        if (!connection.IsAllowed(settings!.Publish))
+        if (_state.Options.Auth.Required && connection.User is null)
         {
-            SendError(connection, ErrorCode.Forbidden, "Not allowed to publish to this channel", channel, request.Id);
+            SendError(connection, ErrorCode.Unauthorized, "Send {\"type\":\"auth\",\"token\":...} first: this server requires a token", channel, request.Id);
+            return default;
+        }
+
+        if (!settings!.Publish.Allows(connection.Caller, ChannelName.Key(channel)))
+        {
+            SubscriptionResult refusal = SubscriptionManager.Forbidden(settings.Publish, "Publishing", channel);
+            SendError(connection, refusal.ErrorCode!, refusal.Message, channel, request.Id);
             return default;
         }
 
@@ -259,6 +275,110 @@ internal sealed class ClientRequestHandler
         }
 
         return publish;
+    }
+
+    /// <summary>
+    /// <c>{"type":"auth","token":"..."}</c>: a first token for a connection that came without one, or a refresh.
+    /// A token that does not check out, or one naming a different user than the connection's, closes the connection
+    /// with 4001 (never an anonymous connection from a bad token). A first token applies the subscriptions that were
+    /// waiting for it; a refresh drops those the new token no longer allows. Returns false when the connection ends.
+    /// </summary>
+    private bool HandleAuth(WebSocketConnection connection, ClientRequest request)
+    {
+        string? token = request.Token.IsEmpty ? null : DecodeString(request.Token);
+        TokenCheck check = token is null ? new TokenCheck(null, AuthFailure.Malformed) : _state.Auth.Validate(token);
+        ConnectionAuth? auth = connection.Auth;
+        if (check.IsValid && auth?.User is { } current && !current.IsSameUser(check.User!))
+        {
+            check = new TokenCheck(null, AuthFailure.UserChanged);
+        }
+
+        if (!check.IsValid)
+        {
+            _metrics.AuthFailed(check.Failure);
+            connection.TrySendClose(AuthCloseCode.InvalidToken, AuthFailures.Reason(check.Failure));
+            return false;
+        }
+
+        UserIdentity user = check.User!;
+        bool refresh;
+        List<string>? waiting = null;
+        if (auth is null)
+        {
+            connection.Auth = ConnectionAuth.Authenticated(user);
+            refresh = false;
+        }
+        else
+        {
+            lock (auth)
+            {
+                refresh = auth.User is not null;
+                waiting = auth.Authenticate(user);
+            }
+        }
+
+        if (refresh)
+        {
+            _metrics.TokenRefreshed();
+        }
+        else
+        {
+            _metrics.Authenticated();
+        }
+
+        connection.CanPublish = _state.Namespaces.AnyPublishAllowed(connection.Caller);
+        SendAuthenticated(connection, user, request.Id);
+        if (refresh && _subscriptions.DropRevoked(connection) is { } dropped)
+        {
+            SendUnsubscribed(connection, dropped, "The refreshed token no longer allows these channels");
+        }
+
+        if (waiting is not null)
+        {
+            SubscribeFromQuery(connection, waiting);
+        }
+
+        return true;
+    }
+
+    private static void SendAuthenticated(WebSocketConnection connection, UserIdentity user, ReadOnlySpan<byte> id)
+    {
+        Utf8JsonWriter json = ReplyEncoder.Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "authenticated"u8);
+        json.WriteString("user"u8, user.Id);
+        if (user.ExpiresUtc is { } expires)
+        {
+            json.WriteNumber("expiresIn"u8, Math.Max(0, (long)(expires - DateTime.UtcNow).TotalSeconds));
+        }
+
+        ReplyEncoder.WriteId(json, id);
+        json.WriteEndObject();
+        connection.WriteControl(ReplyEncoder.Complete());
+    }
+
+    /// <summary><c>{"type":"unsubscribed","channels":[...],"reason":"..."}</c>: channels the server took away.</summary>
+    internal static void SendUnsubscribed(WebSocketConnection connection, List<string> channels, string reason)
+    {
+        Utf8JsonWriter json = ReplyEncoder.Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "unsubscribed"u8);
+        json.WriteStartArray("channels"u8);
+        foreach (string channel in channels)
+        {
+            json.WriteStringValue(channel);
+        }
+
+        json.WriteEndArray();
+        json.WriteString("reason"u8, reason);
+        json.WriteEndObject();
+        connection.WriteControl(ReplyEncoder.Complete());
+    }
+
+    private static string? DecodeString(ReadOnlySpan<byte> rawJsonString)
+    {
+        var reader = new Utf8JsonReader(rawJsonString);
+        return reader.Read() && reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
     }
 
     private static void SendPong(WebSocketConnection connection, ReadOnlySpan<byte> id)

@@ -9,4 +9,7 @@ public static class ErrorCode
     public const string LimitExceeded = "limit_exceeded";
     public const string RateLimited = "rate_limited";
     public const string Unavailable = "unavailable";
+
+    /// <summary>With FastWs:Auth:Required, a request that needs the connection's token before it has come.</summary>
+    public const string Unauthorized = "unauthorized";
 }

@@ -13,7 +13,9 @@ internal sealed class ReplyEncoder
     [ThreadStatic]
     private static ReplyEncoder? t_instance;
 
-    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = false };
+    // Replies are read by programs, not embedded in HTML: the relaxed encoder still escapes quotes, backslashes and
+    // control characters, but leaves ' < > & + as they are, so "quota 'intent'" reads as written.
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly FrameBuilder _frame = new(512);
     private readonly Utf8JsonWriter _json;

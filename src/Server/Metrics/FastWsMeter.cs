@@ -1,3 +1,4 @@
+using FastWs.Server.Auth;
 using System.Diagnostics.Metrics;
 using FastWs.Server.Hosting;
 
@@ -31,6 +32,7 @@ public sealed class FastWsMeter : IDisposable
         _meter.CreateObservableGauge("fastws.messages.out.rate", () => metrics.Rates.Latest.MessagesOut, unit: "{message}/s", description: "Data messages written per second (last full second).");
         _meter.CreateObservableGauge("fastws.bytes.out.rate", () => metrics.Rates.Latest.BytesOut, unit: "By/s", description: "Bytes written per second (last full second).");
         _meter.CreateObservableCounter("fastws.handshake.failures.by_reason", () => HandshakeFailureMeasurements(metrics), description: "Failed upgrades by reason.");
+        _meter.CreateObservableCounter("fastws.auth.failures.by_reason", () => AuthFailureMeasurements(metrics), description: "Refused tokens by reason.");
         _meter.CreateObservableCounter("fastws.closes", () => CloseMeasurements(metrics), description: "Connections ended, by close code (1006: no close frame).");
         _meter.CreateObservableUpDownCounter("fastws.connections.per_key_group", () => KeyGroupMeasurements(state), description: "Connections subscribed to a channel key group.");
     }
@@ -51,6 +53,18 @@ public sealed class FastWsMeter : IDisposable
             if (count > 0)
             {
                 yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", HandshakeFailures.Name(reason)));
+            }
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> AuthFailureMeasurements(ServerMetrics metrics)
+    {
+        foreach (AuthFailure reason in Enum.GetValues<AuthFailure>())
+        {
+            long count = metrics.AuthFailureCount(reason);
+            if (count > 0)
+            {
+                yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", AuthFailures.Name(reason)));
             }
         }
     }

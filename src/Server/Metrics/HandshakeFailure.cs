@@ -21,6 +21,7 @@ public enum HandshakeFailure
     Timeout,
     Disconnected,
     ShuttingDown,
+    OriginRejected,
 }
 
 public static class HandshakeFailures
@@ -32,6 +33,7 @@ public static class HandshakeFailures
         "malformed", "method_not_get", "unsupported_http_version", "missing_host", "not_websocket",
         "missing_connection_upgrade", "missing_key", "invalid_key", "unsupported_version", "headers_too_large",
         "duplicate_header", "unexpected_body", "not_found", "timeout", "disconnected", "shutting_down",
+        "origin_rejected",
     ];
 
     /// <summary>The snake_case label used in stats and metrics.</summary>

@@ -28,5 +28,10 @@ public static class MetricsCatalog
         new("fanout_failures", "fanOutFailures", "Deliveries abandoned after an unexpected error in fan-out (should stay 0).", m => m.FanOutFailures),
         new("memory_idle_trims", "memoryIdleTrims", "Compacting collections run while idle to give memory back to the system.", m => m.IdleTrims),
         new("handshake_failures", "handshakeFailures", "Connections that did not complete the WebSocket upgrade.", m => m.HandshakeFailuresTotal),
+        new("auth_successes", "authSuccesses", "Tokens accepted (on upgrade or by a first auth message).", m => m.AuthSuccesses),
+        new("auth_failures", "authFailures", "Tokens refused (connections closed with 4001, HTTP API calls answered 401).", m => m.AuthFailuresTotal),
+        new("token_refreshes", "tokenRefreshes", "Tokens replaced by a new one for the same user on an open connection.", m => m.TokenRefreshes),
+        new("token_expiries", "tokenExpiries", "Connections closed with 4002 because their token expired.", m => m.TokenExpiries),
+        new("origin_rejections", "originRejections", "Upgrades and HTTP API calls refused for their Origin (403).", m => m.OriginRejections),
     ];
 }

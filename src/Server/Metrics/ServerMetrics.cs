@@ -7,9 +7,12 @@ namespace FastWs.Server.Metrics;
 /// </summary>
 public sealed class ServerMetrics
 {
-    /// <summary>Close codes counted individually: 1000-1015; anything else is counted as "other".</summary>
+    /// <summary>Close codes counted individually: 1000-1015 and FastWs's own 4001-4002; anything else is counted as "other".</summary>
     private const int FirstCloseCode = 1000;
-    private const int CloseCodeSlots = 16;
+    private const int StandardCloseCodeSlots = 16;
+    private const int FirstOwnCloseCode = 4001;
+    private const int OwnCloseCodeSlots = 2;
+    private const int CloseCodeSlots = StandardCloseCodeSlots + OwnCloseCodeSlots;
 
     private long _connectionsTotal;
     private long _connectionsActive;
@@ -31,6 +34,11 @@ public sealed class ServerMetrics
     private long _lastIdleTrimPauseTicks;
     private long _lastIdleTrimReleasedBytes;
     private readonly long[] _handshakeFailures = new long[HandshakeFailures.Count];
+    private readonly long[] _authFailures = new long[Auth.AuthFailures.Count];
+    private long _authSuccesses;
+    private long _tokenRefreshes;
+    private long _tokenExpiries;
+    private long _originRejections;
     private readonly long[] _closesByCode = new long[CloseCodeSlots + 1];
 
     public ServerMetrics()
@@ -91,26 +99,42 @@ public sealed class ServerMetrics
     /// <summary>Resident memory the last idle trim gave back (negative if it grew meanwhile).</summary>
     public long LastIdleTrimReleasedBytes => Volatile.Read(ref _lastIdleTrimReleasedBytes);
 
-    public long HandshakeFailuresTotal
-    {
-        get
-        {
-            long sum = 0;
-            for (int i = 0; i < _handshakeFailures.Length; i++)
-            {
-                sum += Volatile.Read(ref _handshakeFailures[i]);
-            }
+    public long HandshakeFailuresTotal => SumOf(_handshakeFailures);
 
-            return sum;
+    private static long SumOf(long[] counters)
+    {
+        long sum = 0;
+        for (int i = 0; i < counters.Length; i++)
+        {
+            sum += Volatile.Read(ref counters[i]);
         }
+
+        return sum;
     }
 
     public long HandshakeFailureCount(HandshakeFailure reason) => Volatile.Read(ref _handshakeFailures[(int)reason]);
 
+    /// <summary>Tokens accepted (on upgrade or by a first auth message; refreshes are counted apart).</summary>
+    public long AuthSuccesses => Volatile.Read(ref _authSuccesses);
+
+    /// <summary>Tokens refused, connection-level (upgrade, auth message) and HTTP API alike.</summary>
+    public long AuthFailuresTotal => SumOf(_authFailures);
+
+    public long AuthFailureCount(Auth.AuthFailure reason) => Volatile.Read(ref _authFailures[(int)reason]);
+
+    /// <summary>Connections that replaced their token with a new one for the same user.</summary>
+    public long TokenRefreshes => Volatile.Read(ref _tokenRefreshes);
+
+    /// <summary>Connections closed with 4002 because their token expired.</summary>
+    public long TokenExpiries => Volatile.Read(ref _tokenExpiries);
+
+    /// <summary>Upgrades and HTTP API calls refused for their Origin (403).</summary>
+    public long OriginRejections => Volatile.Read(ref _originRejections);
+
     /// <summary>Closes by code (sent by the server or received from the client, whichever ended the connection).</summary>
     public long ClosesWithCode(ushort code) => Volatile.Read(ref _closesByCode[CloseSlot(code)]);
 
-    /// <summary>Every close code seen so far with its count; codes outside 1000-1015 are reported as 0.</summary>
+    /// <summary>Every close code seen so far with its count; codes outside 1000-1015 and 4001-4002 are reported as 0.</summary>
     public IEnumerable<KeyValuePair<int, long>> ClosesByCode()
     {
         for (int i = 0; i <= CloseCodeSlots; i++)
@@ -118,7 +142,10 @@ public sealed class ServerMetrics
             long count = Volatile.Read(ref _closesByCode[i]);
             if (count > 0)
             {
-                yield return new KeyValuePair<int, long>(i == CloseCodeSlots ? 0 : FirstCloseCode + i, count);
+                int code = i == CloseCodeSlots ? 0
+                    : i < StandardCloseCodeSlots ? FirstCloseCode + i
+                    : FirstOwnCloseCode + i - StandardCloseCodeSlots;
+                yield return new KeyValuePair<int, long>(code, count);
             }
         }
     }
@@ -161,6 +188,16 @@ public sealed class ServerMetrics
 
     internal void HandshakeFailed(HandshakeFailure reason) => Interlocked.Increment(ref _handshakeFailures[(int)reason]);
 
+    internal void Authenticated() => Interlocked.Increment(ref _authSuccesses);
+
+    internal void AuthFailed(Auth.AuthFailure reason) => Interlocked.Increment(ref _authFailures[(int)reason]);
+
+    internal void TokenRefreshed() => Interlocked.Increment(ref _tokenRefreshes);
+
+    internal void TokenExpired() => Interlocked.Increment(ref _tokenExpiries);
+
+    internal void OriginRejected() => Interlocked.Increment(ref _originRejections);
+
     internal void Closed(ushort code) => Interlocked.Increment(ref _closesByCode[CloseSlot(code)]);
 
     internal void FanOutFailed() => Interlocked.Increment(ref _fanOutFailures);
@@ -175,5 +212,7 @@ public sealed class ServerMetrics
     }
 
     private static int CloseSlot(ushort code) =>
-        code >= FirstCloseCode && code < FirstCloseCode + CloseCodeSlots ? code - FirstCloseCode : CloseCodeSlots;
+        code >= FirstCloseCode && code < FirstCloseCode + StandardCloseCodeSlots ? code - FirstCloseCode
+        : code >= FirstOwnCloseCode && code < FirstOwnCloseCode + OwnCloseCodeSlots ? StandardCloseCodeSlots + code - FirstOwnCloseCode
+        : CloseCodeSlots;
 }

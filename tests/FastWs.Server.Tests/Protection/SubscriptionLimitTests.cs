@@ -72,7 +72,7 @@ public sealed class SubscriptionLimitTests
     [Fact]
     public async Task Intent_quota_allows_twenty()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(TestServer.OpenIdentityNamespaces);
         await using TestClient client = await server.ConnectAsync();
         string[] intents = Enumerable.Range(0, 22).Select(i => $"intent:i{i}").ToArray();
 
@@ -87,7 +87,7 @@ public sealed class SubscriptionLimitTests
     [Fact]
     public async Task User_and_solver_share_a_quota_of_ten()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(TestServer.OpenIdentityNamespaces);
         await using TestClient client = await server.ConnectAsync();
         string[] users = Enumerable.Range(0, 6).Select(i => $"user:u{i}").ToArray();
         string[] solvers = Enumerable.Range(0, 6).Select(i => $"solver:s{i}").ToArray();
@@ -193,6 +193,7 @@ public sealed class SubscriptionLimitTests
     {
         await using TestServer server = await TestServer.StartAsync(o =>
         {
+            TestServer.OpenIdentityNamespaces(o);
             o.Limits.MaxSubscriptionsPerConnection = 0;
             o.Limits.SubscriptionQuotas["intent"] = 0;
             o.Limits.SubscriptionQuotas["user_solver"] = 0;

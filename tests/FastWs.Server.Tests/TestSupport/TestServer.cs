@@ -65,6 +65,19 @@ internal sealed class TestServer : IAsyncDisposable
         return new TestServer(server);
     }
 
+    /// <summary>
+    /// Lets anonymous connections subscribe to <c>intent</c>, <c>user</c> and <c>solver</c> channels with any key, for
+    /// tests of limits and quotas that are not about identity (by default those namespaces need a user).
+    /// </summary>
+    public static void OpenIdentityNamespaces(FastWsOptions options)
+    {
+        foreach (string name in new[] { "intent", "user", "solver" })
+        {
+            options.Namespaces[name].Subscribe = Auth.AccessPolicy.Anyone;
+            options.Namespaces[name].KeyPattern = null;
+        }
+    }
+
     /// <summary>The WebSocket URI with a query string (for <c>?subscribe=...</c>).</summary>
     public Uri WebSocketUriWithQuery(string query) => new UriBuilder(WebSocketUri) { Query = query }.Uri;
 

@@ -1,0 +1,136 @@
+using System.Security.Claims;
+using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace FastWs.Server.Auth;
+
+/// <summary>The outcome of checking one token: the user, or why not.</summary>
+public readonly record struct TokenCheck(UserIdentity? User, AuthFailure Failure)
+{
+    public bool IsValid => User is not null;
+}
+
+/// <summary>
+/// Checks JWTs with Microsoft.IdentityModel.JsonWebTokens: signature (HS256/384/512, RS256/384/512, PS256,
+/// ES256/384 only), issuer, audience, lifetime with the configured clock skew; then reads the user and role
+/// claims. Everything about JWT parsing and cryptography is the library's: this class only configures it and
+/// turns its verdicts into <see cref="AuthFailure"/> reasons (never echoing the token). Thread-safe; runs at
+/// upgrade and on <c>auth</c> messages, never on the delivery path.
+/// </summary>
+public sealed class TokenValidator
+{
+    /// <summary>The algorithms accepted; anything else (notably <c>none</c>) is refused before the signature is looked at.</summary>
+    public static readonly IReadOnlyList<string> Algorithms =
+    [
+        SecurityAlgorithms.HmacSha256, SecurityAlgorithms.HmacSha384, SecurityAlgorithms.HmacSha512,
+        SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSha384, SecurityAlgorithms.RsaSha512,
+        SecurityAlgorithms.RsaSsaPssSha256, SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384,
+    ];
+
+    private readonly JsonWebTokenHandler _handler;
+    private readonly TokenValidationParameters _parameters;
+    private readonly SigningKeys _keys;
+    private readonly JwtOptions _options;
+
+    public TokenValidator(JwtOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _keys = new SigningKeys(options, logger);
+        _handler = new JsonWebTokenHandler { MaximumTokenSizeInBytes = Math.Max(256, options.MaxTokenLength), MapInboundClaims = false };
+        _parameters = new TokenValidationParameters
+        {
+            ValidAlgorithms = Algorithms,
+            RequireSignedTokens = true,
+            ValidateIssuerSigningKey = false, // the keys are ours (configuration), not the token's to name
+            IssuerSigningKeyResolver = (_, _, kid, _) => _keys.Resolve(kid),
+            TryAllIssuerSigningKeys = true,
+            ValidateIssuer = !string.IsNullOrEmpty(options.Issuer),
+            ValidIssuer = options.Issuer,
+            ValidateAudience = !string.IsNullOrEmpty(options.Audience),
+            ValidAudience = options.Audience,
+            ValidateLifetime = true,
+            RequireExpirationTime = options.RequireExpiration,
+            ClockSkew = options.ClockSkew,
+            NameClaimType = options.UserClaim,
+            RoleClaimType = options.RolesClaim,
+        };
+    }
+
+    /// <summary>
+    /// Checks a token. The library's validation is asynchronous in signature only when no metadata endpoint is
+    /// configured (ours never is): the task it returns has already completed, so callers on a read loop may wait for it.
+    /// </summary>
+    public async ValueTask<TokenCheck> ValidateAsync(string token)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            return new TokenCheck(null, AuthFailure.Malformed);
+        }
+
+        if (token.Length > _options.MaxTokenLength)
+        {
+            return new TokenCheck(null, AuthFailure.TooLarge);
+        }
+
+        JsonWebToken jwt;
+        try
+        {
+            jwt = _handler.ReadJsonWebToken(token);
+        }
+        catch (Exception ex) when (ex is ArgumentException or SecurityTokenException)
+        {
+            return new TokenCheck(null, AuthFailure.Malformed);
+        }
+
+        // Decided here, from the header, so that each refusal names its own reason rather than whatever the
+        // library's first failing step happens to be for such a token.
+        string alg = jwt.Alg ?? string.Empty;
+        if (alg.Length == 0 || string.Equals(alg, "none", StringComparison.OrdinalIgnoreCase) || string.IsNullOrEmpty(jwt.EncodedSignature))
+        {
+            return new TokenCheck(null, AuthFailure.AlgNone);
+        }
+
+        if (!Algorithms.Contains(alg))
+        {
+            return new TokenCheck(null, AuthFailure.UnsupportedAlgorithm);
+        }
+
+        if (!_keys.HasKeyFor(jwt.Kid))
+        {
+            return new TokenCheck(null, AuthFailure.UnknownKey);
+        }
+
+        TokenValidationResult result = await _handler.ValidateTokenAsync(jwt, _parameters).ConfigureAwait(false);
+        if (!result.IsValid)
+        {
+            return new TokenCheck(null, Classify(result.Exception));
+        }
+
+        ClaimsIdentity identity = result.ClaimsIdentity;
+        string? user = identity.FindFirst(_options.UserClaim)?.Value;
+        if (string.IsNullOrEmpty(user))
+        {
+            return new TokenCheck(null, AuthFailure.MissingUserClaim);
+        }
+
+        string[] roles = [.. identity.FindAll(_options.RolesClaim).Select(c => c.Value).Where(v => v.Length > 0)];
+        DateTime? expires = jwt.TryGetPayloadValue("exp", out object _) ? jwt.ValidTo : null;
+        return new TokenCheck(new UserIdentity(user, roles, expires), default);
+    }
+
+    private static AuthFailure Classify(Exception? exception) => exception switch
+    {
+        SecurityTokenExpiredException => AuthFailure.Expired,
+        SecurityTokenNotYetValidException => AuthFailure.NotYetValid,
+        SecurityTokenNoExpirationException => AuthFailure.NoExpiration,
+        SecurityTokenInvalidIssuerException => AuthFailure.WrongIssuer,
+        SecurityTokenInvalidAudienceException => AuthFailure.WrongAudience,
+        SecurityTokenInvalidAlgorithmException => AuthFailure.UnsupportedAlgorithm,
+        SecurityTokenSignatureKeyNotFoundException => AuthFailure.BadSignature,
+        SecurityTokenInvalidSignatureException => AuthFailure.BadSignature,
+        SecurityTokenMalformedException => AuthFailure.Malformed,
+        _ => AuthFailure.Invalid,
+    };
+}
