@@ -63,7 +63,7 @@ internal sealed class WsConnection : IDisposable
     private readonly Socket _socket;
     private readonly WebSocketReader _reader;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _sendBuffer = new(256);
+    private readonly ArrayBufferWriter<byte> _sendBuffer;
     private readonly IConnectionSink _sink;
     private readonly AuthReplyCounter? _authReplies;
     private byte[] _receive;
@@ -79,8 +79,11 @@ internal sealed class WsConnection : IDisposable
     /// <summary>Set when an auth message was sent and the server has not answered it with bad_request (see <see cref="OnText"/>).</summary>
     private bool _authReplyPending;
 
-    private WsConnection(Socket socket, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial)
+    private WsConnection(Socket socket, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize)
     {
+        // Room for the largest frame sent at once (an auth message can be a few hundred bytes), so the buffer every
+        // connection has anyway is not regrown on the first send.
+        _sendBuffer = new ArrayBufferWriter<byte>(Math.Max(256, firstFrameSize));
         _socket = socket;
         _sink = sink;
         _authReplies = options.AuthReplies;
@@ -133,7 +136,8 @@ internal sealed class WsConnection : IDisposable
 
             await socket.ConnectAsync(endpoint.EndPoint, ct).ConfigureAwait(false);
             (int head, int total) = await ClientHandshake.PerformAsync(socket, endpoint, target, token, scratch, ct).ConfigureAwait(false);
-            connection = new WsConnection(socket, options, sink, scratch.AsSpan(head, total - head));
+            int authFrame = token?.AuthMessage is { } message ? FrameWriter.GetHeaderSize(message.Length, masked: true) + message.Length : 0;
+            connection = new WsConnection(socket, options, sink, scratch.AsSpan(head, total - head), authFrame);
             if (token?.AuthMessage is { } auth)
             {
                 // Armed before the send: the receive loop has not started, so the answer cannot be read before this.
