@@ -190,6 +190,81 @@ public sealed class ScenarioTests : IAsyncLifetime
         await TestServer.WaitUntilAsync(() => Server.State.Connections.Count == 0, "the server to see the cut-short run's connections closed");
     }
 
+    [Fact]
+    public async Task Connect_with_minted_tokens_in_the_url_completes_against_a_server_that_ignores_them()
+    {
+        // Today's server ignores query parameters it does not know: the run must be as clean as one without tokens.
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
+            "connect-token-url", "connect", "-u", Url, "-n", "30", "--hold", "0.3",
+            "--mint-token", "hs256", "--mint-secret", "a shared secret of at least 32 bytes", "--token-in", "url");
+
+        AssertNoErrors(summary);
+        Assert.Equal(30, Metric(summary, "connections"));
+        Assert.Equal("hs256", summary.GetProperty("token").GetProperty("kind").GetString());
+        Assert.Equal("url", summary.GetProperty("token").GetProperty("in").GetString());
+        Assert.StartsWith("HS256 minted, 1 per connection", Setting(summary, "token"), StringComparison.Ordinal);
+        await TestServer.WaitUntilAsync(() => Server.State.Connections.Count == 0, "the server to see every connection closed");
+    }
+
+    [Fact]
+    public async Task Connect_with_es256_tokens_in_the_header_completes()
+    {
+        string keys = Path.Combine(_reports, "keys");
+        Assert.Equal(Program.ExitOk, Auth.KeyGen.Run(keys, force: false));
+
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
+            "connect-token-header", "connect", "-u", Url, "-n", "30", "--hold", "0.3", "--mint-token", "es256", "--mint-key", Path.Combine(keys, "key.pem"));
+
+        AssertNoErrors(summary);
+        Assert.Equal(30, Metric(summary, "connections"));
+        Assert.Equal("es256", summary.GetProperty("token").GetProperty("kind").GetString());
+        Assert.Equal("header", summary.GetProperty("token").GetProperty("in").GetString());
+    }
+
+    [Fact]
+    public async Task Message_mode_against_a_server_without_token_auth_counts_its_bad_request_answers_apart_from_errors()
+    {
+        // Today's server answers {"type":"auth"} with error bad_request (unknown type) and keeps the connection: the
+        // subscribe that follows is acked, the run succeeds, and the answers are counted in auth_not_understood.
+        const string token = "header.payload.signature-not-to-be-printed";
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
+            "connect-token-message", "connect", "-u", Url, "-n", "20", "--hold", "0.3", "--token", token, "--token-in", "message",
+            "--threshold", "errors==0");
+
+        AssertNoErrors(summary);
+        Assert.Equal(20, Metric(summary, "connections"));
+        Assert.Equal(20, Metric(summary, "auth_not_understood"));
+        Assert.Contains(summary.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.Contains("does not know token auth", StringComparison.Ordinal));
+        Assert.Equal("message", summary.GetProperty("token").GetProperty("in").GetString());
+        Assert.DoesNotContain(token, await File.ReadAllTextAsync(Path.Combine(_reports, "connect-token-message", "summary.json")), StringComparison.Ordinal);
+        Assert.DoesNotContain(token, await File.ReadAllTextAsync(Path.Combine(_reports, "connect-token-message", "report.html")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fanout_and_churn_carry_tokens_too_publishers_included()
+    {
+        JsonElement fanout = await RunExpectingAsync(
+            Program.ExitOk,
+            "fanout-token", "fanout", "-u", Url, "-s", "10", "-r", "100", "--warmup", "0.3", "--duration", "1",
+            "--token", "a.b.c", "--token-in", "message", "--threshold", "ratio>=1");
+
+        AssertNoErrors(fanout);
+        AssertDeliveredAll(fanout);
+        Assert.Equal(11, Metric(fanout, "auth_not_understood")); // 10 subscribers and the publisher
+
+        JsonElement churn = await RunExpectingAsync(
+            Program.ExitOk,
+            "churn-token", "churn", "-u", Url, "-k", "2", "--warmup", "0.2", "--duration", "0.8",
+            "--mint-token", "hs256", "--mint-secret", "a shared secret of at least 32 bytes", "--token-in", "url");
+
+        AssertNoErrors(churn);
+        Assert.True(Metric(churn, "cycles") > 0);
+        Assert.Equal("hs256", churn.GetProperty("token").GetProperty("kind").GetString());
+    }
+
     [Theory]
     [InlineData("fanout", "-u", "ws://10.1.2.3:80/ws")]
     [InlineData("fanout", "-u", "ws://example.com/ws")]

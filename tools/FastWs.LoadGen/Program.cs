@@ -67,6 +67,9 @@ internal static class Program
             return ExitFatal;
         }
 
+        // Before the clock starts: minting is not part of what a scenario measures.
+        ctx.PrepareTokens();
+
         string? stopReason = null;
         void RequestStop(string reason)
         {
@@ -123,6 +126,7 @@ internal static class Program
             Console.CancelKeyPress -= onCancel;
         }
 
+        RecordTokens(report, settings, ctx);
         if (stopReason is not null)
         {
             report.Partial = true;
@@ -169,5 +173,23 @@ internal static class Program
         }
 
         return report.Partial ? ExitPartial : ExitOk;
+    }
+
+    /// <summary>The token mode into every report (never a token), and in message mode what the server made of the auth messages.</summary>
+    private static void RecordTokens(RunReport report, RunSettings settings, ScenarioContext ctx)
+    {
+        Auth.TokenPlan plan = settings.Token;
+        report.TokenKind = plan.KindName;
+        report.TokenIn = plan.PlacementName;
+        report.Setting("token", plan.Describe());
+        if (plan is { Kind: not Auth.TokenKind.None, Placement: Auth.TokenPlacement.Message })
+        {
+            long notUnderstood = ctx.AuthReplies.NotUnderstood;
+            report.Add("auth_not_understood", "auth messages answered bad_request", notUnderstood, MetricKind.Count, "not counted as errors");
+            if (notUnderstood > 0)
+            {
+                report.Warnings.Add($"{notUnderstood} connection(s) got bad_request in answer to their auth message: the server does not know token auth and ignored the tokens (not counted as errors)");
+            }
+        }
     }
 }

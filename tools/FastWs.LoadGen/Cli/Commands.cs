@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FastWs.LoadGen.Auth;
 using FastWs.LoadGen.Net;
 
 namespace FastWs.LoadGen.Cli;
@@ -16,6 +17,7 @@ internal static class Commands
         root.Subcommands.Add(BuildFanout("slow", "A fanout in which a share of the subscribers stop reading after warm-up; reports whether the healthy ones still get everything on time.", slow: true));
         root.Subcommands.Add(BuildConnect());
         root.Subcommands.Add(BuildChurn());
+        root.Subcommands.Add(BuildKeyGen());
         return root;
     }
 
@@ -94,6 +96,18 @@ internal static class Commands
         return command;
     }
 
+    private static Command BuildKeyGen()
+    {
+        var command = new Command("keygen", "Writes a key pair for --mint-token es256: DIR/key.pem (PEM EC P-256 private key, for --mint-key) and DIR/pub.pem (public key, for the server's FastWs:Auth:Jwt:PublicKeyFiles).");
+        var algorithm = new Argument<string>("algorithm") { Description = "Key type: es256 (EC P-256)." };
+        algorithm.AcceptOnlyFromAmong("es256");
+        command.Arguments.Add(algorithm);
+        Option<string> output = Add(command, new Option<string>("--out", "-o") { Description = "Directory for key.pem and pub.pem (created if missing).", DefaultValueFactory = _ => "." });
+        Option<bool> force = Add(command, new Option<bool>("--force") { Description = "Overwrite existing key.pem / pub.pem." });
+        command.SetAction(result => KeyGen.Run(result.GetValue(output) ?? ".", result.GetValue(force)));
+        return command;
+    }
+
     private static T Add<T>(Command command, T option)
         where T : Option
     {
@@ -117,6 +131,16 @@ internal static class Commands
         private readonly Option<double> _connectTimeout;
         private readonly Option<bool> _noProgress;
         private readonly Option<double?> _maxRunTime;
+        private readonly Option<string?> _token;
+        private readonly Option<string?> _tokenFile;
+        private readonly Option<string?> _mint;
+        private readonly Option<string?> _mintSecret;
+        private readonly Option<string?> _mintKey;
+        private readonly Option<string?> _mintSubject;
+        private readonly Option<string?> _mintIssuer;
+        private readonly Option<string?> _mintAudience;
+        private readonly Option<string?> _mintLifetime;
+        private readonly Option<string?> _tokenIn;
 
         public CommonOptions(Command command, double duration, double warmup, string durationHelp)
         {
@@ -135,6 +159,21 @@ internal static class Commands
             ReceiveBuffer = Add(command, new Option<int>("--recv-buffer") { Description = "Bytes read per receive call per connection (default 16384; connect 2048, churn 4096).", DefaultValueFactory = _ => 16 * 1024 });
             _noProgress = Add(command, new Option<bool>("--no-progress") { Description = "No per-second progress lines on stderr." });
             _maxRunTime = Add(command, new Option<double?>("--max-run-time") { Description = "Hard limit in seconds for the whole run, connecting included (default: warm-up + duration + hold + grace + 120). The run then stops with a partial report." });
+
+            // Tokens: no defaults on the options themselves, so that validation can tell a given one from an absent one
+            // (--mint-subject without --mint-token is a mistake worth an error, not a silent no-op).
+            _token = Add(command, new Option<string?>("--token") { Description = "One token (JWT) for every connection. Never printed." });
+            _tokenFile = Add(command, new Option<string?>("--token-file") { Description = "File with one token per line; connection i gets line i mod N." });
+            _mint = Add(command, new Option<string?>("--mint-token") { Description = "Mint one token per connection before the ramp: hs256 (with --mint-secret) or es256 (with --mint-key)." });
+            _mint.AcceptOnlyFromAmong("hs256", "es256");
+            _mintSecret = Add(command, new Option<string?>("--mint-secret") { Description = "HS256 shared secret (UTF-8, at least 32 bytes): the server's FastWs:Auth:Jwt:HmacSecret." });
+            _mintKey = Add(command, new Option<string?>("--mint-key") { Description = "ES256 signing key: PEM EC P-256 private key file (see the keygen command)." });
+            _mintSubject = Add(command, new Option<string?>("--mint-subject") { Description = "Subject prefix: connection i gets sub=PREFIX+i (default loadgen-)." });
+            _mintIssuer = Add(command, new Option<string?>("--mint-issuer") { Description = "iss of minted tokens (default: none)." });
+            _mintAudience = Add(command, new Option<string?>("--mint-audience") { Description = "aud of minted tokens (default: none)." });
+            _mintLifetime = Add(command, new Option<string?>("--mint-lifetime") { Description = "Lifetime of minted tokens: 90s, 30m, 1h, 2d or hh:mm:ss (default 1h)." });
+            _tokenIn = Add(command, new Option<string?>("--token-in") { Description = "Where the token goes: header (Authorization: Bearer, the default), url (token= query parameter) or message (first text frame {\"type\":\"auth\",\"token\":..})." });
+            _tokenIn.AcceptOnlyFromAmong("url", "header", "message");
         }
 
         public Option<int> ReceiveBuffer { get; }
@@ -164,6 +203,19 @@ internal static class Commands
                 ReceiveBuffer = result.GetValue(ReceiveBuffer),
                 Progress = !result.GetValue(_noProgress),
                 MaxRunTime = result.GetValue(_maxRunTime),
+                Token = new TokenArgs
+                {
+                    Token = result.GetValue(_token),
+                    TokenFile = result.GetValue(_tokenFile),
+                    Mint = result.GetValue(_mint),
+                    MintSecret = result.GetValue(_mintSecret),
+                    MintKey = result.GetValue(_mintKey),
+                    MintSubject = result.GetValue(_mintSubject),
+                    MintIssuer = result.GetValue(_mintIssuer),
+                    MintAudience = result.GetValue(_mintAudience),
+                    MintLifetime = result.GetValue(_mintLifetime),
+                    TokenIn = result.GetValue(_tokenIn),
+                },
             });
     }
 }
@@ -200,6 +252,8 @@ internal sealed record ParsedOptions
     public double Hold { get; init; }
     public int Concurrency { get; init; }
     public ChurnWait ChurnWait { get; init; }
+
+    public TokenArgs Token { get; init; } = new();
 
     /// <summary>Checks ranges and the loopback rule; returns the settings or an error message.</summary>
     public (RunSettings? Settings, string? Error) Validate()
@@ -245,6 +299,13 @@ internal sealed record ParsedOptions
             return (null, range);
         }
 
+        // Last: it reads the token file or the key, so a bad one stops the run before any traffic too.
+        (TokenPlan? token, string? tokenError) = Token.Validate();
+        if (token is null)
+        {
+            return (null, tokenError);
+        }
+
         var settings = new RunSettings
         {
             Scenario = Scenario,
@@ -276,6 +337,7 @@ internal sealed record ParsedOptions
             Hold = Hold,
             Concurrency = Concurrency,
             ChurnWait = ChurnWait,
+            Token = token,
         };
         return (settings, null);
     }

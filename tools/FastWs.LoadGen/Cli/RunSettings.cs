@@ -1,3 +1,4 @@
+using FastWs.LoadGen.Auth;
 using FastWs.LoadGen.Net;
 
 namespace FastWs.LoadGen.Cli;
@@ -55,6 +56,9 @@ internal sealed class RunSettings
 
     public int ReceiveBuffer { get; init; } = 16 * 1024;
 
+    /// <summary>Tokens for the connections (--token, --token-file, --mint-token) and where they go (--token-in).</summary>
+    public TokenPlan Token { get; init; } = TokenPlan.NoTokens;
+
     // fanout / slow
     public int Subscribers { get; init; } = 100;
 
@@ -85,6 +89,20 @@ internal sealed class RunSettings
     public int Concurrency { get; init; } = 10;
 
     public ChurnWait ChurnWait { get; init; }
+
+    /// <summary>Tokens churn mints when none are given: its cycles are open-ended, so cycle n uses token n mod this many.</summary>
+    public const int ChurnTokenPool = 4096;
+
+    /// <summary>
+    /// How many connections get a token of their own: subscriber slots (connect: every connection; fanout/slow: the
+    /// subscribers; churn: a pool its cycles share round robin) and publisher connections (each has one after the subscribers').
+    /// </summary>
+    public (int Subscribers, int Publishers) TokenSlots() => Scenario switch
+    {
+        "connect" => (Connections, 0),
+        "churn" => (Math.Max(ChurnTokenPool, Concurrency), ChurnWait == ChurnWait.Message ? 1 : 0),
+        _ => (Subscribers, PublishVia == PublishVia.Ws ? Publishers : 0),
+    };
 
     /// <summary>Names of the scenario's channels: prefix + 1..N.</summary>
     public IReadOnlyList<string> ChannelNames(int count) =>

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using FastWs.LoadGen.Auth;
 using FastWs.Protocol.Handshake;
 
 namespace FastWs.LoadGen.Net;
@@ -39,18 +40,14 @@ internal static class ClientHandshake
     private static ReadOnlySpan<byte> HeaderEnd => "\r\n\r\n"u8;
 
     /// <summary>
-    /// Sends the upgrade request and reads the response head into <paramref name="scratch"/>. Returns the number
-    /// of bytes of the head and the total read: bytes after the head are already WebSocket frames.
+    /// Sends the upgrade request (with <paramref name="token"/> in the query or the <c>Authorization</c> header when it
+    /// goes there) and reads the response head into <paramref name="scratch"/>. Returns the number of bytes of the
+    /// head and the total read: bytes after the head are already WebSocket frames.
     /// </summary>
-    public static async Task<(int HeadLength, int Total)> PerformAsync(Socket socket, WsEndpoint endpoint, string target, byte[] scratch, CancellationToken ct)
+    public static async Task<(int HeadLength, int Total)> PerformAsync(Socket socket, WsEndpoint endpoint, string target, PreparedToken? token, byte[] scratch, CancellationToken ct)
     {
-        Span<byte> nonce = stackalloc byte[16];
-        Random.Shared.NextBytes(nonce);
-        string key = Convert.ToBase64String(nonce);
-        string request =
-            $"GET {target} HTTP/1.1\r\nHost: {endpoint.HostHeader}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            $"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: FastWs.LoadGen\r\n\r\n";
-        int requestLength = Encoding.ASCII.GetBytes(request, scratch);
+        string key = NewKey();
+        int requestLength = WriteRequest(scratch, endpoint.HostHeader, target, key, token);
         int sent = 0;
         while (sent < requestLength)
         {
@@ -84,6 +81,50 @@ internal static class ClientHandshake
 
         Validate(scratch.AsSpan(0, headLength), key);
         return (headLength, total);
+    }
+
+    /// <summary>Scratch bytes a connection needs for its request and the response head.</summary>
+    public static int ScratchSize(PreparedToken? token) => 8192 + (token?.RequestText?.Length ?? 0);
+
+    /// <summary>A fresh Sec-WebSocket-Key: 16 random bytes in base64.</summary>
+    public static string NewKey()
+    {
+        Span<byte> nonce = stackalloc byte[16];
+        Random.Shared.NextBytes(nonce);
+        return Convert.ToBase64String(nonce);
+    }
+
+    /// <summary>
+    /// Writes the upgrade request into <paramref name="destination"/> and returns its length. Written piece by piece
+    /// straight into the buffer, so a token adds bytes but no allocation: its text was prepared before the ramp
+    /// (<see cref="PreparedToken"/>). With the token in the URL it is the last query parameter, after any the target
+    /// already has (<c>?subscribe=</c>, or the query of --url).
+    /// </summary>
+    public static int WriteRequest(Span<byte> destination, string host, string target, string key, PreparedToken? token)
+    {
+        var w = new RequestWriter(destination);
+        w.Write("GET "u8);
+        w.Write(target);
+        if (token is { Placement: TokenPlacement.Url, RequestText: { } query })
+        {
+            w.Write(target.Contains('?', StringComparison.Ordinal) ? "&token="u8 : "?token="u8);
+            w.Write(query);
+        }
+
+        w.Write(" HTTP/1.1\r\nHost: "u8);
+        w.Write(host);
+        w.Write("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "u8);
+        w.Write(key);
+        w.Write("\r\nSec-WebSocket-Version: 13\r\nUser-Agent: FastWs.LoadGen\r\n"u8);
+        if (token is { Placement: TokenPlacement.Header, RequestText: { } bearer })
+        {
+            w.Write("Authorization: Bearer "u8);
+            w.Write(bearer);
+            w.Write("\r\n"u8);
+        }
+
+        w.Write("\r\n"u8);
+        return w.Length;
     }
 
     private static void Validate(ReadOnlySpan<byte> head, string key)
@@ -151,6 +192,38 @@ internal static class ClientHandshake
         if (!string.IsNullOrEmpty(extensions))
         {
             throw new HandshakeException("handshake: unrequested extension", "The server selected an extension the client did not offer: " + extensions);
+        }
+    }
+}
+
+/// <summary>Appends ASCII to a span; a request that does not fit is a handshake error, not a buffer overrun.</summary>
+internal ref struct RequestWriter
+{
+    private readonly Span<byte> _destination;
+
+    public RequestWriter(Span<byte> destination) => _destination = destination;
+
+    public int Length { get; private set; }
+
+    public void Write(ReadOnlySpan<byte> bytes)
+    {
+        EnsureRoom(bytes.Length);
+        bytes.CopyTo(_destination[Length..]);
+        Length += bytes.Length;
+    }
+
+    /// <summary>Request targets, hosts, keys and prepared tokens are ASCII (the URI is escaped, tokens are checked).</summary>
+    public void Write(string ascii)
+    {
+        EnsureRoom(ascii.Length);
+        Length += Encoding.ASCII.GetBytes(ascii, _destination[Length..]);
+    }
+
+    private readonly void EnsureRoom(int count)
+    {
+        if (Length + count > _destination.Length)
+        {
+            throw new HandshakeException("handshake: request too large", $"The upgrade request does not fit in {_destination.Length} bytes");
         }
     }
 }

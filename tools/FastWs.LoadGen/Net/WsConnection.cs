@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
+using FastWs.LoadGen.Auth;
 using FastWs.Protocol.Frames;
 
 namespace FastWs.LoadGen.Net;
@@ -31,6 +32,23 @@ internal sealed class ConnectionOptions
 
     /// <summary>Largest message accepted from the server.</summary>
     public int MaxMessageSize { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Where connections that sent an auth message count a <c>bad_request</c> answer to it (null: counted as a server error).</summary>
+    public AuthReplyCounter? AuthReplies { get; init; }
+}
+
+/// <summary>
+/// Connections whose <c>{"type":"auth"}</c> message the server answered with <c>bad_request</c>: a server without
+/// token auth (FastWs before issue 16, the baselines) treats it as an unknown message type, answers that error and
+/// keeps the connection. Such answers are counted here instead of as errors, and the report says so.
+/// </summary>
+internal sealed class AuthReplyCounter
+{
+    private long _notUnderstood;
+
+    public long NotUnderstood => Interlocked.Read(ref _notUnderstood);
+
+    public void Add() => Interlocked.Increment(ref _notUnderstood);
 }
 
 /// <summary>
@@ -45,8 +63,9 @@ internal sealed class WsConnection : IDisposable
     private readonly Socket _socket;
     private readonly WebSocketReader _reader;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _sendBuffer = new(256);
+    private readonly ArrayBufferWriter<byte> _sendBuffer;
     private readonly IConnectionSink _sink;
+    private readonly AuthReplyCounter? _authReplies;
     private byte[] _receive;
     private int _filled;
     private uint _maskState;
@@ -57,10 +76,17 @@ internal sealed class WsConnection : IDisposable
     private int _closeSent;
     private int _disposed;
 
-    private WsConnection(Socket socket, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial)
+    /// <summary>Set when an auth message was sent and the server has not answered it with bad_request (see <see cref="OnText"/>).</summary>
+    private bool _authReplyPending;
+
+    private WsConnection(Socket socket, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize)
     {
+        // Room for the largest frame sent at once (an auth message can be a few hundred bytes), so the buffer every
+        // connection has anyway is not regrown on the first send.
+        _sendBuffer = new ArrayBufferWriter<byte>(Math.Max(256, firstFrameSize));
         _socket = socket;
         _sink = sink;
+        _authReplies = options.AuthReplies;
         _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize });
         _receive = new byte[Math.Max(options.ReceiveBufferSize, initial.Length + 1024)];
         initial.CopyTo(_receive);
@@ -92,11 +118,15 @@ internal sealed class WsConnection : IDisposable
 
     public bool IsPaused => _pauseGate is not null;
 
-    /// <summary>TCP connect plus the opening handshake. The receive loop starts with <see cref="Start"/>.</summary>
-    public static async Task<WsConnection> ConnectAsync(WsEndpoint endpoint, string target, ConnectionOptions options, IConnectionSink sink, CancellationToken ct)
+    /// <summary>
+    /// TCP connect plus the opening handshake, with <paramref name="token"/> in the request, or, in message mode, sent
+    /// as the first text frame right after the 101 (before anything else can be). The receive loop starts with <see cref="Start"/>.
+    /// </summary>
+    public static async Task<WsConnection> ConnectAsync(WsEndpoint endpoint, string target, PreparedToken? token, ConnectionOptions options, IConnectionSink sink, CancellationToken ct)
     {
         var socket = new Socket(endpoint.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(8192);
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(ClientHandshake.ScratchSize(token));
+        WsConnection? connection = null;
         try
         {
             if (options.SocketReceiveBuffer > 0)
@@ -105,12 +135,29 @@ internal sealed class WsConnection : IDisposable
             }
 
             await socket.ConnectAsync(endpoint.EndPoint, ct).ConfigureAwait(false);
-            (int head, int total) = await ClientHandshake.PerformAsync(socket, endpoint, target, scratch, ct).ConfigureAwait(false);
-            return new WsConnection(socket, options, sink, scratch.AsSpan(head, total - head));
+            (int head, int total) = await ClientHandshake.PerformAsync(socket, endpoint, target, token, scratch, ct).ConfigureAwait(false);
+            int authFrame = token?.AuthMessage is { } message ? FrameWriter.GetHeaderSize(message.Length, masked: true) + message.Length : 0;
+            connection = new WsConnection(socket, options, sink, scratch.AsSpan(head, total - head), authFrame);
+            if (token?.AuthMessage is { } auth)
+            {
+                // Armed before the send: the receive loop has not started, so the answer cannot be read before this.
+                connection._authReplyPending = true;
+                await connection.SendAsync(WebSocketOpcode.Text, auth, ct).ConfigureAwait(false);
+            }
+
+            return connection;
         }
         catch
         {
-            socket.Dispose();
+            if (connection is null)
+            {
+                socket.Dispose();
+            }
+            else
+            {
+                connection.Dispose();
+            }
+
             throw;
         }
         finally
@@ -389,7 +436,18 @@ internal sealed class WsConnection : IDisposable
 
     private void OnText(ReadOnlySpan<byte> json, long now)
     {
-        switch (ProtocolText.Classify(json))
+        ServerMessageKind kind = ProtocolText.Classify(json);
+        if (_authReplyPending && kind == ServerMessageKind.Error && _authReplies is not null && ProtocolText.ReadString(json, "\"code\""u8) == "bad_request")
+        {
+            // The tool sends nothing else a server could call a bad request, so a connection's first bad_request after
+            // its auth message answers that message: "unknown type", i.e. no token auth on that server. (Not simply the
+            // first reply: with ?subscribe= the subscribed ack is sent before the server reads the auth message.)
+            _authReplyPending = false;
+            _authReplies.Add();
+            return;
+        }
+
+        switch (kind)
         {
             case ServerMessageKind.Data:
                 _sink.OnData(this, json, now);

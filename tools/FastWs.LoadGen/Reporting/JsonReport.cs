@@ -26,6 +26,11 @@ internal static class JsonReport
         json.WriteNumber("warmupSeconds", report.WarmupSeconds);
         json.WriteString("machine", $"{Environment.MachineName}, {Environment.ProcessorCount} CPU(s) for the tool, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
 
+        json.WriteStartObject("token");
+        json.WriteString("kind", report.TokenKind);
+        WriteNullable(json, "in", report.TokenIn);
+        json.WriteEndObject();
+
         json.WriteStartObject("settings");
         foreach ((string name, string value) in report.Settings)
         {

@@ -91,6 +91,12 @@ internal sealed class RunReport
 
     public List<KeyValuePair<string, string>> Settings { get; } = [];
 
+    /// <summary>Token kind: none, fixed, file, hs256 or es256 (summary.json's <c>token.kind</c>, to compare runs).</summary>
+    public string TokenKind { get; set; } = "none";
+
+    /// <summary>Where the tokens went: url, header or message; null without tokens.</summary>
+    public string? TokenIn { get; set; }
+
     public List<Metric> Metrics { get; } = [];
 
     public List<(string Kind, long Count, string? Example)> Errors { get; set; } = [];

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using FastWs.LoadGen.Auth;
 using FastWs.LoadGen.Cli;
 using FastWs.LoadGen.Metrics;
 using FastWs.LoadGen.Net;
@@ -30,13 +31,39 @@ internal sealed class ScenarioContext : IDisposable
 
     public ProcSampler Sampler { get; }
 
+    /// <summary>The connections' tokens, prepared (minted) by <see cref="PrepareTokens"/> before any connection opens; null without tokens.</summary>
+    public ConnectionTokens? Tokens { get; private set; }
+
+    /// <summary>Auth messages the server answered with bad_request (message mode against a server without token auth).</summary>
+    public AuthReplyCounter AuthReplies { get; } = new();
+
     public static void Log(string line) => Console.Error.WriteLine(line);
 
     public ConnectionOptions Options(int receiveBuffer, int socketReceiveBuffer = 0) => new()
     {
         ReceiveBufferSize = receiveBuffer,
         SocketReceiveBuffer = socketReceiveBuffer,
+        AuthReplies = Settings.Token is { Kind: not TokenKind.None, Placement: TokenPlacement.Message } ? AuthReplies : null,
     };
+
+    /// <summary>
+    /// Mints or prepares every connection's token, before the scenario starts its clock: signing is never on the
+    /// measured path, and opening a connection only copies the prepared bytes.
+    /// </summary>
+    public void PrepareTokens()
+    {
+        TokenPlan plan = Settings.Token;
+        if (plan.Kind == TokenKind.None)
+        {
+            return;
+        }
+
+        (int subscribers, int publishers) = Settings.TokenSlots();
+        long start = Clock.Now;
+        Tokens = ConnectionTokens.Prepare(plan, subscribers, publishers, DateTime.UtcNow);
+        string minted = plan.Mint is null ? "" : $" ({Tokens!.Count:N0} minted in {Clock.ToSeconds(Clock.Now - start):F2} s, before the ramp)";
+        Log($"token: {plan.Describe()}{minted}");
+    }
 
     /// <summary>
     /// Opens <paramref name="count"/> connections with at most <see cref="RunSettings.ConnectConcurrency"/> handshakes
@@ -99,7 +126,7 @@ internal sealed class ScenarioContext : IDisposable
         {
             bool viaUrl = spec.Channel is not null && Settings.SubscribeVia == SubscribeVia.Url;
             string target = viaUrl ? Settings.Endpoint.WithSubscribeQuery(spec.Channel!) : Settings.Endpoint.PathAndQuery;
-            connection = await WsConnection.ConnectAsync(Settings.Endpoint, target, spec.Options, sink, timeout.Token).ConfigureAwait(false);
+            connection = await WsConnection.ConnectAsync(Settings.Endpoint, target, Tokens?.For(id), spec.Options, sink, timeout.Token).ConfigureAwait(false);
             long upgraded = Clock.Now;
             connection.Id = id;
             connection.Group = spec.Group;
