@@ -50,12 +50,37 @@ internal sealed class SigningKeys
         }
     }
 
-    /// <summary>Whether a token with this <c>kid</c> has any key to be checked against.</summary>
-    public bool HasKeyFor(string? kid)
+    /// <summary>
+    /// Whether a token signed with <paramref name="alg"/> and naming <paramref name="kid"/> has any key to be checked
+    /// against: a JWKS key with that kid, or a configured key without kid of the algorithm's family (the secret for
+    /// HS*, an RSA key for RS*/PS*, an EC key for ES*). No: the token is refused as naming an unknown key.
+    /// </summary>
+    public bool HasKeyFor(string? kid, string alg)
     {
         JwksSnapshot jwks = CurrentJwks();
-        return _fixedKeys.Length > 0 || (string.IsNullOrEmpty(kid) ? jwks.Keys.Length > 0 : jwks.ByKid.ContainsKey(kid));
+        if (string.IsNullOrEmpty(kid) ? jwks.Keys.Length > 0 : jwks.ByKid.ContainsKey(kid))
+        {
+            return true;
+        }
+
+        foreach (SecurityKey key in _fixedKeys)
+        {
+            if (Fits(key, alg))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
+
+    private static bool Fits(SecurityKey key, string alg) => alg[0] switch
+    {
+        'H' => key is SymmetricSecurityKey,
+        'R' or 'P' => key is RsaSecurityKey,
+        'E' => key is ECDsaSecurityKey,
+        _ => false,
+    };
 
     /// <summary>The candidate keys for a token: the JWKS key with its kid (or every JWKS key when it has none) and the fixed keys.</summary>
     public IEnumerable<SecurityKey> Resolve(string? kid)

@@ -97,7 +97,7 @@ public sealed class TokenValidator
             return new TokenCheck(null, AuthFailure.UnsupportedAlgorithm);
         }
 
-        if (!_keys.HasKeyFor(jwt.Kid))
+        if (!_keys.HasKeyFor(jwt.Kid, alg))
         {
             return new TokenCheck(null, AuthFailure.UnknownKey);
         }

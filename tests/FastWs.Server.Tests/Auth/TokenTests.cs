@@ -99,13 +99,26 @@ public sealed class TokenTests
     public async Task Without_a_token_a_connection_is_anonymous_and_public_channels_work()
     {
         using var tokens = new TokenFactory();
-        await using TestServer server = await TestServer.StartAsync(tokens.Configure);
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            tokens.Configure(o);
+            o.Auth.Timeout = TimeSpan.FromMilliseconds(500);
+        });
         await using TestClient client = await server.ConnectAsync();
 
         Assert.True((await AuthKit.TrySubscribeAsync(client, "market_data")).Subscribed);
-        (bool subscribed, JsonElement error) = await AuthKit.TrySubscribeAsync(client, "user:" + TokenFactory.Alice, id: 2);
-        Assert.False(subscribed);
+
+        // A channel that needs a user waits for a token (not acked), and is refused when the wait ends.
+        await client.SendAsync($$"""{"type":"subscribe","channels":["user:{{TokenFactory.Alice}}"],"id":2}""");
+        Assert.Empty((await client.ReceiveTypeAsync("subscribed")).GetProperty("channels").EnumerateArray());
+        JsonElement error = await client.ReceiveTypeAsync("error");
         Assert.Equal("forbidden", error.GetProperty("code").GetString());
+
+        // After the wait, refusals are immediate.
+        (bool subscribed, JsonElement refusal) = await AuthKit.TrySubscribeAsync(client, "intent:1", id: 3);
+        Assert.False(subscribed);
+        Assert.Contains("rule Authenticated", refusal.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(WebSocketState.Open, client.Socket.State);
     }
 
     public static TheoryData<string, string> BadTokens() => new()
@@ -128,12 +141,7 @@ public sealed class TokenTests
     public async Task A_bad_token_in_the_url_is_closed_with_4001_naming_the_problem(string kind, string reason)
     {
         using var tokens = new TokenFactory();
-        await using TestServer server = await TestServer.StartAsync(o =>
-        {
-            tokens.Configure(o);
-            o.Auth.Jwt.ClockSkew = TimeSpan.Zero;
-            o.Auth.Jwt.JwksFile = tokens.WriteJwks("keys.json", ("k1", tokens.P256));
-        });
+        await using TestServer server = await TestServer.StartAsync(o => ConfigureForBadTokens(o, tokens));
         string token = BadToken(tokens, kind);
 
         await using TestClient client = await AuthKit.ConnectWithQueryAsync(server, token, "subscribe=market_data");
@@ -152,12 +160,7 @@ public sealed class TokenTests
     public async Task A_bad_token_in_an_auth_message_is_closed_with_4001(string kind, string reason)
     {
         using var tokens = new TokenFactory();
-        await using TestServer server = await TestServer.StartAsync(o =>
-        {
-            tokens.Configure(o);
-            o.Auth.Jwt.ClockSkew = TimeSpan.Zero;
-            o.Auth.Jwt.JwksFile = tokens.WriteJwks("keys.json", ("k1", tokens.P256));
-        });
+        await using TestServer server = await TestServer.StartAsync(o => ConfigureForBadTokens(o, tokens));
         await using TestClient client = await server.ConnectAsync();
 
         await client.SendAsync(JsonSerializer.Serialize(new { type = "auth", token = BadToken(tokens, kind) }));
@@ -287,6 +290,20 @@ public sealed class TokenTests
         Assert.Equal(WebSocketState.Open, late.Socket.State);
     }
 
+    /// <summary>
+    /// The secret and a JWKS with one EC key (no PEM keys, which are tried for any kid), issuer and audience checked,
+    /// no clock skew, and a token limit the upgrade request can carry past (the request head itself may be 8 KB).
+    /// </summary>
+    private static void ConfigureForBadTokens(Hosting.FastWsOptions options, TokenFactory tokens)
+    {
+        options.Auth.Jwt.HmacSecret = TokenFactory.Secret;
+        options.Auth.Jwt.JwksFile = tokens.WriteJwks("keys.json", ("k1", tokens.P256));
+        options.Auth.Jwt.Issuer = TokenFactory.Issuer;
+        options.Auth.Jwt.Audience = TokenFactory.Audience;
+        options.Auth.Jwt.ClockSkew = TimeSpan.Zero;
+        options.Auth.Jwt.MaxTokenLength = 2048;
+    }
+
     private static string BadToken(TokenFactory tokens, string kind) => kind switch
     {
         "bad_signature" => tokens.Create(key: new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(System.Text.Encoding.UTF8.GetBytes("another-secret-another-secret-0123456789"))),
@@ -297,12 +314,12 @@ public sealed class TokenTests
         "expired" => tokens.Create(lifetime: TimeSpan.FromMinutes(-5)),
         "not_yet_valid" => tokens.Create(notBefore: DateTime.UtcNow.AddMinutes(10), lifetime: TimeSpan.FromHours(1)),
         "malformed" => "not.a-jwt",
-        "too_large" => tokens.Create(extraClaims: new Dictionary<string, object> { ["pad"] = new string('x', 9000) }),
+        "too_large" => tokens.Create(extraClaims: new Dictionary<string, object> { ["pad"] = new string('x', 3000) }),
         "missing_user_claim" => tokens.Create(includeUser: false),
         "empty" => string.Empty,
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    /// <summary>An ES256 token naming a kid the JWKS does not have, on a server whose only asymmetric keys would otherwise match.</summary>
+    /// <summary>An ES256 token naming a kid the JWKS does not have (signed with a key the server knows under another kid).</summary>
     private static string OnlyJwksToken(TokenFactory tokens) => tokens.Create(alg: SecurityAlgorithms.EcdsaSha256, kid: "k-unknown");
 }

@@ -13,7 +13,8 @@ namespace FastWs.Server.Tests.TestSupport;
 /// </summary>
 internal sealed class TokenFactory : IDisposable
 {
-    public const string Secret = "fastws-test-secret-0123456789-abcdef-0123456789";
+    // 64 bytes: HS512 wants a key at least as long as its hash.
+    public const string Secret = "fastws-test-secret-0123456789-abcdef-0123456789-abcdef-012345678";
     public const string Issuer = "https://issuer.test";
     public const string Audience = "fastws-tests";
 
