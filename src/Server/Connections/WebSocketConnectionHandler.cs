@@ -27,6 +27,10 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     private readonly SubscriptionManager _subscriptions;
     private readonly ClientRequestHandler _requests;
 
+    // Frames straight to the socket, unless switched off or the endpoint has TLS: the socket then carries
+    // ciphertext, and only the TLS middleware's pipe (PipeOutput) can put frames into it.
+    private readonly bool _directSends;
+
     public WebSocketConnectionHandler(ServerState state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -35,6 +39,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         _readerOptions = new WebSocketReaderOptions { MaxMessageSize = state.Options.MaxMessageSize };
         _subscriptions = new SubscriptionManager(state);
         _requests = new ClientRequestHandler(_subscriptions, state);
+        _directSends = state.Options.Transport.DirectSends && !state.Options.WebSocket.Tls.Enabled;
     }
 
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -187,7 +192,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         IPAddress clientIp = _state.ClientAddress.Resolve(peer, request.ForwardedFor);
         bool admitted = _state.ConnectionLimiter.TryAcquire(clientIp, out IPAddress countedIp, out string refusal);
         var client = new WebSocketConnection(connection, _state.Metrics, countedIp,
-            _state.Options.SlowConsumer.MaxBufferedBytes, _state.Options.Transport.DirectSends);
+            _state.Options.SlowConsumer.MaxBufferedBytes, _directSends);
         client.WriteAccept(request.Key);
 
         if (!admitted)
