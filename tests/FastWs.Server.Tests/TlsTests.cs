@@ -188,6 +188,20 @@ public sealed class TlsTests
     }
 
     [Fact]
+    public async Task Shutdown_closes_wss_clients_with_1001_through_tls()
+    {
+        using var files = new TlsFiles();
+        await using TestServer server = await StartPemAsync(files);
+        await using TestClient client = await ConnectAsync(server, files);
+        await SubscriptionTests.Subscribe(client, "price:SOL");
+
+        await server.StopAsync();
+
+        await client.AssertClosedWithAsync(WebSocketCloseStatus.EndpointUnavailable);
+        Assert.Equal("Server is shutting down", client.CloseDescription);
+    }
+
+    [Fact]
     public async Task The_warm_up_connection_speaks_tls()
     {
         using var files = new TlsFiles();

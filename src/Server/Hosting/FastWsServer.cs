@@ -40,7 +40,10 @@ public sealed class FastWsServer : IAsyncDisposable
 
     public ServerState State { get; }
 
-    /// <summary>The transport the WebSocket endpoint actually runs on (Epoll falls back to Sockets where it cannot run).</summary>
+    /// <summary>
+    /// The transport the WebSocket endpoint actually runs on: Epoll falls back to Sockets where it cannot run, and
+    /// whenever the endpoint has TLS.
+    /// </summary>
     public TransportEngine Transport => State.Transport;
 
     /// <summary>The in-process publish API.</summary>
