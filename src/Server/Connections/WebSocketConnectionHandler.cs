@@ -28,7 +28,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     private readonly ClientRequestHandler _requests;
 
     // Frames straight to the socket, unless switched off or the endpoint has TLS: the socket then carries
-    // ciphertext, and only the TLS middleware's pipe (PipeOutput) can put frames into it.
+    // ciphertext, and only the TLS middleware's pipe (StreamPipeOutput) can put frames into it.
     private readonly bool _directSends;
 
     public WebSocketConnectionHandler(ServerState state)
