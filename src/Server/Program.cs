@@ -5,7 +5,18 @@ using FastWs.Server.Hosting;
 bool demo = args.Contains("--demo", StringComparer.Ordinal);
 string[] hostArgs = args.Where(a => !string.Equals(a, "--demo", StringComparison.Ordinal)).ToArray();
 
-FastWsServer server = FastWsServer.Create(hostArgs, options => options.Demo |= demo);
+FastWsServer server;
+try
+{
+    server = FastWsServer.Create(hostArgs, options => options.Demo |= demo);
+}
+catch (TlsCertificateException ex)
+{
+    // A certificate file that is missing or unusable: one line naming the setting, exit code 1, no stack trace.
+    Console.Error.WriteLine("FastWs could not start: " + ex.Message);
+    return 1;
+}
+
 await using (server.ConfigureAwait(false))
 {
     try

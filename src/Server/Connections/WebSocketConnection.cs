@@ -90,8 +90,8 @@ public sealed class WebSocketConnection
     {
         _context = context;
         ISocketSender? sender = directSends ? DirectSender(context) : null;
-        _output = sender is not null
-            ? new SocketOutput(sender, this, maxUnsentBytes)
+        _output = sender is not null ? new SocketOutput(sender, this, maxUnsentBytes)
+            : IsTls(context) ? new StreamPipeOutput(context.Transport.Output, this)
             : new PipeOutput(context.Transport.Output, this);
         _metrics = metrics;
         ClientIp = clientIp;
@@ -104,7 +104,10 @@ public sealed class WebSocketConnection
 
     public long Id { get; }
 
-    /// <summary>The connection's socket to send to directly: the epoll transport's own, or Kestrel's socket.</summary>
+    /// <summary>
+    /// The connection's socket to send to directly: the epoll transport's own, or Kestrel's socket, but never under
+    /// TLS: Kestrel's socket feature is still there, and frames written to it would bypass the encryption.
+    /// </summary>
     private static ISocketSender? DirectSender(ConnectionContext context)
     {
         if (context.Features.Get<ISocketSender>() is { } own)
@@ -113,8 +116,11 @@ public sealed class WebSocketConnection
         }
 
         Socket? socket = context.Features.Get<IConnectionSocketFeature>()?.Socket;
-        return socket is null ? null : new KestrelSocketSender(socket);
+        return socket is null || IsTls(context) ? null : new KestrelSocketSender(socket);
     }
+
+    /// <summary>Whether Kestrel's TLS middleware runs under this connection (the transport pipe is then the decrypted one).</summary>
+    private static bool IsTls(ConnectionContext context) => context.Features.Get<ITlsHandshakeFeature>() is not null;
 
     /// <summary>The TCP peer, read from the transport when asked (it is not kept: idle connections would carry it).</summary>
     public IPAddress? RemoteAddress => (_context.RemoteEndPoint as IPEndPoint)?.Address;

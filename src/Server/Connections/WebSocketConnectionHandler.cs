@@ -28,6 +28,10 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     private readonly SubscriptionManager _subscriptions;
     private readonly ClientRequestHandler _requests;
 
+    // Frames straight to the socket, unless switched off or the endpoint has TLS: the socket then carries
+    // ciphertext, and only the TLS middleware's pipe (StreamPipeOutput) can put frames into it.
+    private readonly bool _directSends;
+
     public WebSocketConnectionHandler(ServerState state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -36,6 +40,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         _readerOptions = new WebSocketReaderOptions { MaxMessageSize = state.Options.MaxMessageSize };
         _subscriptions = new SubscriptionManager(state);
         _requests = new ClientRequestHandler(_subscriptions, state);
+        _directSends = state.Options.Transport.DirectSends && !state.Options.WebSocket.Tls.Enabled;
     }
 
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -195,7 +200,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         IPAddress countedIp = clientIp;
         bool admitted = !badToken && _state.ConnectionLimiter.TryAcquire(clientIp, out countedIp, out refusal);
         var client = new WebSocketConnection(connection, _state.Metrics, countedIp,
-            _state.Options.SlowConsumer.MaxBufferedBytes, _state.Options.Transport.DirectSends);
+            _state.Options.SlowConsumer.MaxBufferedBytes, _directSends);
         client.WriteAccept(request.Key, credentials.SubProtocol);
 
         if (!admitted)

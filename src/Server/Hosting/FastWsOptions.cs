@@ -115,6 +115,9 @@ public sealed class EndpointOptions
     /// <summary>0 picks a free port (tests use this and read the bound port back).</summary>
     public int Port { get; set; }
 
+    /// <summary>TLS for this endpoint (wss:// or https://); off unless a certificate file is set.</summary>
+    public TlsOptions Tls { get; set; } = new();
+
     public IPEndPoint ToEndPoint() => new(IPAddress.Parse(Address), Port);
 }
 

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -39,7 +40,10 @@ public sealed class FastWsServer : IAsyncDisposable
 
     public ServerState State { get; }
 
-    /// <summary>The transport the WebSocket endpoint actually runs on (Epoll falls back to Sockets where it cannot run).</summary>
+    /// <summary>
+    /// The transport the WebSocket endpoint actually runs on: Epoll falls back to Sockets where it cannot run, and
+    /// whenever the endpoint has TLS.
+    /// </summary>
     public TransportEngine Transport => State.Transport;
 
     /// <summary>The in-process publish API.</summary>
@@ -50,9 +54,9 @@ public sealed class FastWsServer : IAsyncDisposable
 
     public IPEndPoint HttpEndPoint => _httpListen.IPEndPoint!;
 
-    public Uri WebSocketUri => new($"ws://{Format(WebSocketEndPoint)}{State.Options.Path}");
+    public Uri WebSocketUri => new($"{(State.Options.WebSocket.Tls.Enabled ? "wss" : "ws")}://{Format(WebSocketEndPoint)}{State.Options.Path}");
 
-    public Uri HttpUri => new($"http://{Format(HttpEndPoint)}");
+    public Uri HttpUri => new($"{(State.Options.Http.Tls.Enabled ? "https" : "http")}://{Format(HttpEndPoint)}");
 
     public IServiceProvider Services => _app.Services;
 
@@ -60,6 +64,7 @@ public sealed class FastWsServer : IAsyncDisposable
     /// Creates the server from command-line arguments and the usual configuration sources; <paramref name="configure"/>
     /// runs last and wins. Does not start it.
     /// </summary>
+    /// <exception cref="TlsCertificateException">A TLS certificate setting names a file that cannot be used.</exception>
     public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null)
     {
         // Content root is the binary's folder, so appsettings*.json are found wherever the server is started from.
@@ -67,6 +72,10 @@ public sealed class FastWsServer : IAsyncDisposable
         var options = new FastWsOptions();
         builder.Configuration.GetSection(FastWsOptions.SectionName).Bind(options);
         configure?.Invoke(options);
+
+        // Certificates first: a missing file or a wrong password stops here, before anything is built or bound.
+        CertificateSource? webSocketTls = options.WebSocket.Tls.Enabled ? CertificateSource.Load(options.WebSocket.Tls, SectionName("WebSocket")) : null;
+        CertificateSource? httpTls = options.Http.Tls.Enabled ? CertificateSource.Load(options.Http.Tls, SectionName("Http")) : null;
 
         var state = new ServerState(options);
         builder.Services.AddSingleton(options);
@@ -101,7 +110,11 @@ public sealed class FastWsServer : IAsyncDisposable
         });
 
         // The WebSocket endpoint on FastWs's epoll transport where it can run; the HTTP endpoint always on Kestrel's.
-        bool epoll = options.Transport.Engine == TransportEngine.Epoll && options.Transport.DirectSends && EpollTransportFactory.IsSupported;
+        // TLS needs Kestrel's: its TLS is a connection middleware that encrypts what goes through the transport pipe,
+        // and the epoll transport has no pipe for frames (direct sends write plaintext to the socket). state.Transport
+        // is what actually runs, whatever was configured.
+        bool epoll = options.Transport.Engine == TransportEngine.Epoll && options.Transport.DirectSends && EpollTransportFactory.IsSupported
+            && webSocketTls is null;
         state.Transport = epoll ? TransportEngine.Epoll : TransportEngine.Sockets;
         if (epoll)
         {
@@ -118,12 +131,24 @@ public sealed class FastWsServer : IAsyncDisposable
             kestrel.Listen(epoll ? new EpollEndPoint(webSocketEndPoint) : webSocketEndPoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
+                if (webSocketTls is not null)
+                {
+                    // Before the handler: connection middleware runs in the order added, and the handler reads
+                    // and writes the decrypted pipe the TLS middleware puts in place of the transport's.
+                    listen.UseHttps(TlsOptionsFor(webSocketTls, options.HandshakeTimeout));
+                }
+
                 listen.UseConnectionHandler<WebSocketConnectionHandler>();
                 webSocketListen = listen;
             });
             kestrel.Listen(options.Http.ToEndPoint(), listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
+                if (httpTls is not null)
+                {
+                    listen.UseHttps(TlsOptionsFor(httpTls, handshakeTimeout: null));
+                }
+
                 httpListen = listen;
             });
         });
@@ -136,9 +161,19 @@ public sealed class FastWsServer : IAsyncDisposable
         // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
         _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;
         var server = new FastWsServer(app, state, webSocketListen!, httpListen!);
+        ILogger tlsLogger = app.Services.GetRequiredService<ILogger<CertificateSource>>();
+        foreach ((CertificateSource? source, string endpoint) in new[] { (webSocketTls, "WebSocket"), (httpTls, "Http") })
+        {
+            if (source is not null)
+            {
+                source.Logger = tlsLogger;
+                tlsLogger.LogInformation("TLS on the {Endpoint} endpoint: {Certificate}", endpoint, source.Describe());
+            }
+        }
+
         if (options.WarmUp)
         {
-            var warmUp = new StartupWarmUp(state, app.Services.GetRequiredService<ILogger<StartupWarmUp>>());
+            var warmUp = new StartupWarmUp(state, app.Services.GetRequiredService<ILogger<StartupWarmUp>>(), webSocketTls);
             app.Lifetime.ApplicationStarted.Register(() => _ = warmUp.RunAsync(server.WebSocketEndPoint, app.Lifetime.ApplicationStopping));
         }
         else
@@ -168,6 +203,25 @@ public sealed class FastWsServer : IAsyncDisposable
     {
         await _app.DisposeAsync().ConfigureAwait(false);
         await State.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The configuration path of an endpoint's TLS settings, as error messages and logs name them.</summary>
+    private static string SectionName(string endpoint) => $"{FastWsOptions.SectionName}:{endpoint}:Tls";
+
+    /// <summary>Kestrel's own TLS, with the certificate (and its reloads) from <paramref name="source"/>.</summary>
+    /// <param name="handshakeTimeout">
+    /// The WebSocket endpoint's handshake timeout bounds the TLS handshake too (its own clock starts only after it,
+    /// when the handler sees the connection); 0 means none. Null keeps Kestrel's default (10 s).
+    /// </param>
+    private static TlsHandshakeCallbackOptions TlsOptionsFor(CertificateSource source, TimeSpan? handshakeTimeout)
+    {
+        var tls = new TlsHandshakeCallbackOptions { OnConnection = source.OnHandshake };
+        if (handshakeTimeout is { } timeout)
+        {
+            tls.HandshakeTimeout = timeout > TimeSpan.Zero ? timeout : Timeout.InfiniteTimeSpan;
+        }
+
+        return tls;
     }
 
     private static string Format(IPEndPoint endPoint) => endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6

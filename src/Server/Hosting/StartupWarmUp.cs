@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
@@ -32,6 +34,10 @@ namespace FastWs.Server.Hosting;
 /// (a full connection limit, say) is logged as a warning and the server reports ready anyway: it serves
 /// clients just the same, only the first one waits longer.
 /// </para>
+/// <para>
+/// When the WebSocket endpoint has TLS the warm-up speaks TLS as well (trusting only the certificate the server
+/// loaded), so the server's first TLS handshake is served before any client's too.
+/// </para>
 /// </remarks>
 internal sealed class StartupWarmUp
 {
@@ -46,11 +52,14 @@ internal sealed class StartupWarmUp
 
     private readonly ServerState _state;
     private readonly ILogger _logger;
+    private readonly CertificateSource? _tls;
 
-    public StartupWarmUp(ServerState state, ILogger logger)
+    /// <param name="tls">The WebSocket endpoint's certificate when it has TLS: the warm-up then speaks TLS too.</param>
+    public StartupWarmUp(ServerState state, ILogger logger, CertificateSource? tls = null)
     {
         _state = state;
         _logger = logger;
+        _tls = tls;
     }
 
     /// <summary>Runs the warm-up connection against <paramref name="endpoint"/> and then marks the server warm, whatever happened.</summary>
@@ -93,8 +102,9 @@ internal sealed class StartupWarmUp
     {
         using var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        PipeReader input = PipeReader.Create(stream);
+        await using var network = new NetworkStream(socket, ownsSocket: false);
+        await using Stream stream = _tls is null ? network : await HandshakeAsync(network, _tls, cancellationToken).ConfigureAwait(false);
+        PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
         using var reader = new WebSocketReader(WebSocketReaderOptions.ClientDefault);
 
         // Not cryptographic on purpose: masks and keys guard against hostile intermediaries, and a loopback
@@ -104,33 +114,33 @@ internal sealed class StartupWarmUp
         string key = Convert.ToBase64String(keyBytes);
         string request = $"GET {_state.Options.Path} HTTP/1.1\r\nHost: {target}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
             $"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: FastWs-warm-up\r\n\r\n";
-        await socket.SendAsync(Encoding.ASCII.GetBytes(request), cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken).ConfigureAwait(false);
         await ExpectUpgradeAsync(input, HandshakeResponse.ComputeAcceptKey(key), cancellationToken).ConfigureAwait(false);
 
-        await SendAsync(socket, WebSocketOpcode.Text, """{"type":"ping"}""", cancellationToken).ConfigureAwait(false);
+        await SendAsync(stream, WebSocketOpcode.Text, """{"type":"ping"}""", cancellationToken).ConfigureAwait(false);
         await ExpectAsync(input, reader, WebSocketMessageType.Text, "pong", cancellationToken).ConfigureAwait(false);
         if (WarmUpChannel(IPAddress.IsLoopback(target.Address)) is ({ } channel, bool mayPublish))
         {
-            await SendAsync(socket, WebSocketOpcode.Text, $$"""{"type":"subscribe","channels":["{{channel}}"],"id":1}""", cancellationToken).ConfigureAwait(false);
+            await SendAsync(stream, WebSocketOpcode.Text, $$"""{"type":"subscribe","channels":["{{channel}}"],"id":1}""", cancellationToken).ConfigureAwait(false);
             await ExpectAsync(input, reader, WebSocketMessageType.Text, "subscribed", cancellationToken).ConfigureAwait(false);
             if (mayPublish)
             {
                 // Delivered back to this connection through the whole fan-out path (its "published" ack is read
                 // past by the next wait).
-                await SendAsync(socket, WebSocketOpcode.Text, $$"""{"type":"publish","channel":"{{channel}}","data":{"warmUp":true},"id":3}""", cancellationToken).ConfigureAwait(false);
+                await SendAsync(stream, WebSocketOpcode.Text, $$"""{"type":"publish","channel":"{{channel}}","data":{"warmUp":true},"id":3}""", cancellationToken).ConfigureAwait(false);
                 await ExpectAsync(input, reader, WebSocketMessageType.Text, "message", cancellationToken).ConfigureAwait(false);
             }
 
-            await SendAsync(socket, WebSocketOpcode.Text, $$"""{"type":"unsubscribe","channels":["{{channel}}"],"id":2}""", cancellationToken).ConfigureAwait(false);
+            await SendAsync(stream, WebSocketOpcode.Text, $$"""{"type":"unsubscribe","channels":["{{channel}}"],"id":2}""", cancellationToken).ConfigureAwait(false);
             await ExpectAsync(input, reader, WebSocketMessageType.Text, "unsubscribed", cancellationToken).ConfigureAwait(false);
         }
 
-        await SendAsync(socket, WebSocketOpcode.Ping, "warm-up", cancellationToken).ConfigureAwait(false);
+        await SendAsync(stream, WebSocketOpcode.Ping, "warm-up", cancellationToken).ConfigureAwait(false);
         await ExpectAsync(input, reader, WebSocketMessageType.Pong, null, cancellationToken).ConfigureAwait(false);
 
         var close = new ArrayBufferWriter<byte>(32);
         FrameWriter.WriteMaskedFrame(close, WebSocketOpcode.Close, CloseFrame(CloseCode.NormalClosure), MaskKey());
-        await socket.SendAsync(close.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(close.WrittenMemory, cancellationToken).ConfigureAwait(false);
         await ExpectAsync(input, reader, WebSocketMessageType.Close, null, cancellationToken).ConfigureAwait(false);
 
         // The close handshake ends when the server closes TCP (RFC 6455 7.1.1): wait for that, not just its frame.
@@ -190,11 +200,37 @@ internal sealed class StartupWarmUp
 
     private static uint MaskKey() => (uint)Random.Shared.Next();
 
-    private static async Task SendAsync(Socket socket, WebSocketOpcode opcode, string payload, CancellationToken cancellationToken)
+    private static async Task SendAsync(Stream stream, WebSocketOpcode opcode, string payload, CancellationToken cancellationToken)
     {
         var frame = new ArrayBufferWriter<byte>(64);
         FrameWriter.WriteMaskedFrame(frame, opcode, Encoding.UTF8.GetBytes(payload), MaskKey());
-        await socket.SendAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The client side of a TLS handshake with our own endpoint: the only certificate accepted is the one the
+    /// server presents from its own files (whoever signed it, whatever names it carries: the warm-up dials an
+    /// address, not a name). It also serves the server's first TLS handshake before any client has to wait for it.
+    /// </summary>
+    private static async Task<SslStream> HandshakeAsync(Stream network, CertificateSource tls, CancellationToken cancellationToken)
+    {
+        byte[] expected = tls.Certificate.RawData;
+        var ssl = new SslStream(network, leaveInnerStreamOpen: true);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost",
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && certificate.GetRawCertData().AsSpan().SequenceEqual(expected),
+            }, cancellationToken).ConfigureAwait(false);
+            return ssl;
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>Reads the response head and fails unless it is a 101 carrying the accept value for our key.</summary>
