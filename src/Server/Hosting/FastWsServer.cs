@@ -71,6 +71,7 @@ public sealed class FastWsServer : IAsyncDisposable
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var options = new FastWsOptions();
         builder.Configuration.GetSection(FastWsOptions.SectionName).Bind(options);
+        CheckAccessRules(builder.Configuration.GetSection(FastWsOptions.SectionName + ":Namespaces"));
         configure?.Invoke(options);
 
         // Certificates first: a missing file or a wrong password stops here, before anything is built or bound.
@@ -182,6 +183,26 @@ public sealed class FastWsServer : IAsyncDisposable
         }
 
         return server;
+    }
+
+    /// <summary>
+    /// The configuration binder skips a dictionary entry whose value does not convert, so a misspelt rule
+    /// (<c>Subscribe=Ownr</c>) would silently leave the namespace at its default, Anyone. Every rule written in
+    /// configuration is therefore parsed here once more, and a bad one stops the start naming the setting.
+    /// </summary>
+    private static void CheckAccessRules(IConfigurationSection namespaces)
+    {
+        foreach (IConfigurationSection ns in namespaces.GetChildren())
+        {
+            foreach (string action in new[] { "Subscribe", "Publish" })
+            {
+                string? value = ns[action];
+                if (value is not null && !Auth.AccessPolicy.TryParse(value, out _))
+                {
+                    throw new InvalidOperationException($"{ns.Path}:{action}: '{value}' is not an access rule; expected Anyone, Authenticated, Owner, Role:<name>, Loopback or Nobody");
+                }
+            }
+        }
     }
 
     /// <summary>Creates and starts a server; returns once both endpoints are listening and the warm-up connection (if on) is done.</summary>
