@@ -106,7 +106,7 @@ public sealed class HttpPublishTests
     public async Task Forbidden_namespace_gets_403_and_nothing_is_published()
     {
         await using TestServer server = await TestServer.StartAsync(o =>
-            o.Namespaces["locked"] = new Hosting.NamespaceOptions { Publish = Auth.AccessPolicy.Nobody });
+            o.Namespaces["locked"] = new Hosting.NamespaceOptions { Publish = FastWs.Server.Auth.AccessPolicy.Nobody });
         await using TestClient client = await server.ConnectAsync();
         await SubscriptionTests.Subscribe(client, "locked:x", "price:SOL");
         using HttpClient http = NewHttpClient(server);

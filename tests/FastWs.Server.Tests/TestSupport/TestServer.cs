@@ -73,7 +73,7 @@ internal sealed class TestServer : IAsyncDisposable
     {
         foreach (string name in new[] { "intent", "user", "solver" })
         {
-            options.Namespaces[name].Subscribe = Auth.AccessPolicy.Anyone;
+            options.Namespaces[name].Subscribe = FastWs.Server.Auth.AccessPolicy.Anyone;
             options.Namespaces[name].KeyPattern = null;
         }
     }
