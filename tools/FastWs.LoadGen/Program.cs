@@ -175,21 +175,32 @@ internal static class Program
         return report.Partial ? ExitPartial : ExitOk;
     }
 
-    /// <summary>The token mode into every report (never a token), and in message mode what the server made of the auth messages.</summary>
+    /// <summary>
+    /// The token mode into every report (never a token), and what the server made of the tokens: 4001 refusals (also
+    /// counted as errors, by reason) and, in message mode, the authenticated answers.
+    /// </summary>
     private static void RecordTokens(RunReport report, RunSettings settings, ScenarioContext ctx)
     {
         Auth.TokenPlan plan = settings.Token;
         report.TokenKind = plan.KindName;
         report.TokenIn = plan.PlacementName;
         report.Setting("token", plan.Describe());
+        long refused = ctx.Auth.Refused;
+        if (plan.Kind != Auth.TokenKind.None || refused > 0)
+        {
+            report.Add("auth_refused", "connections closed 4001 (token refused)", refused, MetricKind.Count, "also errors, by the server's reason");
+        }
+
         if (plan is { Kind: not Auth.TokenKind.None, Placement: Auth.TokenPlacement.Message })
         {
-            long notUnderstood = ctx.AuthReplies.NotUnderstood;
-            report.Add("auth_not_understood", "auth messages answered bad_request", notUnderstood, MetricKind.Count, "not counted as errors");
-            if (notUnderstood > 0)
-            {
-                report.Warnings.Add($"{notUnderstood} connection(s) got bad_request in answer to their auth message: the server does not know token auth and ignored the tokens (not counted as errors)");
-            }
+            report.Add("authenticated", "auth messages answered authenticated", ctx.Auth.Authenticated, MetricKind.Count);
+        }
+
+        if (refused > 0)
+        {
+            report.Warnings.Add(plan.Kind == Auth.TokenKind.None
+                ? $"{refused} connection(s) closed with 4001: the server requires a token (--token, --token-file or --mint-token)"
+                : $"{refused} connection(s) closed with 4001: the server refused their tokens (reasons under errors); check that it is configured with the key the tokens are signed with (FastWs:Auth:Jwt:HmacSecret or PublicKeyFiles)");
         }
     }
 }

@@ -22,8 +22,8 @@ internal sealed record CapturedConnection(string RequestHead, string? FirstText)
 
 /// <summary>
 /// A minimal WebSocket server on 127.0.0.1:0 for checking the load tool's own bytes: it records each upgrade request
-/// head, answers a valid 101 (the right Sec-WebSocket-Accept), records the first message the client sends, and
-/// answers the client's close with a close. Nothing else: no subscribe acks, so runs against it use --channels 0.
+/// head, answers a valid 101 (the right Sec-WebSocket-Accept), records the first message the client sends (answering
+/// an auth message with <c>authenticated</c>), and answers the client's close with a close. Nothing else: no subscribe acks, so runs against it use --channels 0.
 /// </summary>
 internal sealed class UpgradePeer : IAsyncDisposable
 {
@@ -127,6 +127,12 @@ internal sealed class UpgradePeer : IAsyncDisposable
                     {
                         firstSeen = true;
                         first = message.Type == WebSocketMessageType.Text ? Encoding.UTF8.GetString(message.Payload.Span) : "<" + message.Type + ">";
+                        if (first.StartsWith("{\"type\":\"auth\"", StringComparison.Ordinal))
+                        {
+                            // Answered as FastWs does, since a message-mode open waits for it.
+                            byte[] answer = "{\"type\":\"authenticated\",\"user\":\"peer\"}"u8.ToArray();
+                            await socket.SendAsync((byte[])[0x81, (byte)answer.Length, .. answer], SocketFlags.None, ct);
+                        }
                     }
 
                     if (message.Type == WebSocketMessageType.Close)

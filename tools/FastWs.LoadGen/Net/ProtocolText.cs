@@ -8,6 +8,7 @@ internal enum ServerMessageKind
 {
     Data,
     Subscribed,
+    Authenticated,
     Error,
     Other,
 }
@@ -42,6 +43,11 @@ internal static class ProtocolText
         if (rest.StartsWith("subscribed\""u8))
         {
             return ServerMessageKind.Subscribed;
+        }
+
+        if (rest.StartsWith("authenticated\""u8))
+        {
+            return ServerMessageKind.Authenticated;
         }
 
         return rest.StartsWith("error\""u8) ? ServerMessageKind.Error : ServerMessageKind.Other;

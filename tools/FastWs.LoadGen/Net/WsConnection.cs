@@ -33,22 +33,29 @@ internal sealed class ConnectionOptions
     /// <summary>Largest message accepted from the server.</summary>
     public int MaxMessageSize { get; init; } = 16 * 1024 * 1024;
 
-    /// <summary>Where connections that sent an auth message count a <c>bad_request</c> answer to it (null: counted as a server error).</summary>
-    public AuthReplyCounter? AuthReplies { get; init; }
+    /// <summary>Where connections count what the server made of their tokens (null: not counted).</summary>
+    public AuthCounter? Auth { get; init; }
 }
 
 /// <summary>
-/// Connections whose <c>{"type":"auth"}</c> message the server answered with <c>bad_request</c>: a server without
-/// token auth (FastWs before issue 16, the baselines) treats it as an unknown message type, answers that error and
-/// keeps the connection. Such answers are counted here instead of as errors, and the report says so.
+/// What the server made of the connections' tokens: <c>authenticated</c> answers to auth messages, and 4001 closes
+/// (a refused token: invalid, or any token on a server with no key configured). The refusals are errors as well,
+/// counted by their close reason; these totals are for the report's auth metrics.
 /// </summary>
-internal sealed class AuthReplyCounter
+internal sealed class AuthCounter
 {
-    private long _notUnderstood;
+    private long _authenticated;
+    private long _refused;
 
-    public long NotUnderstood => Interlocked.Read(ref _notUnderstood);
+    /// <summary><c>{"type":"authenticated"}</c> answers received.</summary>
+    public long Authenticated => Interlocked.Read(ref _authenticated);
 
-    public void Add() => Interlocked.Increment(ref _notUnderstood);
+    /// <summary>Connections the server closed with 4001.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+
+    public void AddAuthenticated() => Interlocked.Increment(ref _authenticated);
+
+    public void AddRefused() => Interlocked.Increment(ref _refused);
 }
 
 /// <summary>
@@ -65,19 +72,24 @@ internal sealed class WsConnection : IDisposable
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly ArrayBufferWriter<byte> _sendBuffer;
     private readonly IConnectionSink _sink;
-    private readonly AuthReplyCounter? _authReplies;
+    private readonly AuthCounter? _auth;
+    private readonly Lock _endLock = new();
     private byte[] _receive;
     private int _filled;
     private uint _maskState;
     private TaskCompletionSource<bool>? _ackWaiter;
+    private TaskCompletionSource? _authWaiter;
     private TaskCompletionSource? _dataWaiter;
     private volatile TaskCompletionSource? _pauseGate;
     private Task _receiveLoop = Task.CompletedTask;
     private int _closeSent;
     private int _disposed;
 
-    /// <summary>Set when an auth message was sent and the server has not answered it with bad_request (see <see cref="OnText"/>).</summary>
-    private bool _authReplyPending;
+    /// <summary>Set by <see cref="MarkOpen"/>: from then on an unexpected end goes to the sink; before, the open counts it.</summary>
+    private bool _open;
+
+    /// <summary>How the connection ended while it was still opening (reported as the open's failure, see <see cref="Fail"/>).</summary>
+    private string? _endWhileOpening;
 
     private WsConnection(Socket socket, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize)
     {
@@ -86,7 +98,7 @@ internal sealed class WsConnection : IDisposable
         _sendBuffer = new ArrayBufferWriter<byte>(Math.Max(256, firstFrameSize));
         _socket = socket;
         _sink = sink;
-        _authReplies = options.AuthReplies;
+        _auth = options.Auth;
         _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize });
         _receive = new byte[Math.Max(options.ReceiveBufferSize, initial.Length + 1024)];
         initial.CopyTo(_receive);
@@ -141,7 +153,7 @@ internal sealed class WsConnection : IDisposable
             if (token?.AuthMessage is { } auth)
             {
                 // Armed before the send: the receive loop has not started, so the answer cannot be read before this.
-                connection._authReplyPending = true;
+                connection._authWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 await connection.SendAsync(WebSocketOpcode.Text, auth, ct).ConfigureAwait(false);
             }
 
@@ -173,6 +185,66 @@ internal sealed class WsConnection : IDisposable
     public void ExpectData() => _dataWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void Start() => _receiveLoop = Task.Run(ReceiveLoopAsync);
+
+    /// <summary>
+    /// The open succeeded: later unexpected ends are reported to the sink. An end that came while opening (after the
+    /// waits were satisfied) is reported now; one that failed a wait was already counted by the open that failed.
+    /// </summary>
+    public void MarkOpen()
+    {
+        string? ended;
+        lock (_endLock)
+        {
+            _open = true;
+            ended = _endWhileOpening;
+        }
+
+        if (ended is not null && _disposed == 0)
+        {
+            _sink.OnUnexpectedEnd(this, ended);
+        }
+    }
+
+    /// <summary>
+    /// After a send failed while opening: how the server ended the connection, if it did (a 4001 close is read before
+    /// the reset that a write into the closed connection draws), waiting briefly for the receive loop to read it.
+    /// </summary>
+    public async Task<string?> EndWhileOpeningAsync()
+    {
+        try
+        {
+            await _receiveLoop.WaitAsync(TimeSpan.FromMilliseconds(500)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Still reading: no end to name.
+        }
+
+        lock (_endLock)
+        {
+            return _endWhileOpening;
+        }
+    }
+
+    /// <summary>Whether an auth message was sent, so <see cref="WaitAuthAsync"/> has an answer to wait for.</summary>
+    public bool SentAuthMessage => _authWaiter is not null;
+
+    /// <summary>
+    /// Waits for the <c>authenticated</c> answer to the auth message sent by <see cref="ConnectAsync"/>. Throws on
+    /// timeout, a refusal (4001 close: the kind names the server's reason) or a <c>bad_request</c> answer.
+    /// </summary>
+    public async Task WaitAuthAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        TaskCompletionSource waiter = _authWaiter ?? throw new InvalidOperationException("no auth message was sent");
+        try
+        {
+            await waiter.Task.WaitAsync(timeout, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new HandshakeException("auth: no answer", "No authenticated answer to the auth message within " + timeout.TotalSeconds + " s");
+        }
+    }
 
     /// <summary>Waits for the ack armed by <see cref="ExpectAck"/>. Throws on timeout, refusal, or a lost connection.</summary>
     public async Task WaitAckAsync(TimeSpan timeout, CancellationToken ct)
@@ -390,7 +462,16 @@ internal sealed class WsConnection : IDisposable
                             if (Volatile.Read(ref _closeSent) == 0)
                             {
                                 ServerCloseCode = message.CloseStatus;
-                                Fail("closed by server: " + message.CloseStatus);
+                                if (message.CloseStatus == AuthRefusedCode)
+                                {
+                                    _auth?.AddRefused();
+                                    Fail(AuthRefusedKind(message.CloseReason.Span));
+                                }
+                                else
+                                {
+                                    Fail("closed by server: " + message.CloseStatus);
+                                }
+
                                 await TrySendCloseAsync(message.CloseStatus).ConfigureAwait(false);
                             }
 
@@ -428,7 +509,16 @@ internal sealed class WsConnection : IDisposable
         }
         finally
         {
-            _ackWaiter?.TrySetException(new HandshakeException("subscribe: connection ended", "The connection ended before the ack"));
+            // While opening, the waits fail with how the connection ended (a 4001 names its reason), and the open
+            // counts that once; see Fail.
+            string? ended;
+            lock (_endLock)
+            {
+                ended = _endWhileOpening;
+            }
+
+            _authWaiter?.TrySetException(new HandshakeException(ended ?? "auth: connection ended", "The connection ended before the authenticated answer"));
+            _ackWaiter?.TrySetException(new HandshakeException(ended ?? "subscribe: connection ended", "The connection ended before the ack"));
             _dataWaiter?.TrySetException(new HandshakeException("receive: connection ended", "The connection ended before a message"));
             _reader.Dispose();
         }
@@ -437,18 +527,22 @@ internal sealed class WsConnection : IDisposable
     private void OnText(ReadOnlySpan<byte> json, long now)
     {
         ServerMessageKind kind = ProtocolText.Classify(json);
-        if (_authReplyPending && kind == ServerMessageKind.Error && _authReplies is not null && ProtocolText.ReadString(json, "\"code\""u8) == "bad_request")
+        if (_authWaiter is { Task.IsCompleted: false } authWaiter && kind == ServerMessageKind.Error && ProtocolText.ReadString(json, "\"code\""u8) == "bad_request")
         {
-            // The tool sends nothing else a server could call a bad request, so a connection's first bad_request after
-            // its auth message answers that message: "unknown type", i.e. no token auth on that server. (Not simply the
-            // first reply: with ?subscribe= the subscribed ack is sent before the server reads the auth message.)
-            _authReplyPending = false;
-            _authReplies.Add();
+            // The tool sends nothing else a server could call a bad request, so a bad_request before the authenticated
+            // answer answers the auth message: "unknown type", a server without token auth, which would run the
+            // connection unauthenticated. The open fails with that (one error), rather than measuring something else.
+            authWaiter.TrySetException(new HandshakeException("auth: not understood (bad_request)", "The server answered the auth message with bad_request: it has no token auth"));
             return;
         }
 
         switch (kind)
         {
+            case ServerMessageKind.Authenticated:
+                // The expected answer to the auth message: neither data (no latency sample) nor an error.
+                _auth?.AddAuthenticated();
+                _authWaiter?.TrySetResult();
+                break;
             case ServerMessageKind.Data:
                 _sink.OnData(this, json, now);
                 _dataWaiter?.TrySetResult();
@@ -464,12 +558,38 @@ internal sealed class WsConnection : IDisposable
         }
     }
 
+    /// <summary>The close code of a refused token (FastWs's AuthCloseCode.InvalidToken).</summary>
+    private const ushort AuthRefusedCode = 4001;
+
+    /// <summary>"auth refused (4001): Invalid token: bad signature": the error kind names the server's reason.</summary>
+    internal static string AuthRefusedKind(ReadOnlySpan<byte> reason)
+    {
+        string text = reason.IsEmpty ? "" : Encoding.UTF8.GetString(reason[..Math.Min(reason.Length, 123)]);
+        text = new string([.. text.Select(c => char.IsControl(c) ? ' ' : c)]).Trim();
+        return text.Length == 0 ? "auth refused (4001)" : "auth refused (4001): " + text;
+    }
+
+    /// <summary>
+    /// An end the tool did not ask for. While the connection is still opening it is kept for the open, which fails
+    /// with it and counts it once; once open (<see cref="MarkOpen"/>) it goes to the sink.
+    /// </summary>
     private void Fail(string kind)
     {
-        if (_disposed == 0)
+        if (_disposed != 0)
         {
-            _sink.OnUnexpectedEnd(this, kind);
+            return;
         }
+
+        lock (_endLock)
+        {
+            if (!_open)
+            {
+                _endWhileOpening ??= kind;
+                return;
+            }
+        }
+
+        _sink.OnUnexpectedEnd(this, kind);
     }
 
     private async Task PongAsync(byte[] payload)

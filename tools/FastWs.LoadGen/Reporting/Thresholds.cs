@@ -30,8 +30,8 @@ internal sealed partial record Threshold(string Expression, string Metric, strin
         ["server_cpu_ramp_s"] = MetricKind.Seconds, ["server_cpu_us_per_handshake"] = MetricKind.Micros,
         ["server_rss_before"] = MetricKind.Bytes, ["server_rss_after"] = MetricKind.Bytes, ["mem_per_conn"] = MetricKind.Bytes,
         ["tool_cpu_ramp_pct"] = MetricKind.Percent,
-        // --token-in message
-        ["auth_not_understood"] = MetricKind.Count,
+        // tokens
+        ["auth_refused"] = MetricKind.Count, ["authenticated"] = MetricKind.Count,
         // churn
         ["cycles"] = MetricKind.Count, ["cycles_rate"] = MetricKind.Rate, ["failed_cycles"] = MetricKind.Count,
         ["cycle_p50"] = MetricKind.LatencyMs, ["cycle_p99"] = MetricKind.LatencyMs, ["cycle_max"] = MetricKind.LatencyMs,

@@ -34,8 +34,8 @@ internal sealed class ScenarioContext : IDisposable
     /// <summary>The connections' tokens, prepared (minted) by <see cref="PrepareTokens"/> before any connection opens; null without tokens.</summary>
     public ConnectionTokens? Tokens { get; private set; }
 
-    /// <summary>Auth messages the server answered with bad_request (message mode against a server without token auth).</summary>
-    public AuthReplyCounter AuthReplies { get; } = new();
+    /// <summary>What the server made of the tokens: authenticated answers (message mode) and 4001 refusals (any mode).</summary>
+    public AuthCounter Auth { get; } = new();
 
     public static void Log(string line) => Console.Error.WriteLine(line);
 
@@ -43,7 +43,7 @@ internal sealed class ScenarioContext : IDisposable
     {
         ReceiveBufferSize = receiveBuffer,
         SocketReceiveBuffer = socketReceiveBuffer,
-        AuthReplies = Settings.Token is { Kind: not TokenKind.None, Placement: TokenPlacement.Message } ? AuthReplies : null,
+        Auth = Auth,
     };
 
     /// <summary>
@@ -115,7 +115,11 @@ internal sealed class ScenarioContext : IDisposable
         return result;
     }
 
-    /// <summary>Connects, upgrades, starts the receive loop and (when a channel is given) subscribes and waits for the ack.</summary>
+    /// <summary>
+    /// Connects, upgrades, starts the receive loop and (when a channel is given) subscribes and waits for the ack. In
+    /// message mode the open also waits for the <c>authenticated</c> answer to the auth message (the subscribe is sent
+    /// without waiting for it, as the server answers in order), so an open connection is an authenticated one.
+    /// </summary>
     public async Task<WsConnection?> OpenAsync(int id, ConnectionSpec spec, IConnectionSink sink, Action<WsConnection, OpenTimings>? onOpened, CancellationToken ct)
     {
         long started = Clock.Now;
@@ -148,10 +152,19 @@ internal sealed class ScenarioContext : IDisposable
                 {
                     await connection.SendSubscribeAsync([spec.Channel], id + 1, timeout.Token).ConfigureAwait(false);
                 }
+            }
 
+            if (connection.SentAuthMessage)
+            {
+                await connection.WaitAuthAsync(TimeSpan.FromSeconds(Settings.ConnectTimeout), timeout.Token).ConfigureAwait(false);
+            }
+
+            if (spec.Channel is not null)
+            {
                 await connection.WaitAckAsync(TimeSpan.FromSeconds(Settings.ConnectTimeout), timeout.Token).ConfigureAwait(false);
             }
 
+            connection.MarkOpen();
             onOpened?.Invoke(connection, new OpenTimings(started, upgraded, Clock.Now));
             return connection;
         }
@@ -159,13 +172,12 @@ internal sealed class ScenarioContext : IDisposable
         {
             Errors.Add(ex.Kind, ex.Message);
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is SocketException or IOException)
         {
-            Errors.Add("connect: " + ex.SocketErrorCode, ex.Message);
-        }
-        catch (IOException ex)
-        {
-            Errors.Add("connect: I/O error", ex.Message);
+            // A send into a connection the server has just closed (a refused token) fails with a reset: the close
+            // the server sent first says why, so that is what is counted.
+            string kind = ex is SocketException se ? "connect: " + se.SocketErrorCode : "connect: I/O error";
+            Errors.Add(connection is null ? kind : await connection.EndWhileOpeningAsync().ConfigureAwait(false) ?? kind, ex.Message);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
