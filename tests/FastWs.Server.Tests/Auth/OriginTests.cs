@@ -23,13 +23,13 @@ public sealed class OriginTests
     public async Task Only_listed_origins_may_upgrade(string? origin, bool allowed)
     {
         await using TestServer server = await TestServer.StartAsync(o => o.AllowedOrigins = ["https://app.example.com", "*.trusted.io"]);
-        using RawClient raw = await RawClient.ConnectAsync(server.WebSocketEndPoint);
+        await using RawClient raw = await RawClient.ConnectAsync(server.WebSocketEndPoint);
         string extra = origin is null ? string.Empty : $"Origin: {origin}\r\n";
 
         await raw.SendAsync(RawClient.UpgradeRequest(server.WebSocketEndPoint, "/ws", RawClient.NewKey(), extraHeaders: extra));
         RawHttpResponse response = await raw.ReadHttpResponseAsync();
 
-        Assert.Equal(allowed ? 101 : 403, response.Status);
+        Assert.Equal(allowed ? 101 : 403, response.StatusCode);
         if (!allowed)
         {
             Assert.Contains("Origin not allowed", response.Body, StringComparison.Ordinal);
@@ -103,13 +103,23 @@ public sealed class OriginTests
     public async Task Subprotocols_fastws_v1_is_chosen_when_offered_and_nothing_else_is_echoed(string? offered, string? chosen)
     {
         await using TestServer server = await TestServer.StartAsync();
-        using RawClient raw = await RawClient.ConnectAsync(server.WebSocketEndPoint);
+        await using RawClient raw = await RawClient.ConnectAsync(server.WebSocketEndPoint);
         string extra = offered is null ? string.Empty : $"Sec-WebSocket-Protocol: {offered}\r\n";
 
         await raw.SendAsync(RawClient.UpgradeRequest(server.WebSocketEndPoint, "/ws", RawClient.NewKey(), extraHeaders: extra));
         RawHttpResponse response = await raw.ReadHttpResponseAsync();
 
-        Assert.Equal(101, response.Status);
+        Assert.Equal(101, response.StatusCode);
         Assert.Equal(chosen, response.Header("Sec-WebSocket-Protocol"));
+    }
+
+    [Fact]
+    public async Task A_dotnet_client_offering_only_unknown_subprotocols_is_declined_without_one_and_connects()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        await using TestClient client = await TestClient.ConnectAsync(server.WebSocketUri, o => o.AddSubProtocol("graphql-ws"));
+
+        Assert.Null(client.Socket.SubProtocol);
+        Assert.True((await AuthKit.TrySubscribeAsync(client, "market_data")).Subscribed);
     }
 }
