@@ -36,6 +36,15 @@ public sealed class Authenticator
     /// <summary>The token checker; null when no key is configured.</summary>
     public TokenValidator? Validator { get; }
 
+    /// <summary>Reports key reloads to the host's log (the validator is built before logging exists).</summary>
+    public void AttachLogger(ILogger logger)
+    {
+        if (Validator is not null)
+        {
+            Validator.Logger = logger;
+        }
+    }
+
     /// <summary>Whether tokens are checked at all.</summary>
     public bool IsEnabled => Validator is not null;
 

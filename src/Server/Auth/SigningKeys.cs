@@ -16,7 +16,7 @@ internal sealed class SigningKeys
 {
     private readonly SecurityKey[] _fixedKeys;
     private readonly string? _jwksPath;
-    private readonly ILogger? _logger;
+    private ILogger? _logger;
     private readonly Lock _reloadLock = new();
     private JwksSnapshot _jwks = JwksSnapshot.Empty;
 
@@ -48,6 +48,13 @@ internal sealed class SigningKeys
             // At start a JWKS that cannot be read is a configuration error; later, a bad rewrite keeps the old keys.
             _jwks = JwksSnapshot.Load(_jwksPath) ?? throw new InvalidOperationException($"FastWs:Auth:Jwt:JwksFile: cannot read a JSON Web Key Set from '{options.JwksFile}'");
         }
+    }
+
+    /// <summary>Where JWKS reloads are reported; set once the host's logging exists (the keys are loaded before it).</summary>
+    public ILogger? Logger
+    {
+        get => _logger;
+        set => _logger = value;
     }
 
     /// <summary>

@@ -58,6 +58,12 @@ public sealed class TokenValidator
         };
     }
 
+    /// <summary>Where key reloads are reported.</summary>
+    internal ILogger? Logger
+    {
+        set => _keys.Logger = value;
+    }
+
     /// <summary>
     /// Checks a token. The library's validation is asynchronous in signature only when no metadata endpoint is
     /// configured (ours never is): the task it returns has already completed, so callers on a read loop may wait for it.

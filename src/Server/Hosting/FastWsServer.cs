@@ -155,6 +155,7 @@ public sealed class FastWsServer : IAsyncDisposable
         });
 
         WebApplication app = builder.Build();
+        state.Auth.AttachLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FastWs.Auth"));
         PublishEndpoint.Map(app);
         HealthEndpoints.Map(app);
         StatsEndpoints.Map(app);
