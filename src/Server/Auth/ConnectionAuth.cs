@@ -41,6 +41,24 @@ internal sealed class ConnectionAuth
         }
     }
 
+    /// <summary>An unsubscribe before the token came: the channel no longer waits (the caller holds the lock).</summary>
+    public void RemovePending(ReadOnlySpan<char> channel)
+    {
+        if (_pending is null)
+        {
+            return;
+        }
+
+        for (int i = 0; i < _pending.Count; i++)
+        {
+            if (channel.SequenceEqual(_pending[i]))
+            {
+                _pending.RemoveAt(i);
+                return;
+            }
+        }
+    }
+
     /// <summary>The first token: the connection has a user, and the subscriptions that waited are handed back to apply.</summary>
     public List<string>? Authenticate(UserIdentity user)
     {

@@ -140,6 +140,14 @@ internal sealed class SubscriptionManager
             return check;
         }
 
+        if (connection.Auth is { IsAwaiting: true } auth)
+        {
+            lock (auth)
+            {
+                auth.RemovePending(name);
+            }
+        }
+
         if (connection.HasSubscriptions && _channels.TryGet(name, out Channel? channel)
             && connection.Subscriptions.Remove(channel, out int slot, out bool leftKeyGroup))
         {

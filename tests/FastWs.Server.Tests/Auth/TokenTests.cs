@@ -304,6 +304,24 @@ public sealed class TokenTests
         options.Auth.Jwt.MaxTokenLength = 2048;
     }
 
+    [Fact]
+    public async Task Unsubscribing_a_channel_that_waits_for_the_token_takes_it_out_of_the_wait()
+    {
+        using var tokens = new TokenFactory();
+        await using TestServer server = await TestServer.StartAsync(tokens.Configure);
+        string mine = "user:" + TokenFactory.Alice;
+        await using TestClient client = await server.ConnectAsync($"subscribe={mine},intent:7");
+        Assert.Empty((await client.ReceiveTypeAsync("subscribed")).GetProperty("channels").EnumerateArray());
+
+        await client.SendAsync($$"""{"type":"unsubscribe","channels":["{{mine}}"]}""");
+        await client.ReceiveTypeAsync("unsubscribed");
+        await client.SendAsync($$"""{"type":"auth","token":"{{tokens.Create()}}"}""");
+
+        await client.ReceiveTypeAsync("authenticated");
+        Assert.Equal(["intent:7"], (await client.ReceiveTypeAsync("subscribed")).GetProperty("channels").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal(1, server.State.Channels.Count);
+    }
+
     private static string BadToken(TokenFactory tokens, string kind) => kind switch
     {
         "bad_signature" => tokens.Create(key: new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(System.Text.Encoding.UTF8.GetBytes("another-secret-another-secret-0123456789"))),
