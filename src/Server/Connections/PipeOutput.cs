@@ -43,20 +43,27 @@ internal sealed class PipeOutput : ConnectionOutput
 
     private async Task WaitForDrainAsync(ValueTask<FlushResult> flush)
     {
-        bool closed;
-        try
-        {
-            FlushResult result = await flush.ConfigureAwait(false);
-            closed = result.IsCompleted || result.IsCanceled;
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionAbortedException or OperationCanceledException)
-        {
-            closed = true;
-        }
-
+        bool closed = await FlushEndsOutputAsync(flush).ConfigureAwait(false);
         lock (this)
         {
             _owner.OnOutputDrained(closed);
+        }
+    }
+
+    /// <summary>
+    /// Waits for a pending flush; true when the output is over (the pipe completed or cancelled, or the transport
+    /// went away under it). Shared with <see cref="StreamPipeOutput"/>.
+    /// </summary>
+    internal static async Task<bool> FlushEndsOutputAsync(ValueTask<FlushResult> flush)
+    {
+        try
+        {
+            FlushResult result = await flush.ConfigureAwait(false);
+            return result.IsCompleted || result.IsCanceled;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionAbortedException or OperationCanceledException)
+        {
+            return true; // includes the stream disposed under us (ObjectDisposedException) when the connection ended
         }
     }
 }

@@ -73,16 +73,7 @@ internal sealed class StreamPipeOutput : ConnectionOutput
 
     private async Task WaitForDrainAsync(ValueTask<FlushResult> flush)
     {
-        bool closed;
-        try
-        {
-            FlushResult result = await flush.ConfigureAwait(false);
-            closed = result.IsCompleted || result.IsCanceled;
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionAbortedException or OperationCanceledException)
-        {
-            closed = true; // includes the stream disposed under us (ObjectDisposedException) when the connection ended
-        }
+        bool closed = await PipeOutput.FlushEndsOutputAsync(flush).ConfigureAwait(false);
 
         lock (this)
         {
