@@ -59,8 +59,12 @@ public sealed class JwtOptions
     /// <summary>Tokens without <c>exp</c> are refused unless this is off.</summary>
     public bool RequireExpiration { get; set; } = true;
 
-    /// <summary>Longest token accepted (characters); longer ones are refused before any parsing.</summary>
-    public int MaxTokenLength { get; set; } = 8192;
+    /// <summary>
+    /// Longest token accepted (characters); longer ones are refused with 4001 "too large" before any parsing. Half the
+    /// default upgrade-request limit (MaxHandshakeHeaderBytes, 8 KB), so an oversized token in the URL or a header
+    /// still gets its 4001 rather than the 431 for an oversized request; real JWTs are well under 2 KB.
+    /// </summary>
+    public int MaxTokenLength { get; set; } = 4096;
 
     /// <summary>Whether any key is configured, i.e. whether tokens can be checked at all.</summary>
     public bool HasKeys => !string.IsNullOrEmpty(HmacSecret) || PublicKeyFiles.Count > 0 || !string.IsNullOrEmpty(JwksFile);

@@ -187,6 +187,19 @@ public sealed class TokenTests
     }
 
     [Fact]
+    public async Task An_oversized_token_in_the_url_gets_4001_with_the_default_limits()
+    {
+        using var tokens = new TokenFactory();
+        await using TestServer server = await TestServer.StartAsync(tokens.Configure);
+        string token = tokens.Create(extraClaims: new Dictionary<string, object> { ["pad"] = new string('x', 4000) });
+        Assert.InRange(token.Length, 4097, 7000);
+
+        await using TestClient client = await AuthKit.ConnectWithQueryAsync(server, token);
+
+        Assert.Equal("Invalid token: too large", await AuthKit.AssertRefusedAsync(client));
+    }
+
+    [Fact]
     public async Task A_token_on_a_server_without_keys_is_refused_rather_than_ignored()
     {
         using var tokens = new TokenFactory();
