@@ -17,6 +17,11 @@ internal static class ConnectScenario
         RunSettings s = ctx.Settings;
         var report = new RunReport("connect", s.Url);
         report.Setting("url", s.Url);
+        if (s.TlsDescription is not null)
+        {
+            report.Setting("tls", s.TlsDescription);
+        }
+
         report.Setting("connections", s.Connections);
         report.Setting("rate (handshakes/s, 0 = unpaced)", s.Rate);
         report.Setting("connect concurrency", s.ConnectConcurrency);
