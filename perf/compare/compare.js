@@ -21,12 +21,17 @@ const CALLER_CWD = process.env.FASTWS_COMPARE_CWD || process.cwd();
 // ---------------------------------------------------------------------------------------------------------------
 // Servers and workloads
 
+// cmd(ports, env): env.tls = { cert, key } (PEM files) for wss://, env.auth = { secret, publicKey } for token runs.
+// Only FastWs and uWS.js (SSLApp) serve TLS here; only FastWs checks tokens.
 const SERVERS = {
   fastws: {
     label: 'FastWs',
     ports: 2,
-    cmd: ([ws, http]) => ['dotnet', [path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll'),
-      '--environment', 'LoadTest', `--FastWs:WebSocket:Port=${ws}`, `--FastWs:Http:Port=${http}`]],
+    tls: true,
+    cmd: ([ws, http], env = {}) => ['dotnet', [path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll'),
+      '--environment', 'LoadTest', `--FastWs:WebSocket:Port=${ws}`, `--FastWs:Http:Port=${http}`,
+      ...(env.tls ? [`--FastWs:WebSocket:Tls:CertificateFile=${env.tls.cert}`, `--FastWs:WebSocket:Tls:KeyFile=${env.tls.key}`] : []),
+      ...(env.auth ? [`--FastWs:Auth:Jwt:HmacSecret=${env.auth.secret}`, `--FastWs:Auth:Jwt:PublicKeyFiles:0=${env.auth.publicKey}`] : [])]],
   },
   aspnetcore: {
     label: 'ASP.NET Core',
@@ -40,8 +45,11 @@ const SERVERS = {
   },
   uws: {
     label: 'uWS.js',
+    tlsLabel: 'uWS.js SSLApp',
     ports: 1,
-    cmd: ([p]) => ['node', [path.join(ROOT, 'perf/baselines/uws/server.js'), '--port', String(p)]],
+    tls: true,
+    cmd: ([p], env = {}) => ['node', [path.join(ROOT, 'perf/baselines/uws/server.js'), '--port', String(p),
+      ...(env.tls ? ['--cert', env.tls.cert, '--key', env.tls.key] : [])]],
   },
 };
 const SERVER_ORDER = ['fastws', 'aspnetcore', 'node-ws', 'uws'];
@@ -53,8 +61,20 @@ const WORKLOADS = {
   c: { kind: 'fanout', subscribers: 1000, channels: 100, rate: 5000, title: '(c) 1k subs, 100 ch, 5k pub/s' },
   d: { kind: 'connect', connections: 10000, title: '(d) 10k idle connections' },
   e: { kind: 'search', subscribers: 100, channels: 1, title: '(e) max rate @100 subs, p99<10ms' },
+  // Issue 16: (d) on FastWs with its token auth configured (HS256 secret and ES256 public key both), the load tool
+  // presenting no token, or one minted per connection (not timed), in the Authorization header. Not in the default
+  // list; the three take turns run by run (none, hs256, es256, none, ...).
+  'd-none': { kind: 'connect', token: 'none', connections: 10000, title: '(d) idle conns, no token' },
+  'd-hs256': { kind: 'connect', token: 'hs256', connections: 10000, title: '(d) idle conns, HS256 token' },
+  'd-es256': { kind: 'connect', token: 'es256', connections: 10000, title: '(d) idle conns, ES256 token' },
 };
-const WORKLOAD_ORDER = ['a', 'b', 'c', 'd', 'e'];
+const WORKLOAD_ORDER = ['a', 'b', 'c', 'd', 'e', 'd-none', 'd-hs256', 'd-es256'];
+const DEFAULT_WORKLOADS = ['a', 'b', 'c', 'd', 'e'];
+const isTokenWorkload = (wk) => WORKLOADS[wk].token !== undefined;
+// The ES256 target of issue 16: handshakes/s with an ES256 token at least this share of the no-token rate.
+const ES256_MIN_SHARE = 0.7;
+// The wss target of issue 16: FastWs CPU per delivery over TLS at most this multiple of uWS.js SSLApp's.
+const TLS_MAX_CPU_RATIO = 1.5;
 
 // (e): a probe passes when nothing is lost, p99 < 10 ms, the publisher kept its schedule and there were no errors.
 const E_P99_MS = 10;
@@ -74,7 +94,11 @@ Runs FastWs and the baselines (perf/baselines) through tools/FastWs.LoadGen, eac
 
   --quick               short runs (1 s warm-up + 3 s measured, 2 s hold, coarse (e) search); a few minutes
   --servers LIST        comma-separated subset of: ${SERVER_ORDER.join(',')} (default: all)
-  --workloads LIST      comma-separated subset of: ${WORKLOAD_ORDER.join(',')} (default: all)
+  --workloads LIST      comma-separated subset of: ${WORKLOAD_ORDER.join(',')} (default: ${DEFAULT_WORKLOADS.join(',')});
+                        d-none,d-hs256,d-es256 = (d) on FastWs with token auth on, no token / HS256 / ES256 per connection
+  --tls                 wss://: a self-signed P-256 certificate (openssl) in the results dir, served by FastWs and
+                        uWS.js SSLApp (the only servers with TLS here; the default --servers becomes fastws,uws)
+  --cert FILE --key FILE  wss:// with this PEM certificate and key instead (the tool trusts FILE with --ca)
   --duration N          measured seconds for (a)-(c) (default 20; --quick 3)
   --warmup N            warm-up seconds for (a)-(c) (default 5; --quick 1)
   --probe-duration N    measured seconds of each (e) probe (default 5; --quick 2)
@@ -93,7 +117,7 @@ Runs FastWs and the baselines (perf/baselines) through tools/FastWs.LoadGen, eac
 
 function parseArgs(argv) {
   const o = {
-    quick: false, servers: [...SERVER_ORDER], workloads: [...WORKLOAD_ORDER], duration: null, warmup: null,
+    quick: false, servers: null, workloads: [...DEFAULT_WORKLOADS], duration: null, warmup: null, tls: false, cert: null, key: null,
     probeDuration: null, searchBudget: null, connections: 10000, hold: null, output: path.join(HERE, 'last-run.md'),
     results: null, skipBuild: false, repeat: null,
   };
@@ -128,11 +152,23 @@ function parseArgs(argv) {
       case '--output': o.output = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--results': o.results = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--skip-build': o.skipBuild = true; break;
+      case '--tls': o.tls = true; break;
+      case '--cert': o.cert = path.resolve(CALLER_CWD, next() ?? ''); o.tls = true; break;
+      case '--key': o.key = path.resolve(CALLER_CWD, next() ?? ''); o.tls = true; break;
       case '--render': o.render = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '-h': case '--help': process.stdout.write(usage()); process.exit(0); break;
       default: throw new Error(`unknown option ${a}`);
     }
   }
+  if (!o.cert !== !o.key) throw new Error('--cert and --key go together');
+  if (o.servers === null) {
+    o.servers = o.workloads.every(isTokenWorkload) ? ['fastws'] : o.tls ? SERVER_ORDER.filter((k) => SERVERS[k].tls) : [...SERVER_ORDER];
+  }
+  if (o.tls) {
+    const plainOnly = o.servers.filter((k) => !SERVERS[k].tls);
+    if (plainOnly.length) throw new Error(`--tls: ${plainOnly.join(',')} cannot serve TLS here (only ${SERVER_ORDER.filter((k) => SERVERS[k].tls).join(',')})`);
+  }
+  if (o.workloads.some(isTokenWorkload) && !o.servers.includes('fastws')) throw new Error('the token workloads (d-*) run on fastws only');
   if (o.servers.length === 0 || o.workloads.length === 0) throw new Error('nothing to run');
   o.duration ??= o.quick ? 3 : 20;
   o.warmup ??= o.quick ? 1 : 5;
@@ -277,11 +313,11 @@ function procField(pid, field) {
 // ---------------------------------------------------------------------------------------------------------------
 // One server instance
 
-async function startServer(key, dir, ctx) {
+async function startServer(key, dir, ctx, auth = false) {
   if (stopping) throw new Error('interrupted');
   const def = SERVERS[key];
   const ports = await freePorts(def.ports);
-  const [cmd, args] = def.cmd(ports);
+  const [cmd, args] = def.cmd(ports, { tls: ctx.tls, auth: auth ? ctx.auth : null });
   const full = ctx.pin ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
   fs.mkdirSync(dir, { recursive: true });
   const logPath = path.join(dir, 'server.log');
@@ -309,7 +345,7 @@ async function startServer(key, dir, ctx) {
       }
       // Let start-up work (JIT, first GCs, module loading) finish before the tool takes its 'before' readings.
       await sleep(1000);
-      return { key, proc, pid: proc.pid, port: ports[0], url: `ws://127.0.0.1:${ports[0]}/ws`, cpus, logPath };
+      return { key, proc, pid: proc.pid, port: ports[0], url: `${ctx.tls ? 'wss' : 'ws'}://127.0.0.1:${ports[0]}/ws`, cpus, logPath };
     }
     await sleep(100);
   }
@@ -332,7 +368,7 @@ function serverAlive(server) {
 async function runLoad(server, scenarioArgs, dir, maxRunTime, ctx) {
   fs.mkdirSync(dir, { recursive: true });
   const args = [...scenarioArgs, '--url', server.url, '--server-pid', String(server.pid), '--report', dir,
-    '--max-run-time', String(Math.ceil(maxRunTime))];
+    '--max-run-time', String(Math.ceil(maxRunTime)), ...(ctx.tls ? ['--ca', ctx.tls.cert] : [])];
   const full = ctx.pin ? ['taskset', ['-c', '1', LOADGEN, ...args]] : [LOADGEN, args];
   const logPath = path.join(dir, 'loadgen.log');
   fs.rmSync(path.join(dir, 'summary.json'), { force: true }); // never read a stale one
@@ -429,6 +465,10 @@ function connectRow(run, server, o) {
     rss: metric(s, 'server_rss_after'),
     rssBefore: metric(s, 'server_rss_before'),
     toolCpu: metric(s, 'tool_cpu_ramp_pct'),
+    cpuPerHs: metric(s, 'server_cpu_us_per_handshake'),
+    userPerHs: metric(s, 'server_user_us_per_handshake'),
+    sysPerHs: metric(s, 'server_sys_us_per_handshake'),
+    upgradeP99: metric(s, 'upgrade_p99'),
     notes,
   };
 }
@@ -460,6 +500,10 @@ function combineRuns(runs) {
   if (lossy >= 0) { row.received = received[lossy]; row.expected = expected[lossy]; }
   row.cpuRange = [Math.min(...ok.map((r) => r.cpuPer1k ?? Infinity)), Math.max(...ok.map((r) => r.cpuPer1k ?? -Infinity))];
   row.p99Range = [Math.min(...ok.map((r) => r.p99 ?? Infinity)), Math.max(...ok.map((r) => r.p99 ?? -Infinity))];
+  if (ok[0].handshakes !== undefined) {
+    row.handshakesRange = [Math.min(...ok.map((r) => r.handshakes ?? Infinity)), Math.max(...ok.map((r) => r.handshakes ?? -Infinity))];
+    row.cpuPerHsRange = [Math.min(...ok.map((r) => r.cpuPerHs ?? Infinity)), Math.max(...ok.map((r) => r.cpuPerHs ?? -Infinity))];
+  }
   row.notes = [...new Set(runs.flatMap((r, i) => (r.failed ? [`run ${i + 1} failed: ${r.error}`] : (r.notes ?? []).map((n) => `run ${i + 1}: ${n}`))))];
   if (ok.length < runs.length) row.notes.unshift(`${runs.length - ok.length} of ${runs.length} runs failed`);
   return row;
@@ -471,7 +515,7 @@ function combineRuns(runs) {
 async function runFixed(key, wk, o, ctx, rep = 1) {
   const w = WORKLOADS[wk];
   const dir = o.repeat > 1 ? path.join(ctx.resultsDir, key, wk, `run${rep}`) : path.join(ctx.resultsDir, key, wk);
-  const server = await startServer(key, dir, ctx);
+  const server = await startServer(key, dir, ctx, w.token !== undefined);
   try {
     if (w.kind === 'fanout') {
       const args = fanoutArgs(w, o, w.rate, o.duration, o.warmup);
@@ -480,6 +524,8 @@ async function runFixed(key, wk, o, ctx, rep = 1) {
     }
     const args = ['connect', '--connections', String(o.connections), '--channels', '1', '--hold', String(o.hold),
       '--duration', '60', '--no-progress'];
+    if (w.token === 'hs256') args.push('--mint-token', 'hs256', '--mint-secret', ctx.auth.secret, '--token-in', 'header');
+    if (w.token === 'es256') args.push('--mint-token', 'es256', '--mint-key', ctx.auth.privateKey, '--token-in', 'header');
     const run = await runLoad(server, args, dir, 60 + o.hold + 2 + 120, ctx);
     return { ...connectRow(run, server, o), pid: server.pid, cpus: server.cpus };
   } finally {
@@ -639,6 +685,33 @@ function mdTable(header, rows, align) {
 const STALL_MS = 50;
 function fmtP99(r) { return `${fmtMs(r.p99)}${r.lagMs !== null && r.lagMs !== undefined && r.lagMs >= STALL_MS ? ' †' : ''}`; }
 
+/** The server's name in tables: over TLS, FastWs (wss) and uWS.js SSLApp. */
+function serverLabel(key, o) {
+  if (!o.tls) return SERVERS[key].label;
+  return SERVERS[key].tlsLabel ?? `${SERVERS[key].label} (wss)`;
+}
+
+/** Issue 16: (d) with no token, HS256 and ES256 on FastWs: handshakes/s and server CPU per handshake. */
+function tokensSection(results, o) {
+  const wks = o.workloads.filter(isTokenWorkload);
+  if (wks.length === 0) return '';
+  const none = results.fastws?.['d-none'];
+  const base = none && !none.failed ? none.handshakes : null;
+  const range = (r, v, rg, f) => ((r.runs ?? 1) > 1 && rg && Number.isFinite(rg[0]) && Number.isFinite(rg[1]) ? `${f(v)} (${f(rg[0])}–${f(rg[1])})` : f(v));
+  const rows = [];
+  for (const wk of wks) {
+    const r = results.fastws?.[wk];
+    const token = { none: 'none', hs256: 'HS256, minted per connection, header', es256: 'ES256, minted per connection, header' }[WORKLOADS[wk].token];
+    if (!r || r.failed) { rows.push([token, r ? 'failed' : dash, dash, dash, dash, dash, dash, dash]); continue; }
+    rows.push([token, fmtInt(r.connections), range(r, r.handshakes, r.handshakesRange, fmtInt),
+      base && r.handshakes ? (r.handshakes / base).toFixed(2) : dash, range(r, r.cpuPerHs, r.cpuPerHsRange, (v) => fmtNum(v, 0)),
+      r.userPerHs === null || r.userPerHs === undefined ? dash : `${fmtNum(r.userPerHs, 0)} / ${fmtNum(r.sysPerHs, 0)}`,
+      fmtMs(r.upgradeP99), fmtPct(r.toolCpu)]);
+  }
+  return mdTable(['token', 'connections', 'handshakes/s', 'vs no token', 'server CPU µs/handshake', 'user / kernel µs', 'upgrade p99 ms', 'tool CPU'],
+    rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
+}
+
 function resultsTable(results, o) {
   const header = ['workload', 'server', 'delivered msgs/s', 'ratio', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/1k msgs',
     'user / kernel', 'server CPU', 'server RSS', 'mem/idle conn', 'handshakes/s', 'max sustained pub/s', 'tool CPU'];
@@ -649,13 +722,13 @@ function resultsTable(results, o) {
   for (const wk of o.workloads) {
     for (const key of o.servers) {
       const r = results[key]?.[wk];
-      const name = SERVERS[key].label;
+      const name = serverLabel(key, o);
       if (!r) continue;
       if (r.failed) {
         rows.push([WORKLOADS[wk].title, name, 'failed', dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash]);
         continue;
       }
-      if (wk === 'd') {
+      if (WORKLOADS[wk].kind === 'connect') {
         rows.push([WORKLOADS[wk].title, name, dash, dash, dash, dash, dash, dash, dash, dash, fmtBytes(r.rss), fmtBytes(r.memPerConn),
           fmtInt(r.handshakes), dash, fmtPct(r.toolCpu)]);
       } else if (wk === 'e') {
@@ -689,7 +762,24 @@ function targets(results, o) {
   };
   const lossy = (r) => r && r.ratio !== null && r.received !== null && r.expected !== null && r.received < r.expected;
 
-  for (const wk of ['a', 'b', 'c']) {
+  // Issue 16 (a) over wss: FastWs's CPU per delivery at most 1.5 × uWS.js SSLApp's. The issue-5 ratios are for ws://.
+  for (const wk of o.tls ? ['a', 'b', 'c'] : []) {
+    if (!o.workloads.includes(wk)) continue;
+    const f = get('fastws', wk);
+    const u = get('uws', wk);
+    const ratio = f?.cpuPer1k && u?.cpuPer1k ? f.cpuPer1k / u.cpuPer1k : null;
+    const tool = [f, u].some((r) => r?.toolCpu >= 85) ? 'tool ≥ 85% of its core' : null;
+    add('wss CPU/1k msgs vs uWS.js SSLApp', wk, fmtInt(f?.cpuPer1k), 'uWS.js SSLApp', fmtInt(u?.cpuPer1k), ratio, `≤ ${TLS_MAX_CPU_RATIO}`,
+      ratio !== null && ratio <= TLS_MAX_CPU_RATIO + 1e-9, lossy(f) ? 'FastWs lost messages' : lossy(u) ? 'uWS.js lost messages' : tool);
+  }
+  if (o.workloads.includes('d-none') && o.workloads.includes('d-es256')) {
+    const n = get('fastws', 'd-none');
+    const e = get('fastws', 'd-es256');
+    const ratio = n?.handshakes && e?.handshakes ? e.handshakes / n.handshakes : null;
+    add('ES256 handshakes/s vs no token', 'd', fmtInt(e?.handshakes), 'FastWs, no token', fmtInt(n?.handshakes), ratio, `≥ ${ES256_MIN_SHARE.toFixed(2)}`,
+      ratio !== null && ratio >= ES256_MIN_SHARE, null);
+  }
+  for (const wk of o.tls ? [] : ['a', 'b', 'c']) {
     if (!o.workloads.includes(wk)) continue;
     const f = get('fastws', wk);
     for (const [ref, limit] of [['uws', 1 / 3], ['aspnetcore', 1 / 5]]) {
@@ -792,6 +882,37 @@ function machineInfo() {
 
 function log(s) { process.stdout.write(`${s}\n`); }
 
+/** --tls: a fresh self-signed P-256 certificate for 127.0.0.1/localhost in the results dir (or --cert/--key as given). */
+function setupTls(o, ctx) {
+  if (o.cert) return { cert: o.cert, key: o.key, generated: false };
+  const dir = path.join(ctx.resultsDir, 'tls');
+  fs.mkdirSync(dir, { recursive: true });
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '7', '-subj', '/CN=fastws-compare',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    log(`error: openssl could not make the test certificate (${r.error?.message ?? r.stderr?.trim()}); install openssl or pass --cert/--key`);
+    return null;
+  }
+  log(`tls: self-signed P-256 certificate ${rel(cert)} (key ${rel(key)}), trusted by the load tool with --ca`);
+  return { cert, key, generated: true };
+}
+
+/** Token workloads: an HS256 secret and an ES256 key pair (the load tool's keygen) in the results dir. */
+function setupAuth(ctx) {
+  const dir = path.join(ctx.resultsDir, 'keys');
+  const r = spawnSync(LOADGEN, ['keygen', 'es256', '--out', dir, '--force'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    log(`error: FastWs.LoadGen keygen es256 failed: ${(r.stderr || r.stdout || '').trim()}`);
+    return null;
+  }
+  // A throwaway test secret (it shows in the process list, as the load-tool README says): 64 hex characters.
+  const secret = require('node:crypto').randomBytes(32).toString('hex');
+  return { secret, publicKey: path.join(dir, 'pub.pem'), privateKey: path.join(dir, 'key.pem') };
+}
+
 function build(o, ctx) {
   const steps = [
     ['perf/baselines/install.sh', []],
@@ -827,7 +948,9 @@ function render(results, o, ctx, finished) {
 - Code: ${m.git}
 - Pinning: ${ctx.pin ? 'each server `taskset -c 0`, the load tool `taskset -c 1`' : 'NONE (fewer than 2 CPUs)'}; loopback only; payload 100 B; one fresh server process per workload
 - Mode: ${modeLine}; took ${minutes} min${repeatLine}
-- Raw results: \`${rel(ctx.resultsDir)}/<server>/<workload>/${(o.repeat ?? 1) > 1 ? 'run<N>/' : ''}summary.json\` (+ report.html, logs)
+- Raw results: \`${rel(ctx.resultsDir)}/<server>/<workload>/${(o.repeat ?? 1) > 1 ? 'run<N>/' : ''}summary.json\` (+ report.html, logs)${o.tls ? `
+- TLS: wss:// on every run: FastWs (\`FastWs:WebSocket:Tls:CertificateFile/KeyFile\`, Kestrel's TLS on its socket transport) and uWS.js \`SSLApp\` with the same ${o.cert ? 'PEM certificate and key' : 'self-signed P-256 certificate (openssl, made for this run)'}; the load tool trusts it with \`--ca\` (TLS 1.2/1.3, no session resumption)` : ''}${o.workloads.some(isTokenWorkload) ? `
+- Tokens: the d-* runs start FastWs with \`--FastWs:Auth:Jwt:HmacSecret=<64 hex chars>\` and \`--FastWs:Auth:Jwt:PublicKeyFiles:0=pub.pem\` (both, on every d-* run); the load tool sends no token, or mints one per connection before the ramp (\`--mint-token hs256|es256 --token-in header\`)` : ''}
 
 ## Results
 
@@ -840,7 +963,13 @@ Server RSS = peak in the window ((d): after the hold). mem/idle conn = (RSS afte
 tool CPU = the load tool's own CPU, % of its one core (≥ 85% means it may be the bottleneck; for (e), ≥ ${TOOL_BOUND_PCT}% at the failing rate is flagged tool-bound?).
 † = the publisher fell ≥ ${STALL_MS} ms behind its schedule in that run: a stall of the machine (or a server pushing back) that usually shows up in p99; compare such a row with care, or re-run it.
 
-## Targets (issue 5)
+${tokensSection(results, o) ? `## Handshakes with tokens (issue 16)
+
+${tokensSection(results, o)}
+
+Handshakes/s = connections opened ÷ ramp time, each with its subscribe ack; server CPU µs/handshake = the server's CPU in the ramp ÷ connections. Minting is not timed.
+
+` : ''}## Targets (${o.tls || (o.workloads.some(isTokenWorkload) && !o.workloads.some((w) => DEFAULT_WORKLOADS.includes(w))) ? 'issue 16' : o.workloads.some(isTokenWorkload) ? 'issues 5 and 16' : 'issue 5'})
 
 ${targets(results, o)}
 
@@ -885,7 +1014,7 @@ async function main() {
     fs.mkdirSync(path.dirname(o.output), { recursive: true });
     fs.writeFileSync(o.output, md);
     fs.writeFileSync(path.join(ctx.resultsDir, 'results.json'), JSON.stringify({
-      options: o, machine: ctx.machine, cmdline: ctx.cmdline, startedAt: ctx.startedAt, pin: ctx.pin, finished,
+      options: o, machine: ctx.machine, tls: ctx.tls ?? null, cmdline: ctx.cmdline, startedAt: ctx.startedAt, pin: ctx.pin, finished,
       minutes: (Date.now() - ctx.startedAt.getTime()) / 60000, resultsDir: ctx.resultsDir, results,
     }, null, 2));
     return md;
@@ -917,6 +1046,14 @@ async function main() {
   }
   if (!fs.existsSync(LOADGEN)) { log(`error: ${rel(LOADGEN)} is missing (build tools/FastWs.LoadGen in Release)`); process.exit(1); }
   ctx.machine = machineInfo();
+  if (o.tls) {
+    ctx.tls = setupTls(o, ctx);
+    if (!ctx.tls) process.exit(1);
+  }
+  if (o.workloads.some(isTokenWorkload)) {
+    ctx.auth = setupAuth(ctx);
+    if (!ctx.auth) process.exit(1);
+  }
   const nofile = sh('bash', ['-c', 'ulimit -n']);
   if (o.workloads.includes('d') && nofile && nofile !== 'unlimited' && Number(nofile) < o.connections + 1000) {
     log(`warning: ulimit -n is ${nofile}; (d) needs more than ${o.connections} descriptors per process`);
@@ -938,11 +1075,22 @@ async function main() {
     all.push(r);
     results[key][wk] = combineRuns(all);
   };
-  outer:
+  // The plan: workload-major as above; the token workloads (d-none, d-hs256, d-es256) form one group whose runs
+  // take turns (none, hs256, es256, none, ...), so a busy spell hits the three alike. They run on FastWs only.
+  const plan = [];
+  const tokenWks = o.workloads.filter(isTokenWorkload);
   for (const wk of o.workloads) {
+    if (isTokenWorkload(wk)) {
+      if (wk !== tokenWks[0]) continue;
+      for (let round = 1; round <= o.repeat; round++) for (const t of tokenWks) plan.push({ wk: t, round, rounds: o.repeat, key: 'fastws' });
+      continue;
+    }
     const rounds = WORKLOADS[wk].kind === 'search' ? 1 : o.repeat;
-    for (let round = 1; round <= rounds; round++)
-    for (const key of o.servers) {
+    for (let round = 1; round <= rounds; round++) for (const key of o.servers) plan.push({ wk, round, rounds, key });
+  }
+  outer:
+  for (const { wk, round, rounds, key } of plan) {
+    {
       if (stopping) break outer;
       const t0 = Date.now();
       log(`--> ${SERVERS[key].label} ${WORKLOADS[wk].title}${rounds > 1 ? ` (run ${round} of ${rounds})` : ''}`);
@@ -951,8 +1099,8 @@ async function main() {
         if (stopping) { r.notes = [...(r.notes ?? []), 'interrupted']; }
         record(key, wk, r, rounds);
         const secs = ((Date.now() - t0) / 1000).toFixed(0);
-        if (wk === 'd') {
-          log(`    ${fmtInt(r.connections)} conns, ${fmtInt(r.handshakes)} handshakes/s, ${fmtBytes(r.memPerConn)}/conn, RSS ${fmtBytes(r.rss)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
+        if (WORKLOADS[wk].kind === 'connect') {
+          log(`    ${fmtInt(r.connections)} conns, ${fmtInt(r.handshakes)} handshakes/s, ${fmtInt(r.cpuPerHs)} µs CPU/handshake, ${fmtBytes(r.memPerConn)}/conn, RSS ${fmtBytes(r.rss)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
         } else if (wk === 'e') {
           log(`    max sustained ${r.maxRate === null ? dash : fmtInt(r.maxRate)} pub/s${r.capped ? ' (ladder top)' : ''} (${secs} s)`);
         } else {

@@ -2,6 +2,10 @@
 // FastWs comparison baseline: the FastWs pub/sub protocol on uWebSockets.js (native uWS topics for fan-out).
 //
 //   node perf/baselines/uws/server.js --port 8092     (or PORT=8092; default 8092)
+//   node perf/baselines/uws/server.js --port 8092 --cert cert.pem --key key.pem    (wss://: uWS.SSLApp)
+//
+// With --cert and --key (PEM files, the same ones FastWs's FastWs:WebSocket:Tls:CertificateFile / KeyFile take) the
+// server is uWS.SSLApp({cert_file_name, key_file_name}) and serves wss:// only; everything else is the same.
 //
 // Fan-out: every channel is a uWS topic. A socket joins with ws.subscribe(channel); a publish is encoded once
 // (seq from our own per-channel counter) and handed to app.publish(channel, message), which copies it once into
@@ -21,6 +25,29 @@ if (!/\[native code\]/.test(Function.prototype.toString.call(uWS.App))) {
 
 const HOST = '127.0.0.1';
 const PORT = protocol.parsePort(process.argv.slice(2), 8092);
+
+/** --name FILE or --name=FILE, or undefined. */
+function argValue(argv, name) {
+  let value;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === name && i + 1 < argv.length) value = argv[++i];
+    else if (argv[i].startsWith(`${name}=`)) value = argv[i].slice(name.length + 1);
+  }
+  return value;
+}
+const CERT = argValue(process.argv.slice(2), '--cert');
+const KEY = argValue(process.argv.slice(2), '--key');
+if ((CERT === undefined) !== (KEY === undefined)) {
+  console.error('--cert and --key go together');
+  process.exit(2);
+}
+for (const file of [CERT, KEY]) {
+  if (file !== undefined && !require('node:fs').existsSync(file)) {
+    console.error(`no such file: ${file}`);
+    process.exit(2);
+  }
+}
+const TLS = CERT !== undefined;
 const decoder = new TextDecoder();
 
 /** channel name -> { prefix, seq, count }. Mirrors uWS's topics: a channel exists while it has subscribers. */
@@ -28,7 +55,7 @@ const channels = new Map();
 /** Open sockets, for closing them on shutdown. */
 const clients = new Set();
 
-const app = uWS.App();
+const app = TLS ? uWS.SSLApp({ cert_file_name: CERT, key_file_name: KEY }) : uWS.App();
 
 function subscribe(ws, state, name) {
   if (state.channels.has(name)) return;
@@ -162,7 +189,7 @@ app.listen(HOST, PORT, uWS.LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
     process.exit(1);
   }
   listenSocket = socket;
-  console.log(`listening on ws://${HOST}:${uWS.us_socket_local_port(socket)}/ws`);
+  console.log(`listening on ${TLS ? 'wss' : 'ws'}://${HOST}:${uWS.us_socket_local_port(socket)}/ws`);
 });
 
 let stopping = false;

@@ -141,10 +141,12 @@ internal static class Commands
         private readonly Option<string?> _mintAudience;
         private readonly Option<string?> _mintLifetime;
         private readonly Option<string?> _tokenIn;
+        private readonly Option<string?> _ca;
+        private readonly Option<bool> _insecure;
 
         public CommonOptions(Command command, double duration, double warmup, string durationHelp)
         {
-            _url = Add(command, new Option<string>("--url", "-u") { Description = "WebSocket URL (ws://, loopback only).", DefaultValueFactory = _ => DefaultUrl });
+            _url = Add(command, new Option<string>("--url", "-u") { Description = "WebSocket URL (ws:// or wss://, loopback only).", DefaultValueFactory = _ => DefaultUrl });
             _duration = Add(command, new Option<double>("--duration", "-d") { Description = durationHelp + " Seconds.", DefaultValueFactory = _ => duration });
             _warmup = Add(command, new Option<double>("--warmup", "-w") { Description = "Warm-up seconds before the measured window.", DefaultValueFactory = _ => warmup });
             _grace = Add(command, new Option<double>("--grace") { Description = "Seconds to wait after the window for in-flight messages (and the close budget).", DefaultValueFactory = _ => 2 });
@@ -174,6 +176,10 @@ internal static class Commands
             _mintLifetime = Add(command, new Option<string?>("--mint-lifetime") { Description = "Lifetime of minted tokens: 90s, 30m, 1h, 2d or hh:mm:ss (default 1h)." });
             _tokenIn = Add(command, new Option<string?>("--token-in") { Description = "Where the token goes: header (Authorization: Bearer, the default), url (token= query parameter) or message (first text frame {\"type\":\"auth\",\"token\":..})." });
             _tokenIn.AcceptOnlyFromAmong("url", "header", "message");
+
+            // TLS (wss:// URLs only).
+            _ca = Add(command, new Option<string?>("--ca") { Description = "wss://: trust the certificates in this PEM file (a test's self-signed certificate or its CA); chain and host name are still checked." });
+            _insecure = Add(command, new Option<bool>("--insecure") { Description = "wss://: accept any server certificate (encryption without authentication; for throwaway test certificates)." });
         }
 
         public Option<int> ReceiveBuffer { get; }
@@ -203,6 +209,8 @@ internal static class Commands
                 ReceiveBuffer = result.GetValue(ReceiveBuffer),
                 Progress = !result.GetValue(_noProgress),
                 MaxRunTime = result.GetValue(_maxRunTime),
+                CaFile = result.GetValue(_ca),
+                Insecure = result.GetValue(_insecure),
                 Token = new TokenArgs
                 {
                     Token = result.GetValue(_token),
@@ -255,13 +263,33 @@ internal sealed record ParsedOptions
 
     public TokenArgs Token { get; init; } = new();
 
+    /// <summary>--ca: PEM certificates to trust for wss://.</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>--insecure: accept any certificate for wss://.</summary>
+    public bool Insecure { get; init; }
+
     /// <summary>Checks ranges and the loopback rule; returns the settings or an error message.</summary>
     public (RunSettings? Settings, string? Error) Validate()
     {
-        string? error = LoopbackGuard.Check(Url, ["ws"], out Uri? uri, out System.Net.IPAddress? address);
+        string? error = LoopbackGuard.Check(Url, ["ws", "wss"], out Uri? uri, out System.Net.IPAddress? address);
         if (error is not null)
         {
             return (null, error);
+        }
+
+        System.Net.Security.SslClientAuthenticationOptions? tls = null;
+        if (string.Equals(uri!.Scheme, "wss", StringComparison.OrdinalIgnoreCase))
+        {
+            (tls, error) = TlsTrust.Create(uri, CaFile, Insecure);
+            if (error is not null)
+            {
+                return (null, error);
+            }
+        }
+        else if (CaFile is not null || Insecure)
+        {
+            return (null, "--ca and --insecure need a wss:// URL");
         }
 
         Uri? httpUrl = null;
@@ -310,7 +338,8 @@ internal sealed record ParsedOptions
         {
             Scenario = Scenario,
             Url = Url,
-            Endpoint = new WsEndpoint(uri!, address!),
+            Endpoint = new WsEndpoint(uri!, address!, tls),
+            TlsDescription = tls is null ? null : TlsTrust.Describe(CaFile, Insecure),
             Duration = Duration,
             Warmup = Warmup,
             Grace = Grace,

@@ -32,6 +32,9 @@ internal sealed class RunSettings
 
     public required WsEndpoint Endpoint { get; init; }
 
+    /// <summary>For wss:// URLs: the TLS versions and how the certificate is checked, for the report (null for ws://).</summary>
+    public string? TlsDescription { get; init; }
+
     public double Duration { get; init; }
 
     public double Warmup { get; init; }

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using FastWs.LoadGen.Auth;
@@ -42,16 +43,24 @@ internal static class ClientHandshake
     /// <summary>
     /// Sends the upgrade request (with <paramref name="token"/> in the query or the <c>Authorization</c> header when it
     /// goes there) and reads the response head into <paramref name="scratch"/>. Returns the number of bytes of the
-    /// head and the total read: bytes after the head are already WebSocket frames.
+    /// head and the total read: bytes after the head are already WebSocket frames. With <paramref name="tls"/> (wss://)
+    /// the bytes go through that stream, which wraps <paramref name="socket"/>; without it, straight to the socket.
     /// </summary>
-    public static async Task<(int HeadLength, int Total)> PerformAsync(Socket socket, WsEndpoint endpoint, string target, PreparedToken? token, byte[] scratch, CancellationToken ct)
+    public static async Task<(int HeadLength, int Total)> PerformAsync(Socket socket, SslStream? tls, WsEndpoint endpoint, string target, PreparedToken? token, byte[] scratch, CancellationToken ct)
     {
         string key = NewKey();
         int requestLength = WriteRequest(scratch, endpoint.HostHeader, target, key, token);
-        int sent = 0;
-        while (sent < requestLength)
+        if (tls is not null)
         {
-            sent += await socket.SendAsync(scratch.AsMemory(sent, requestLength - sent), SocketFlags.None, ct).ConfigureAwait(false);
+            await tls.WriteAsync(scratch.AsMemory(0, requestLength), ct).ConfigureAwait(false);
+        }
+        else
+        {
+            int sent = 0;
+            while (sent < requestLength)
+            {
+                sent += await socket.SendAsync(scratch.AsMemory(sent, requestLength - sent), SocketFlags.None, ct).ConfigureAwait(false);
+            }
         }
 
         int total = 0;
@@ -63,7 +72,9 @@ internal static class ClientHandshake
                 throw new HandshakeException("handshake: response head too large", "The upgrade response head does not fit in " + scratch.Length + " bytes");
             }
 
-            int n = await socket.ReceiveAsync(scratch.AsMemory(total), SocketFlags.None, ct).ConfigureAwait(false);
+            int n = tls is not null
+                ? await tls.ReadAsync(scratch.AsMemory(total), ct).ConfigureAwait(false)
+                : await socket.ReceiveAsync(scratch.AsMemory(total), SocketFlags.None, ct).ConfigureAwait(false);
             if (n == 0)
             {
                 throw new HandshakeException("handshake: closed before response", "The server closed the connection before answering the upgrade");

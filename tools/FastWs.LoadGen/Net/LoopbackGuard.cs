@@ -25,7 +25,7 @@ internal static class LoopbackGuard
 
         if (!schemeOk)
         {
-            return $"'{url}': scheme must be {string.Join(" or ", schemes.ToArray())} (TLS is not supported)";
+            return $"'{url}': scheme must be {string.Join(" or ", schemes.ToArray())}";
         }
 
         string host = uri.DnsSafeHost;

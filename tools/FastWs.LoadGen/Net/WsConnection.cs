@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using FastWs.LoadGen.Auth;
 using FastWs.Protocol.Frames;
@@ -62,12 +64,15 @@ internal sealed class AuthCounter
 /// One client WebSocket over a raw <see cref="Socket"/>: a single receive loop per connection reading into one
 /// buffer, frames parsed by <see cref="WebSocketReader"/> (several frames per read, fragments assembled),
 /// masked frames written by <see cref="FrameWriter"/>. The receive path allocates nothing per message.
+/// For <c>wss://</c> an <see cref="SslStream"/> over the same socket carries the bytes; a plain connection has none and
+/// every read and write goes straight to the socket, as before TLS support (one null check per call).
 /// </summary>
 internal sealed class WsConnection : IDisposable
 {
     private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(2);
 
     private readonly Socket _socket;
+    private readonly SslStream? _tls;
     private readonly WebSocketReader _reader;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly ArrayBufferWriter<byte> _sendBuffer;
@@ -91,8 +96,9 @@ internal sealed class WsConnection : IDisposable
     /// <summary>How the connection ended while it was still opening (reported as the open's failure, see <see cref="Fail"/>).</summary>
     private string? _endWhileOpening;
 
-    private WsConnection(Socket socket, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize)
+    private WsConnection(Socket socket, SslStream? tls, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize)
     {
+        _tls = tls;
         // Room for the largest frame sent at once (an auth message can be a few hundred bytes), so the buffer every
         // connection has anyway is not regrown on the first send.
         _sendBuffer = new ArrayBufferWriter<byte>(Math.Max(256, firstFrameSize));
@@ -139,6 +145,7 @@ internal sealed class WsConnection : IDisposable
         var socket = new Socket(endpoint.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         byte[] scratch = ArrayPool<byte>.Shared.Rent(ClientHandshake.ScratchSize(token));
         WsConnection? connection = null;
+        SslStream? tls = null;
         try
         {
             if (options.SocketReceiveBuffer > 0)
@@ -147,9 +154,22 @@ internal sealed class WsConnection : IDisposable
             }
 
             await socket.ConnectAsync(endpoint.EndPoint, ct).ConfigureAwait(false);
-            (int head, int total) = await ClientHandshake.PerformAsync(socket, endpoint, target, token, scratch, ct).ConfigureAwait(false);
+            if (endpoint.Tls is { } tlsOptions)
+            {
+                tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+                try
+                {
+                    await tls.AuthenticateAsClientAsync(tlsOptions, ct).ConfigureAwait(false);
+                }
+                catch (AuthenticationException ex)
+                {
+                    throw new HandshakeException("tls: " + ex.Message, "TLS handshake failed: " + ex.Message);
+                }
+            }
+
+            (int head, int total) = await ClientHandshake.PerformAsync(socket, tls, endpoint, target, token, scratch, ct).ConfigureAwait(false);
             int authFrame = token?.AuthMessage is { } message ? FrameWriter.GetHeaderSize(message.Length, masked: true) + message.Length : 0;
-            connection = new WsConnection(socket, options, sink, scratch.AsSpan(head, total - head), authFrame);
+            connection = new WsConnection(socket, tls, options, sink, scratch.AsSpan(head, total - head), authFrame);
             if (token?.AuthMessage is { } auth)
             {
                 // Armed before the send: the receive loop has not started, so the answer cannot be read before this.
@@ -163,6 +183,7 @@ internal sealed class WsConnection : IDisposable
         {
             if (connection is null)
             {
+                tls?.Dispose();
                 socket.Dispose();
             }
             else
@@ -301,6 +322,12 @@ internal sealed class WsConnection : IDisposable
             _sendBuffer.ResetWrittenCount();
             FrameWriter.WriteMaskedFrame(_sendBuffer, opcode, payload.Span, NextMaskKey());
             ReadOnlyMemory<byte> frame = _sendBuffer.WrittenMemory;
+            if (_tls is not null)
+            {
+                await _tls.WriteAsync(frame, ct).ConfigureAwait(false);
+                return;
+            }
+
             while (!frame.IsEmpty)
             {
                 int n = await _socket.SendAsync(frame, SocketFlags.None, ct).ConfigureAwait(false);
@@ -326,6 +353,12 @@ internal sealed class WsConnection : IDisposable
         _sendLock.Wait();
         try
         {
+            if (_tls is not null)
+            {
+                _tls.Write(frames);
+                return;
+            }
+
             while (!frames.IsEmpty)
             {
                 int n = _socket.Send(frames, SocketFlags.None);
@@ -381,6 +414,7 @@ internal sealed class WsConnection : IDisposable
         }
 
         Volatile.Write(ref _closeSent, 1);
+        _tls?.Dispose();
         _socket.Dispose();
         _pauseGate?.TrySetResult();
     }
@@ -416,7 +450,9 @@ internal sealed class WsConnection : IDisposable
                         }
                     }
 
-                    int n = await _socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None).ConfigureAwait(false);
+                    int n = _tls is null
+                        ? await _socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None).ConfigureAwait(false)
+                        : await _tls.ReadAsync(buffer.AsMemory(filled)).ConfigureAwait(false);
                     if (n == 0)
                     {
                         if (!closeReceived && Volatile.Read(ref _closeSent) == 0)
@@ -504,7 +540,9 @@ internal sealed class WsConnection : IDisposable
         {
             if (Volatile.Read(ref _closeSent) == 0 && !closeReceived)
             {
-                Fail(ex is SocketException se ? "socket: " + se.SocketErrorCode : "connection aborted");
+                Fail(ex is SocketException se ? "socket: " + se.SocketErrorCode
+                    : ex is IOException { InnerException: SocketException inner } ? "socket: " + inner.SocketErrorCode
+                    : "connection aborted");
             }
         }
         finally

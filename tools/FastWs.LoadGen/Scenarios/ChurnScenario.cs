@@ -19,6 +19,11 @@ internal static class ChurnScenario
         bool waitMessage = s.ChurnWait == ChurnWait.Message;
         var report = new RunReport("churn", s.Url);
         report.Setting("url", s.Url);
+        if (s.TlsDescription is not null)
+        {
+            report.Setting("tls", s.TlsDescription);
+        }
+
         report.Setting("concurrency (workers)", s.Concurrency);
         report.Setting("cycle waits for", waitMessage ? "first data message" : "subscribe ack");
         report.Setting("channels", s.Channels);

@@ -17,6 +17,11 @@ internal static class ConnectScenario
         RunSettings s = ctx.Settings;
         var report = new RunReport("connect", s.Url);
         report.Setting("url", s.Url);
+        if (s.TlsDescription is not null)
+        {
+            report.Setting("tls", s.TlsDescription);
+        }
+
         report.Setting("connections", s.Connections);
         report.Setting("rate (handshakes/s, 0 = unpaced)", s.Rate);
         report.Setting("connect concurrency", s.ConnectConcurrency);
@@ -143,6 +148,9 @@ internal static class ConnectScenario
             if (connections.Count > 0)
             {
                 report.Add("server_cpu_us_per_handshake", "server CPU per handshake", cpuRamp * 1e6 / connections.Count, MetricKind.Micros);
+                double userRamp = (rampSample.ServerUserTicks - before.ServerUserTicks) / ProcSampler.ClockTicksPerSecond;
+                report.Add("server_user_us_per_handshake", "  of which user space", userRamp * 1e6 / connections.Count, MetricKind.Micros);
+                report.Add("server_sys_us_per_handshake", "  of which kernel", (cpuRamp - userRamp) * 1e6 / connections.Count, MetricKind.Micros);
             }
 
             report.Add("server_rss_before", "server RSS before the ramp", before.ServerRssKb * 1024.0, MetricKind.Bytes);

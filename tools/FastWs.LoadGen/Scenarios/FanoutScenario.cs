@@ -21,6 +21,11 @@ internal static class FanoutScenario
         RunSettings s = ctx.Settings;
         var report = new RunReport(slowScenario ? "slow" : "fanout", s.Url);
         report.Setting("url", s.Url);
+        if (s.TlsDescription is not null)
+        {
+            report.Setting("tls", s.TlsDescription);
+        }
+
         report.Setting("subscribers", s.Subscribers);
         report.Setting("channels", s.Channels);
         report.Setting("rate (msgs/s published)", s.Rate);
