@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -114,16 +113,39 @@ public sealed class TokenValidator
             return new TokenCheck(null, Classify(result.Exception));
         }
 
-        ClaimsIdentity identity = result.ClaimsIdentity;
-        string? user = identity.FindFirst(_options.UserClaim)?.Value;
-        if (string.IsNullOrEmpty(user))
+        // Read from the token's payload, not result.ClaimsIdentity: the library builds that identity lazily, a Claim
+        // object per payload entry, which is most of what a check would otherwise allocate.
+        if (UserOf(jwt, _options.UserClaim) is not { Length: > 0 } user)
         {
             return new TokenCheck(null, AuthFailure.MissingUserClaim);
         }
 
-        string[] roles = [.. identity.FindAll(_options.RolesClaim).Select(c => c.Value).Where(v => v.Length > 0)];
+        string[] roles = RolesOf(jwt);
         DateTime? expires = jwt.TryGetPayloadValue("exp", out object _) ? jwt.ValidTo : null;
         return new TokenCheck(new UserIdentity(user, roles, expires), default);
+    }
+
+    /// <summary>The user claim as text: a string, or a number (some issuers put numeric ids in <c>sub</c>).</summary>
+    private static string? UserOf(JsonWebToken jwt, string claim)
+    {
+        if (jwt.TryGetPayloadValue(claim, out string? text))
+        {
+            return text;
+        }
+
+        return jwt.TryGetPayloadValue(claim, out long number) ? number.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <summary>The roles claim: an array of strings, or one string; none when absent.</summary>
+    /// <remarks>The array is asked for first: asked for a string, the library answers an array with its JSON text.</remarks>
+    private string[] RolesOf(JsonWebToken jwt)
+    {
+        if (jwt.TryGetPayloadValue(_options.RolesClaim, out string[]? many) && many is not null)
+        {
+            return Array.FindAll(many, role => !string.IsNullOrEmpty(role));
+        }
+
+        return jwt.TryGetPayloadValue(_options.RolesClaim, out string? single) && !string.IsNullOrEmpty(single) ? [single] : [];
     }
 
     private static AuthFailure Classify(Exception? exception) => exception switch

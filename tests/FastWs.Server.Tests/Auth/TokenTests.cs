@@ -186,6 +186,25 @@ public sealed class TokenTests
         Assert.Contains("bad signature", await AuthKit.AssertRefusedAsync(subprotocol), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("roles", false)]
+    [InlineData("roles", true)]
+    [InlineData("scope_roles", true)]
+    public async Task Roles_come_from_the_configured_claim_as_an_array_or_one_string(string claim, bool single)
+    {
+        using var tokens = new TokenFactory();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            tokens.Configure(o);
+            o.Auth.Jwt.RolesClaim = claim;
+            o.Namespaces["vip"] = new Hosting.NamespaceOptions { Subscribe = AccessPolicy.Role("vip") };
+        });
+        object roles = single ? "vip" : new[] { "trader", "vip" };
+        await using TestClient client = await AuthKit.ConnectWithHeaderAsync(server, tokens.Create(extraClaims: new Dictionary<string, object> { [claim] = roles }));
+
+        Assert.True((await AuthKit.TrySubscribeAsync(client, "vip:lounge")).Subscribed);
+    }
+
     [Fact]
     public async Task An_oversized_token_in_the_url_gets_4001_with_the_default_limits()
     {
