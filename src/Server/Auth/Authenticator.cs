@@ -45,6 +45,9 @@ public sealed class Authenticator
         }
     }
 
+    /// <summary>Compiles the token-checking path before the first client needs it (see <see cref="TokenValidator.WarmUp"/>); nothing without keys.</summary>
+    public (int Tried, int Accepted) WarmUp() => Validator?.WarmUp() ?? (0, 0);
+
     /// <summary>Whether tokens are checked at all.</summary>
     public bool IsEnabled => Validator is not null;
 

@@ -50,6 +50,12 @@ internal sealed class SigningKeys
         }
     }
 
+    /// <summary>A fixed set of keys (no files): the start-up warm-up's throwaway keys.</summary>
+    internal SigningKeys(IEnumerable<SecurityKey> keys)
+    {
+        _fixedKeys = [.. keys];
+    }
+
     /// <summary>Where JWKS reloads are reported; set once the host's logging exists (the keys are loaded before it).</summary>
     public ILogger? Logger
     {
@@ -81,11 +87,14 @@ internal sealed class SigningKeys
         return false;
     }
 
+    /// <summary>Whether any configured key (fixed or in the JWKS now) can check tokens of <paramref name="alg"/>'s family.</summary>
+    public bool HasFamily(string alg) => Array.Exists(_fixedKeys, key => Fits(key, alg)) || Array.Exists(CurrentJwks().Keys, key => Fits(key, alg));
+
     private static bool Fits(SecurityKey key, string alg) => alg[0] switch
     {
         'H' => key is SymmetricSecurityKey,
-        'R' or 'P' => key is RsaSecurityKey,
-        'E' => key is ECDsaSecurityKey,
+        'R' or 'P' => key is RsaSecurityKey || (key is JsonWebKey { Kty: "RSA" }),
+        'E' => key is ECDsaSecurityKey || (key is JsonWebKey { Kty: "EC" }),
         _ => false,
     };
 

@@ -71,6 +71,13 @@ internal sealed class StartupWarmUp
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             timeout.CancelAfter(Timeout);
             await ExchangeAsync(LoopbackFor(endpoint), timeout.Token).ConfigureAwait(false);
+            if (_state.Auth.IsEnabled)
+            {
+                long before = watch.ElapsedMilliseconds;
+                (int tried, int accepted) = _state.Auth.WarmUp();
+                _logger.LogInformation("Token checks warmed up in {Milliseconds} ms ({Accepted} of {Tried} throwaway tokens accepted)", watch.ElapsedMilliseconds - before, accepted, tried);
+            }
+
             _logger.LogInformation("Warm-up connection served in {Milliseconds} ms; ready", watch.ElapsedMilliseconds);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
