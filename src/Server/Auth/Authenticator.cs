@@ -55,13 +55,6 @@ public sealed class Authenticator
     public ValueTask<TokenCheck> ValidateAsync(string token) =>
         Validator?.ValidateAsync(token) ?? ValueTask.FromResult(new TokenCheck(null, AuthFailure.NotConfigured));
 
-    /// <summary>
-    /// The same, for callers on a synchronous read loop. Without a metadata endpoint (FastWs configures none) the
-    /// library's validation finishes before returning, so this does not block.
-    /// </summary>
-    public TokenCheck Validate(string token)
-    {
-        ValueTask<TokenCheck> check = ValidateAsync(token);
-        return check.IsCompleted ? check.Result : check.AsTask().GetAwaiter().GetResult();
-    }
+    /// <summary>The same, for callers on a synchronous read loop (see <see cref="TokenValidator.Validate"/>).</summary>
+    public TokenCheck Validate(string token) => Validator?.Validate(token) ?? new TokenCheck(null, AuthFailure.NotConfigured);
 }

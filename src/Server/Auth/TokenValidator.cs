@@ -99,8 +99,7 @@ public sealed class TokenValidator
                 Expires = DateTime.UtcNow.AddMinutes(1),
                 SigningCredentials = new SigningCredentials(key, alg),
             });
-            ValueTask<TokenCheck> check = validator.ValidateAsync(token);
-            accepted += (check.IsCompleted ? check.Result : check.AsTask().GetAwaiter().GetResult()).IsValid ? 1 : 0;
+            accepted += validator.Validate(token).IsValid ? 1 : 0;
             (key as ECDsaSecurityKey)?.ECDsa.Dispose();
             (key as RsaSecurityKey)?.Rsa?.Dispose();
         }
@@ -112,6 +111,16 @@ public sealed class TokenValidator
     internal ILogger? Logger
     {
         set => _keys.Logger = value;
+    }
+
+    /// <summary>
+    /// <see cref="ValidateAsync"/> for callers on a synchronous read loop. Without a metadata endpoint (FastWs
+    /// configures none) the library's validation finishes before returning, so this does not block.
+    /// </summary>
+    public TokenCheck Validate(string token)
+    {
+        ValueTask<TokenCheck> check = ValidateAsync(token);
+        return check.IsCompleted ? check.Result : check.AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>
