@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FastWs.LoadGen.Tests.TestSupport;
 using FastWs.Server.Tests.TestSupport;
 
 namespace FastWs.LoadGen.Tests;
@@ -33,20 +34,7 @@ public sealed class ScenarioTests : IAsyncLifetime
         Directory.Delete(_reports, recursive: true);
     }
 
-    /// <summary>Runs the tool's entry point with a report directory; returns its exit code and the parsed summary.json (null when none was written).</summary>
-    private async Task<(int ExitCode, JsonElement? Summary)> RunAsync(string name, params string[] args)
-    {
-        string reportDir = Path.Combine(_reports, name);
-        int exitCode = await Program.Main([.. args, "--no-progress", "--report", reportDir]).WaitAsync(TimeSpan.FromSeconds(60));
-        string summaryPath = Path.Combine(reportDir, "summary.json");
-        if (!File.Exists(summaryPath))
-        {
-            return (exitCode, null);
-        }
-
-        using JsonDocument document = JsonDocument.Parse(await File.ReadAllTextAsync(summaryPath));
-        return (exitCode, document.RootElement.Clone());
-    }
+    private Task<(int ExitCode, JsonElement? Summary)> RunAsync(string name, params string[] args) => ToolRun.RunAsync(_reports, name, args);
 
     /// <summary>Runs the tool, expects <paramref name="exitCode"/> and a written summary.json, and returns the summary.</summary>
     private async Task<JsonElement> RunExpectingAsync(int exitCode, string name, params string[] args)

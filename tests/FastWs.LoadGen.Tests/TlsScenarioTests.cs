@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FastWs.LoadGen.Tests.TestSupport;
 using FastWs.Server.Tests.TestSupport;
 
 namespace FastWs.LoadGen.Tests;
@@ -39,19 +40,7 @@ public sealed class TlsScenarioTests : IAsyncLifetime
         Directory.Delete(_reports, recursive: true);
     }
 
-    private async Task<(int ExitCode, JsonElement? Summary)> RunAsync(string name, params string[] args)
-    {
-        string reportDir = Path.Combine(_reports, name);
-        int exitCode = await Program.Main([.. args, "--no-progress", "--report", reportDir]).WaitAsync(TimeSpan.FromSeconds(60));
-        string summaryPath = Path.Combine(reportDir, "summary.json");
-        if (!File.Exists(summaryPath))
-        {
-            return (exitCode, null);
-        }
-
-        using JsonDocument document = JsonDocument.Parse(await File.ReadAllTextAsync(summaryPath));
-        return (exitCode, document.RootElement.Clone());
-    }
+    private Task<(int ExitCode, JsonElement? Summary)> RunAsync(string name, params string[] args) => ToolRun.RunAsync(_reports, name, args);
 
     private static double Metric(JsonElement summary, string key) => summary.GetProperty("metrics").GetProperty(key).GetProperty("value").GetDouble();
 

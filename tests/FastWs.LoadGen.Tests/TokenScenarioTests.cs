@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FastWs.LoadGen.Tests.TestSupport;
 using FastWs.Server.Tests.TestSupport;
 
 namespace FastWs.LoadGen.Tests;
@@ -54,10 +55,9 @@ public sealed class TokenScenarioTests : IAsyncLifetime
 
     private async Task<(int ExitCode, JsonElement Summary)> RunAsync(string name, params string[] args)
     {
-        string reportDir = Path.Combine(_reports, name);
-        int exitCode = await Program.Main([.. args, "--no-progress", "--report", reportDir]).WaitAsync(TimeSpan.FromSeconds(60));
-        using JsonDocument document = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(reportDir, "summary.json")));
-        return (exitCode, document.RootElement.Clone());
+        (int exitCode, JsonElement? summary) = await ToolRun.RunAsync(_reports, name, args);
+        Assert.True(summary.HasValue, $"{name}: no summary.json (exit {exitCode})");
+        return (exitCode, summary.Value);
     }
 
     private static double Metric(JsonElement summary, string key) => summary.GetProperty("metrics").GetProperty(key).GetProperty("value").GetDouble();
