@@ -63,6 +63,12 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                 return;
             }
 
+            if (client.CloseSent)
+            {
+                // A URL subscription over the key-group limit closed it (KeyGroupLimitAction=Close): clean up below.
+                return;
+            }
+
             // The frame loop, inline rather than a method of its own: an idle connection then keeps one async
             // state machine alive instead of two (about 150 bytes each). Everything done with a read's bytes is in
             // ProcessReceived, so no buffer or read result is kept in that state machine between reads either.
