@@ -9,7 +9,8 @@ using FastWs.Server.Metrics;
 namespace FastWs.Server.Channels;
 
 /// <summary>Result of one subscribe or unsubscribe of one channel.</summary>
-internal readonly record struct SubscriptionResult(string? ErrorCode, string Message)
+/// <remarks><paramref name="ClosesConnection"/>: the refusal closes the connection with 1008 and <paramref name="Message"/> instead of an error reply (<see cref="KeyGroupLimitAction.Close"/>).</remarks>
+internal readonly record struct SubscriptionResult(string? ErrorCode, string Message, bool ClosesConnection = false)
 {
     public static SubscriptionResult Ok { get; } = new(null, string.Empty);
 
@@ -222,7 +223,8 @@ internal sealed class SubscriptionManager
             {
                 if (!_keyGroups.TryJoin(groupName))
                 {
-                    return new SubscriptionResult(ErrorCode.LimitExceeded, string.Create(CultureInfo.InvariantCulture, $"At most {_limits.MaxSubscribersPerKeyGroup} subscribers for '{groupName}'"));
+                    return new SubscriptionResult(ErrorCode.LimitExceeded, string.Create(CultureInfo.InvariantCulture, $"At most {_limits.MaxSubscribersPerKeyGroup} subscribers for '{groupName}'"),
+                        ClosesConnection: _limits.KeyGroupLimitAction == KeyGroupLimitAction.Close);
                 }
 
                 joinedGroup = groupName;

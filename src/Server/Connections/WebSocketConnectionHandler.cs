@@ -8,6 +8,7 @@ using FastWs.Server.Auth;
 using FastWs.Server.Channels;
 using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
+using FastWs.Server.Http;
 using FastWs.Server.Messages;
 using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Connections;
@@ -60,6 +61,12 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             if (_state.IsShuttingDown)
             {
                 client.TrySendClose(CloseCode.GoingAway, "Server is shutting down");
+                return;
+            }
+
+            if (client.CloseSent)
+            {
+                // A URL subscription over the key-group limit closed it (KeyGroupLimitAction=Close): clean up below.
                 return;
             }
 
@@ -167,10 +174,11 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     {
         UpgradeRequest? request = null;
         HandshakeFailure failure = HandshakeFailure.Disconnected;
+        WebSocketPortRequest plain = WebSocketPortRequest.None;
         _state.PendingHandshakes.Add(connection);
         try
         {
-            (request, failure) = await ReadUpgradeRequestAsync(connection.Transport).ConfigureAwait(false);
+            (request, failure, plain) = await ReadUpgradeRequestAsync(connection.Transport).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsDisconnect(ex))
         {
@@ -180,6 +188,22 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         if (!_state.PendingHandshakes.Remove(connection))
         {
             // The supervisor aborted it for taking too long, and counted it as a timeout.
+            return null;
+        }
+
+        if (plain != WebSocketPortRequest.None)
+        {
+            // GET /ws/stats, /healthz or /readyz without an upgrade: answered like the HTTP endpoint, not a failed handshake.
+            _state.Metrics.PlainHttpRequestServed();
+            try
+            {
+                await WebSocketPortRequests.AnswerAsync(_state, plain, connection.Transport.Output).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsDisconnect(ex))
+            {
+                // The client left before its answer: nothing more to do.
+            }
+
             return null;
         }
 
@@ -261,8 +285,12 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     /// when the client left); bytes after the request stay in the pipe for the frame loop. The handshake timeout
     /// is enforced by the supervisor, which aborts the connection and so ends this read.
     /// </summary>
-    /// <remarks>The transport's writer is only touched to answer an error (the 101 goes through the connection's output).</remarks>
-    private async Task<(UpgradeRequest? Request, HandshakeFailure Failure)> ReadUpgradeRequestAsync(IDuplexPipe transport)
+    /// <remarks>
+    /// The transport's writer is only touched to answer an error (the 101 goes through the connection's output).
+    /// A GET of <c>/ws/stats</c>, <c>/healthz</c> or <c>/readyz</c> without an upgrade is returned unanswered as
+    /// <c>Plain</c>, for the caller to answer once the connection no longer counts as a pending handshake.
+    /// </remarks>
+    private async Task<(UpgradeRequest? Request, HandshakeFailure Failure, WebSocketPortRequest Plain)> ReadUpgradeRequestAsync(IDuplexPipe transport)
     {
         PipeReader input = transport.Input;
         while (true)
@@ -277,13 +305,13 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                     if (!string.Equals(request!.Path, _state.Options.Path, StringComparison.Ordinal))
                     {
                         await RespondAsync(transport.Output, 404, "No WebSocket endpoint at this path").ConfigureAwait(false);
-                        return (null, HandshakeFailure.NotFound);
+                        return (null, HandshakeFailure.NotFound, default);
                     }
 
                     if (_state.IsShuttingDown)
                     {
                         await RespondAsync(transport.Output, 503, "Server is shutting down").ConfigureAwait(false);
-                        return (null, HandshakeFailure.ShuttingDown);
+                        return (null, HandshakeFailure.ShuttingDown, default);
                     }
 
                     if (_state.Auth.Origins.Check(request.Origin) == OriginVerdict.Denied)
@@ -291,21 +319,28 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                         // Cross-site WebSocket hijacking: a page of another site must not ride on this browser's access.
                         _state.Metrics.OriginRejected();
                         await RespondAsync(transport.Output, 403, request.Origin is null ? "Origin header required" : "Origin not allowed").ConfigureAwait(false);
-                        return (null, HandshakeFailure.OriginRejected);
+                        return (null, HandshakeFailure.OriginRejected, default);
                     }
 
-                    return (request, default);
+                    return (request, default, default);
 
                 case UpgradeParseStatus.Rejected:
+                    // Refused only for having no upgrade (so the whole head is valid): stats and health are served here too.
+                    WebSocketPortRequest plain = rejection.Failure == UpgradeFailure.MissingUpgrade ? WebSocketPortRequests.Match(buffer) : default;
                     input.AdvanceTo(buffer.End);
+                    if (plain != WebSocketPortRequest.None)
+                    {
+                        return (null, default, plain);
+                    }
+
                     HandshakeResponse.WriteRejection(transport.Output, rejection);
                     await transport.Output.FlushAsync().ConfigureAwait(false);
-                    return (null, HandshakeFailures.From(rejection.Failure));
+                    return (null, HandshakeFailures.From(rejection.Failure), default);
 
                 default:
                     if (result.IsCompleted || result.IsCanceled)
                     {
-                        return (null, HandshakeFailure.Disconnected);
+                        return (null, HandshakeFailure.Disconnected, default);
                     }
 
                     input.AdvanceTo(buffer.Start, buffer.End);

@@ -239,6 +239,13 @@ public sealed class LimitOptions
     /// <summary>Connections subscribed to any channel of one key group (price:SOL, trades:SOL, funding:SOL count toward SOL).</summary>
     public int MaxSubscribersPerKeyGroup { get; set; } = 100;
 
+    /// <summary>
+    /// What a connection gets for a subscribe over <see cref="MaxSubscribersPerKeyGroup"/>: <c>Error</c> (a
+    /// <c>limit_exceeded</c> error for that channel, the connection stays) or <c>Close</c> (the seed server's way: the
+    /// connection is closed with 1008 and the same message as the reason).
+    /// </summary>
+    public KeyGroupLimitAction KeyGroupLimitAction { get; set; } = KeyGroupLimitAction.Error;
+
     /// <summary>Channels one connection may be subscribed to.</summary>
     public int MaxSubscriptionsPerConnection { get; set; } = 50;
 

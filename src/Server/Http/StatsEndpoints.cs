@@ -16,9 +16,12 @@ internal static class StatsEndpoints
 {
     public static void Map(IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/ws/stats", (ServerState state) => Results.Bytes(WriteStats(state), "application/json"));
+        endpoints.MapGet("/ws/stats", (ServerState state) => Results.Bytes(WriteStats(state), StatsContentType));
         endpoints.MapGet("/metrics", (ServerState state) => Results.Text(WritePrometheus(state), "text/plain; version=0.0.4; charset=utf-8"));
     }
+
+    /// <summary>The content type of <c>/ws/stats</c> (also on the WebSocket port, see <see cref="WebSocketPortRequests"/>).</summary>
+    internal const string StatsContentType = "application/json";
 
     internal static byte[] WriteStats(ServerState state)
     {

@@ -69,7 +69,10 @@ internal sealed class ClientRequestHandler
             case ClientRequestType.Subscribe:
                 using (connection.HoldOutput())
                 {
-                    HandleSubscription(connection, request, subscribe: true);
+                    if (!HandleSubscription(connection, request, subscribe: true))
+                    {
+                        return false;
+                    }
                 }
 
                 break;
@@ -123,8 +126,11 @@ internal sealed class ClientRequestHandler
         return false;
     }
 
-    /// <summary>Subscribes to channels named in the connect URL (<c>?subscribe=a,b</c>) and acks them.</summary>
-    public void SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names)
+    /// <summary>
+    /// Subscribes to channels named in the connect URL (<c>?subscribe=a,b</c>) and acks them. Returns false when a
+    /// refusal closed the connection instead (<see cref="KeyGroupLimitAction.Close"/>): nothing after it is applied or acked.
+    /// </summary>
+    public bool SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names)
     {
         using WebSocketConnection.OutputHold ackFirst = connection.HoldOutput();
         var subscribed = new List<string>();
@@ -135,6 +141,11 @@ internal sealed class ClientRequestHandler
             {
                 subscribed.Add(channel!);
             }
+            else if (result.ClosesConnection)
+            {
+                connection.TrySendClose(CloseCode.PolicyViolation, result.Message);
+                return false;
+            }
             else if (!result.IsPending)
             {
                 SendError(connection, result.ErrorCode!, result.Message, name, default);
@@ -142,9 +153,11 @@ internal sealed class ClientRequestHandler
         }
 
         SendAck(connection, "subscribed"u8, subscribed, default);
+        return true;
     }
 
-    private void HandleSubscription(WebSocketConnection connection, ClientRequest request, bool subscribe)
+    /// <summary>Applies a subscribe or unsubscribe and acks it; returns false when a refusal closed the connection instead.</summary>
+    private bool HandleSubscription(WebSocketConnection connection, ClientRequest request, bool subscribe)
     {
         var done = new List<string>();
         if (!request.SlabAddress.IsEmpty && request.Channels.IsEmpty)
@@ -155,18 +168,21 @@ internal sealed class ClientRequestHandler
             {
                 SendError(connection, ErrorCode.InvalidChannel, "Invalid slabAddress", default, request.Id);
                 SendAck(connection, subscribe ? "subscribed"u8 : "unsubscribed"u8, done, request.Id);
-                return;
+                return true;
             }
 
             string address = new(slab[..slabLength]);
-            ApplyOne(connection, "price:" + address, subscribe, done, request.Id);
-            ApplyOne(connection, "trades:" + address, subscribe, done, request.Id);
-            ApplyOne(connection, "funding:" + address, subscribe, done, request.Id);
+            if (!ApplyOne(connection, "price:" + address, subscribe, done, request.Id)
+                || !ApplyOne(connection, "trades:" + address, subscribe, done, request.Id)
+                || !ApplyOne(connection, "funding:" + address, subscribe, done, request.Id))
+            {
+                return false;
+            }
         }
         else if (request.Channels.IsEmpty)
         {
             SendError(connection, ErrorCode.BadRequest, subscribe ? "subscribe needs \"channels\" (or \"slabAddress\")" : "unsubscribe needs \"channels\"", default, request.Id);
-            return;
+            return true;
         }
         else
         {
@@ -189,14 +205,19 @@ internal sealed class ClientRequestHandler
                 }
 
                 int length = reader.CopyString(name);
-                ApplyOne(connection, name[..length], subscribe, done, request.Id);
+                if (!ApplyOne(connection, name[..length], subscribe, done, request.Id))
+                {
+                    return false;
+                }
             }
         }
 
         SendAck(connection, subscribe ? "subscribed"u8 : "unsubscribed"u8, done, request.Id);
+        return true;
     }
 
-    private void ApplyOne(WebSocketConnection connection, ReadOnlySpan<char> name, bool subscribe, List<string> done, ReadOnlySpan<byte> id)
+    /// <summary>Subscribes or unsubscribes one channel; returns false when the refusal closed the connection.</summary>
+    private bool ApplyOne(WebSocketConnection connection, ReadOnlySpan<char> name, bool subscribe, List<string> done, ReadOnlySpan<byte> id)
     {
         SubscriptionResult result;
         string? channel = null;
@@ -213,10 +234,17 @@ internal sealed class ClientRequestHandler
         {
             done.Add(channel ?? new string(name));
         }
+        else if (result.ClosesConnection)
+        {
+            connection.TrySendClose(CloseCode.PolicyViolation, result.Message);
+            return false;
+        }
         else if (!result.IsPending)
         {
             SendError(connection, result.ErrorCode!, result.Message, Truncate(name), id);
         }
+
+        return true;
     }
 
     private ValueTask<PublishResult> HandlePublish(WebSocketConnection connection, ClientRequest request)
@@ -333,12 +361,8 @@ internal sealed class ClientRequestHandler
             SendUnsubscribed(connection, dropped, "The refreshed token no longer allows these channels");
         }
 
-        if (waiting is not null)
-        {
-            SubscribeFromQuery(connection, waiting);
-        }
-
-        return true;
+        // A refusal that closes the connection (KeyGroupLimitAction=Close) ends it here too.
+        return waiting is null || SubscribeFromQuery(connection, waiting);
     }
 
     private static void SendAuthenticated(WebSocketConnection connection, UserIdentity user, ReadOnlySpan<byte> id)

@@ -27,6 +27,7 @@ public static class MetricsCatalog
         new("slow_consumer_closes", "slowConsumerCloses", "Connections closed with 1013 for staying over the unsent-output limit.", m => m.SlowConsumerCloses),
         new("fanout_failures", "fanOutFailures", "Deliveries abandoned after an unexpected error in fan-out (should stay 0).", m => m.FanOutFailures),
         new("memory_idle_trims", "memoryIdleTrims", "Compacting collections run while idle to give memory back to the system.", m => m.IdleTrims),
+        new("plain_http_requests", "plainHttpRequests", "Plain HTTP GETs of /ws/stats, /healthz or /readyz answered on the WebSocket port.", m => m.PlainHttpRequests),
         new("handshake_failures", "handshakeFailures", "Connections that did not complete the WebSocket upgrade.", m => m.HandshakeFailuresTotal),
         new("auth_successes", "authSuccesses", "Tokens accepted (on upgrade or by a first auth message).", m => m.AuthSuccesses),
         new("auth_failures", "authFailures", "Tokens refused (connections closed with 4001, HTTP API calls answered 401).", m => m.AuthFailuresTotal),

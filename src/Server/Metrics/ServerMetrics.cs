@@ -27,6 +27,7 @@ public sealed class ServerMetrics
     private long _heartbeatsMissed;
     private long _rateLimited;
     private long _limitRejections;
+    private long _plainHttpRequests;
     private long _errorsSent;
     private long _slowConsumerCloses;
     private long _fanOutFailures;
@@ -81,6 +82,9 @@ public sealed class ServerMetrics
 
     /// <summary>Subscriptions or connections refused by a configured limit.</summary>
     public long LimitRejections => Volatile.Read(ref _limitRejections);
+
+    /// <summary>Plain HTTP requests (stats, health) answered on the WebSocket port; not handshake failures.</summary>
+    public long PlainHttpRequests => Volatile.Read(ref _plainHttpRequests);
 
     /// <summary>Error replies sent to clients.</summary>
     public long ErrorsSent => Volatile.Read(ref _errorsSent);
@@ -183,6 +187,8 @@ public sealed class ServerMetrics
     internal void RateLimitHit() => Interlocked.Increment(ref _rateLimited);
 
     internal void LimitRejected() => Interlocked.Increment(ref _limitRejections);
+
+    internal void PlainHttpRequestServed() => Interlocked.Increment(ref _plainHttpRequests);
 
     internal void ErrorSent() => Interlocked.Increment(ref _errorsSent);
 
