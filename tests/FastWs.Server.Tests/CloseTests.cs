@@ -67,8 +67,10 @@ public sealed class CloseTests
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
         using var timeout = new CancellationTokenSource(TestServer.DefaultTimeout);
         await socket.ConnectAsync(server.WebSocketUri, timeout.Token);
-        await socket.SendAsync(Encoding.UTF8.GetBytes("""{"type":"subscribe","channels":["price:SOL"]}"""), WsMessageType.Text, true, timeout.Token);
         byte[] buffer = new byte[1024];
+        ValueWebSocketReceiveResult connected = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
+        Assert.StartsWith("""{"type":"connected","connectionId":""", Encoding.UTF8.GetString(buffer, 0, connected.Count), StringComparison.Ordinal);
+        await socket.SendAsync(Encoding.UTF8.GetBytes("""{"type":"subscribe","channels":["price:SOL"]}"""), WsMessageType.Text, true, timeout.Token);
         ValueWebSocketReceiveResult ack = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
         Assert.Equal("""{"type":"subscribed","channels":["price:SOL"]}""", Encoding.UTF8.GetString(buffer, 0, ack.Count));
         Assert.Equal(1, server.State.Channels.Count);

@@ -19,6 +19,16 @@ public sealed class ConnectionRegistry
     /// </summary>
     public IEnumerable<WebSocketConnection> All => _slots.Members;
 
+    /// <summary>
+    /// The registered connection a <see cref="WebSocketConnection.ConnectionId"/> names, or null: the id carries the
+    /// connection's slot, so this is one array read (no dictionary entry per connection), and its counter part
+    /// tells a later connection that reuses the slot from the one the id was given to.
+    /// </summary>
+    public WebSocketConnection? Find(ReadOnlySpan<char> connectionId) =>
+        ConnectionIds.TryParse(connectionId, out long id, out int slot) && _slots.Get(slot) is { } connection && connection.Id == id
+            ? connection
+            : null;
+
     internal void Add(WebSocketConnection connection)
     {
         lock (_lock)

@@ -50,6 +50,14 @@ internal sealed class ConnectionSlots
         }
     }
 
+    /// <summary>The member in <paramref name="slot"/>, or null for an empty or unknown slot. Safe to read without a lock.</summary>
+    public WebSocketConnection? Get(int slot)
+    {
+        WebSocketConnection?[][] blocks = _blocks;
+        int block = slot / BlockSize;
+        return slot < 0 || block >= blocks.Length ? null : Volatile.Read(ref blocks[block][slot % BlockSize]);
+    }
+
     /// <summary>Adds a connection and returns its slot, which <see cref="Remove"/> takes back. Call under the owner's lock.</summary>
     public int Add(WebSocketConnection connection)
     {

@@ -105,6 +105,19 @@ public sealed class WebSocketConnection
     public long Id { get; }
 
     /// <summary>
+    /// The id told to the client in its <c>connected</c> message and used to send to or close it by id (see
+    /// <see cref="ConnectionIds"/>); null once the connection has left the registry (or before it joined).
+    /// </summary>
+    public string? ConnectionId
+    {
+        get
+        {
+            int slot = Volatile.Read(ref RegistrySlot);
+            return slot < 0 ? null : ConnectionIds.Format(Id, slot);
+        }
+    }
+
+    /// <summary>
     /// The connection's socket to send to directly: the epoll transport's own, or Kestrel's socket, but never under
     /// TLS: Kestrel's socket feature is still there, and frames written to it would bypass the encryption.
     /// </summary>

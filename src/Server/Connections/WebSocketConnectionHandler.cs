@@ -166,7 +166,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     }
 
     /// <summary>
-    /// Runs the upgrade: on success the 101 (and the acks of any URL subscriptions) is sent and the registered
+    /// Runs the upgrade: on success the 101, the <c>connected</c> message (and the acks of any URL subscriptions) is sent and the registered
     /// connection is returned; otherwise the client has had its answer (an HTTP error, or 101 + close 1008 over a
     /// connection limit) and null is returned.
     /// </summary>
@@ -269,6 +269,9 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
         _state.Connections.Add(client);
         _state.Metrics.ConnectionOpened();
+
+        // The first message after the 101, before the acks of URL subscriptions: the id to send to or close it by.
+        client.WriteControl(ReplyEncoder.Connected(client.ConnectionId!, client.User?.Id));
         client.CanPublish = _state.Namespaces.AnyPublishAllowed(client.Caller);
         List<string> urlChannels = ChannelsFromQuery(request.Query);
         if (urlChannels.Count > 0)

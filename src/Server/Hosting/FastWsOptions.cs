@@ -35,6 +35,9 @@ public sealed class FastWsOptions
 
     public LimitOptions Limits { get; set; } = new();
 
+    /// <summary>The HTTP API's own settings ("FastWs:Api").</summary>
+    public ApiOptions Api { get; set; } = new();
+
     /// <summary>Number of fan-out shards (queues delivered by one thread at a time); channels are spread over them by name. 0 means one per processor.</summary>
     public int FanOutShards { get; set; }
 
@@ -192,6 +195,16 @@ public sealed class TransportOptions
 
     /// <summary><see cref="DeferAccept"/> as the whole seconds TCP_DEFER_ACCEPT takes: rounded up, 0 = off, at most an hour.</summary>
     public int EffectiveDeferAcceptSeconds => (int)Math.Clamp(Math.Ceiling(DeferAccept.TotalSeconds), 0, 3600);
+}
+
+/// <summary>Settings of the HTTP API.</summary>
+public sealed class ApiOptions
+{
+    /// <summary>
+    /// The role a bearer token needs for <c>/api/connections/{id}/send</c> and <c>/close</c>; trusted loopback
+    /// callers need none.
+    /// </summary>
+    public string ConnectionsRole { get; set; } = "admin";
 }
 
 /// <summary>When the server gives memory back to the system.</summary>

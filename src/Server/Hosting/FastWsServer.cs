@@ -49,6 +49,9 @@ public sealed class FastWsServer : IAsyncDisposable
     /// <summary>The in-process publish API.</summary>
     public MessagePublisher Publisher => State.Publisher;
 
+    /// <summary>The in-process API to send to or close one connection by its id.</summary>
+    public ConnectionControl Connections => State.ConnectionControl;
+
     /// <summary>The bound WebSocket endpoint (the real port when 0 was configured); valid after start.</summary>
     public IPEndPoint WebSocketEndPoint => _webSocketListen.IPEndPoint!;
 
@@ -157,6 +160,7 @@ public sealed class FastWsServer : IAsyncDisposable
         WebApplication app = builder.Build();
         state.Auth.AttachLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FastWs.Auth"));
         PublishEndpoint.Map(app);
+        ConnectionEndpoints.Map(app);
         HealthEndpoints.Map(app);
         StatsEndpoints.Map(app);
 

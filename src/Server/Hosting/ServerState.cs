@@ -23,7 +23,11 @@ public sealed class ServerState : IAsyncDisposable
         ClientAddress = new ClientAddress(options.Limits.TrustedProxies);
         Auth = new Authenticator(options.Auth, options.AllowedOrigins, options.RequireOrigin);
         Meter = new FastWsMeter(this);
+        ConnectionControl = new ConnectionControl(Connections);
     }
+
+    /// <summary>Sending to and closing single connections by id.</summary>
+    public ConnectionControl ConnectionControl { get; }
 
     /// <summary>Token validation and the Origin policy.</summary>
     public Authenticator Auth { get; }

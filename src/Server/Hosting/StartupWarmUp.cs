@@ -123,6 +123,7 @@ internal sealed class StartupWarmUp
             $"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: FastWs-warm-up\r\n\r\n";
         await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken).ConfigureAwait(false);
         await ExpectUpgradeAsync(input, HandshakeResponse.ComputeAcceptKey(key), cancellationToken).ConfigureAwait(false);
+        await ExpectAsync(input, reader, WebSocketMessageType.Text, "connected", cancellationToken).ConfigureAwait(false);
 
         await SendAsync(stream, WebSocketOpcode.Text, """{"type":"ping"}""", cancellationToken).ConfigureAwait(false);
         await ExpectAsync(input, reader, WebSocketMessageType.Text, "pong", cancellationToken).ConfigureAwait(false);

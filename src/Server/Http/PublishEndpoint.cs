@@ -1,6 +1,4 @@
-using System.Net;
 using System.Text.Json;
-using System.Net.Http.Headers;
 using FastWs.Server.Auth;
 using FastWs.Server.Channels;
 using FastWs.Server.FanOut;
@@ -26,40 +24,19 @@ internal static class PublishEndpoint
     {
         if (state.IsShuttingDown)
         {
-            return Results.Json(new ErrorBody("The server is shutting down"), statusCode: StatusCodes.Status503ServiceUnavailable);
+            return ApiAccess.ShuttingDown();
         }
 
-        // A browser page may not publish, not even one on the server's own host: any Origin not on the allowed list
-        // is refused (this endpoint serves no pages, so every browser request here is cross-origin), and so is a body
-        // that is not JSON, which is what a no-cors text/plain form or fetch would send.
-        string? origin = context.Request.Headers.Origin.Count > 0 ? context.Request.Headers.Origin.ToString() : null;
-        if (origin is not null && state.Auth.Origins.Check(origin) != OriginVerdict.Listed)
+        // A browser page may not publish (any Origin not on the allowed list), nor may a body that is not JSON.
+        if ((ApiAccess.RefuseForeignOrigin(context, state) ?? ApiAccess.RefuseNonJson(context)) is { } refused)
         {
-            state.Metrics.OriginRejected();
-            return Results.Json(new ErrorBody("Cross-origin requests are refused (Origin not in FastWs:AllowedOrigins)"), statusCode: StatusCodes.Status403Forbidden);
+            return refused;
         }
 
-        if (!IsJson(context.Request.ContentType))
+        (UserIdentity? user, IResult? unauthorized) = await ApiAccess.AuthenticateAsync(context, state).ConfigureAwait(false);
+        if (unauthorized is not null)
         {
-            return Results.Json(new ErrorBody("Content-Type must be application/json"), statusCode: StatusCodes.Status415UnsupportedMediaType);
-        }
-
-        UserIdentity? user = null;
-        string authorization = context.Request.Headers.Authorization.ToString();
-        if (authorization.Length > 0)
-        {
-            if (!authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            {
-                return Unauthorized(state, AuthFailure.Malformed, "Authorization must be a Bearer token");
-            }
-
-            TokenCheck check = await state.Auth.ValidateAsync(authorization["Bearer ".Length..].Trim()).ConfigureAwait(false);
-            if (!check.IsValid)
-            {
-                return Unauthorized(state, check.Failure, AuthFailures.Reason(check.Failure));
-            }
-
-            user = check.User;
+            return unauthorized;
         }
 
         IHttpMaxRequestBodySizeFeature? limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
@@ -79,7 +56,7 @@ internal static class PublishEndpoint
         }
         catch (BadHttpRequestException ex)
         {
-            return Results.Json(new ErrorBody(ex.Message), statusCode: ex.StatusCode);
+            return ApiAccess.Error(ex.Message, ex.StatusCode);
         }
 
         using (document)
@@ -94,17 +71,14 @@ internal static class PublishEndpoint
             var messages = new List<(string Channel, string Data)>();
             int index = 0;
 
-            // As for WebSocket clients: behind a trusted proxy the client is the forwarded address, not the proxy.
-            string forwardedFor = context.Request.Headers["X-Forwarded-For"].ToString();
-            IPAddress client = state.ClientAddress.Resolve(context.Connection.RemoteIpAddress, forwardedFor.Length > 0 ? forwardedFor : null);
-            var caller = new Caller(IPAddress.IsLoopback(client), user);
+            Caller caller = ApiAccess.CallerOf(context, state, user);
             foreach (JsonElement item in isArray ? root.EnumerateArray() : SingleItem(root))
             {
                 string? problem = Validate(item, state, caller, out string? channel, out int status);
                 if (problem is not null)
                 {
                     string where = isArray ? $"message {index}: " : string.Empty;
-                    return Results.Json(new ErrorBody(where + problem), statusCode: status);
+                    return ApiAccess.Error(where + problem, status);
                 }
 
                 messages.Add((channel!, item.GetProperty("data").GetRawText()));
@@ -125,7 +99,7 @@ internal static class PublishEndpoint
                     PublishResult result = await state.Publisher.PublishValidatedAsync(channel, System.Text.Encoding.UTF8.GetBytes(data), context.RequestAborted, deferDelivery: true).ConfigureAwait(false);
                     if (result.Outcome == PublishOutcome.ShuttingDown)
                     {
-                        return Results.Json(new ErrorBody("The server is shutting down"), statusCode: StatusCodes.Status503ServiceUnavailable);
+                        return ApiAccess.ShuttingDown();
                     }
 
                     if (result.Outcome == PublishOutcome.Queued)
@@ -195,36 +169,7 @@ internal static class PublishEndpoint
         return null;
     }
 
-    /// <summary>application/json or any +json type, with or without parameters (charset).</summary>
-    private static bool IsJson(string? contentType)
-    {
-        if (string.IsNullOrEmpty(contentType) || !MediaTypeHeaderValue.TryParse(contentType, out MediaTypeHeaderValue? media) || media.MediaType is not { } type)
-        {
-            return false;
-        }
-
-        return type.Equals("application/json", StringComparison.OrdinalIgnoreCase) || type.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
-    }
-
-    private static IResult Unauthorized(ServerState state, AuthFailure failure, string message)
-    {
-        state.Metrics.AuthFailed(failure);
-        return new UnauthorizedResult(message);
-    }
-
-    /// <summary>401 with the RFC 6750 challenge, so clients know a (new) bearer token is wanted.</summary>
-    private sealed class UnauthorizedResult(string message) : IResult
-    {
-        public Task ExecuteAsync(HttpContext httpContext)
-        {
-            httpContext.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
-            return Results.Json(new ErrorBody(message), statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(httpContext);
-        }
-    }
-
-    private static IResult BadRequest(string message) => Results.Json(new ErrorBody(message), statusCode: StatusCodes.Status400BadRequest);
-
-    internal sealed record ErrorBody(string Error);
+    private static IResult BadRequest(string message) => ApiAccess.Error(message, StatusCodes.Status400BadRequest);
 
     internal sealed record PublishResponse(int Accepted, int Queued, int Subscribers);
 }

@@ -44,6 +44,26 @@ internal sealed class ReplyEncoder
         return encoder._frame.Complete(WebSocketOpcode.Text).Span;
     }
 
+    /// <summary>The protocol name the <c>connected</c> message announces.</summary>
+    public const string ProtocolName = "fastws.v1";
+
+    /// <summary><c>{"type":"connected","connectionId":"17-3","protocol":"fastws.v1","user":"0x..."}</c>: the first message after the upgrade.</summary>
+    public static ReadOnlySpan<byte> Connected(string connectionId, string? user)
+    {
+        Utf8JsonWriter json = Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "connected"u8);
+        json.WriteString("connectionId"u8, connectionId);
+        json.WriteString("protocol"u8, ProtocolName);
+        if (user is not null)
+        {
+            json.WriteString("user"u8, user);
+        }
+
+        json.WriteEndObject();
+        return Complete();
+    }
+
     public static ReadOnlySpan<byte> Pong()
     {
         Utf8JsonWriter json = Begin();

@@ -48,6 +48,12 @@ internal sealed class RawClient : IAsyncDisposable
 
     public Socket Socket => _socket;
 
+    private const string ConnectedPrefix = "{\"type\":\"connected\"";
+    private bool _sawFrame;
+
+    /// <summary>The <c>connected</c> message, once a frame read has passed it (it is skipped when it is the first frame).</summary>
+    public string? ConnectedMessage { get; private set; }
+
     /// <summary>Opens a TCP connection; a small <paramref name="receiveBufferSize"/> makes the kernel buffer fill quickly.</summary>
     public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint, int? receiveBufferSize = null, CancellationToken cancellationToken = default)
     {
@@ -238,6 +244,15 @@ internal sealed class RawClient : IAsyncDisposable
                 {
                     var frame = new RawFrame(message.Type, message.Payload.ToArray());
                     _input.AdvanceTo(buffer.Start);
+                    bool first = !_sawFrame;
+                    _sawFrame = true;
+                    if (first && frame.Type == WebSocketMessageType.Text && frame.Text.StartsWith(ConnectedPrefix, StringComparison.Ordinal))
+                    {
+                        // The server's connected message: kept out of the way, so tests read what follows it.
+                        ConnectedMessage = frame.Text;
+                        continue;
+                    }
+
                     return frame;
                 }
 

@@ -19,6 +19,7 @@ internal sealed class TestClient : IAsyncDisposable
     private readonly TaskCompletionSource<WebSocketCloseStatus?> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly TaskCompletionSource<string?> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _receiveLoop = Task.CompletedTask;
 
     private TestClient(ClientWebSocket socket)
@@ -35,6 +36,18 @@ internal sealed class TestClient : IAsyncDisposable
 
     /// <summary>Set when the receive loop ended with an exception instead of a close frame.</summary>
     public Exception? ReceiveError { get; private set; }
+
+    /// <summary>
+    /// The server's <c>connected</c> message, when it was the very first message (the loop keeps it out of the
+    /// queue, so tests' first ReceiveAsync sees what follows it); null until then, or when the first was anything else.
+    /// </summary>
+    public string? ConnectedMessage { get; private set; }
+
+    /// <summary>The <c>connectionId</c> of the <c>connected</c> message (null until it arrived, see <see cref="WaitConnectedAsync"/>).</summary>
+    public string? ConnectionId { get; private set; }
+
+    /// <summary>Waits for the first message and returns the connection id if it was <c>connected</c>, else null.</summary>
+    public Task<string?> WaitConnectedAsync(TimeSpan? timeout = null) => _connected.Task.WaitAsync(timeout ?? TestServer.DefaultTimeout);
 
     /// <summary>Binary messages are unexpected from this server; they are recorded as text with this prefix.</summary>
     public const string BinaryMarker = "<binary>";
@@ -222,6 +235,20 @@ internal sealed class TestClient : IAsyncDisposable
                 string text = result.MessageType == WebSocketMessageType.Binary
                     ? BinaryMarker + Convert.ToHexString(buffer.WrittenSpan)
                     : Encoding.UTF8.GetString(buffer.WrittenSpan);
+                if (!_connected.Task.IsCompleted)
+                {
+                    string? id = ConnectedId(text);
+                    if (id is not null)
+                    {
+                        ConnectedMessage = text;
+                        ConnectionId = id;
+                        _connected.TrySetResult(id);
+                        continue;
+                    }
+
+                    _connected.TrySetResult(null);
+                }
+
                 _messages.Writer.TryWrite(text);
             }
         }
@@ -232,7 +259,26 @@ internal sealed class TestClient : IAsyncDisposable
         finally
         {
             _messages.Writer.TryComplete();
+            _connected.TrySetResult(null);
             _closed.TrySetResult(CloseStatus);
+        }
+    }
+
+    /// <summary>The connectionId of a <c>{"type":"connected",...}</c> message; null for any other text.</summary>
+    private static string? ConnectedId(string text)
+    {
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(text);
+            JsonElement root = document.RootElement;
+            return root.ValueKind == JsonValueKind.Object && root.TryGetProperty("type", out JsonElement type) && type.ValueKind == JsonValueKind.String
+                && type.GetString() == "connected" && root.TryGetProperty("connectionId", out JsonElement id) && id.ValueKind == JsonValueKind.String
+                ? id.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 

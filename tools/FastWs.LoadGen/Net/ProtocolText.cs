@@ -10,6 +10,9 @@ internal enum ServerMessageKind
     Subscribed,
     Authenticated,
     Error,
+
+    /// <summary>FastWs's first message after the upgrade (<c>{"type":"connected","connectionId":...}</c>): neither data nor an error.</summary>
+    Connected,
     Other,
 }
 
@@ -43,6 +46,11 @@ internal static class ProtocolText
         if (rest.StartsWith("subscribed\""u8))
         {
             return ServerMessageKind.Subscribed;
+        }
+
+        if (rest.StartsWith("connected\""u8))
+        {
+            return ServerMessageKind.Connected;
         }
 
         if (rest.StartsWith("authenticated\""u8))

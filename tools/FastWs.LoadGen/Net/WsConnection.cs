@@ -591,6 +591,9 @@ internal sealed class WsConnection : IDisposable
             case ServerMessageKind.Error:
                 _sink.OnServerError(this, json);
                 break;
+            case ServerMessageKind.Connected:
+                // FastWs's greeting with the connection id: not data (no latency sample), not an error.
+                break;
             default:
                 break;
         }
