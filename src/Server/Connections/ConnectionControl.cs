@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Json;
 using FastWs.Protocol.Frames;
+using FastWs.Server.FanOut;
 
 namespace FastWs.Server.Connections;
 
@@ -43,7 +43,7 @@ public sealed class ConnectionControl
     public ConnectionCommandResult SendToConnection(string connectionId, ReadOnlySpan<byte> json)
     {
         ArgumentNullException.ThrowIfNull(connectionId);
-        if (!IsOneJsonValue(json))
+        if (!MessagePublisher.IsSingleJsonValue(json))
         {
             throw new ArgumentException("Not one valid JSON value", nameof(json));
         }
@@ -110,25 +110,5 @@ public sealed class ConnectionControl
         }
 
         return Encoding.UTF8.GetByteCount(reason) > 123 ? "reason must be at most 123 UTF-8 bytes" : null;
-    }
-
-    /// <summary>Whether <paramref name="json"/> is exactly one JSON value (valid UTF-8, nothing after it but whitespace).</summary>
-    public static bool IsOneJsonValue(ReadOnlySpan<byte> json)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(json);
-            if (!reader.Read())
-            {
-                return false;
-            }
-
-            reader.Skip();
-            return !reader.Read();
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FastWs.Server.Auth;
 using FastWs.Server.Connections;
+using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -42,7 +43,7 @@ internal static class ConnectionEndpoints
             return ApiAccess.Error(ex.Message, ex.StatusCode);
         }
 
-        if (!ConnectionControl.IsOneJsonValue(body))
+        if (!MessagePublisher.IsSingleJsonValue(body))
         {
             return ApiAccess.Error("Body is not one valid JSON value", StatusCodes.Status400BadRequest);
         }
