@@ -282,4 +282,24 @@ public sealed class CloseTests
         Assert.Equal(WebSocketMessageType.Close, close.Type);
         Assert.Equal(CloseCode.ProtocolError, close.CloseStatus);
     }
+
+    [Fact]
+    public async Task A_client_that_never_answers_the_servers_close_is_dropped_after_the_close_timeout()
+    {
+        await using TestServer server = await TestServer.StartAsync(o => o.CloseTimeout = TimeSpan.FromMilliseconds(500));
+        await using RawClient raw = await RawClient.ConnectWebSocketAsync(server.WebSocketEndPoint);
+        await TestServer.WaitUntilAsync(() => server.State.Connections.Count == 1, () => "the connection to register");
+        Connections.WebSocketConnection connection = server.State.Connections.All.Single();
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.True(connection.TrySendClose(4000, "closing you"));
+        RawFrame close = await raw.ReadFrameAsync();
+        Assert.Equal(WebSocketMessageType.Close, close.Type);
+        Assert.Equal(4000, close.CloseStatus);
+
+        // The client never answers: the supervisor drops it once the close timeout has passed.
+        await raw.ReadToEndAsync(TimeSpan.FromSeconds(5));
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(4));
+        await TestServer.WaitUntilAsync(() => server.State.Metrics.ConnectionsActive == 0, () => "the connection to be cleaned up");
+    }
 }

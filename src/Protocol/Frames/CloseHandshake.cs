@@ -36,6 +36,12 @@ public sealed class CloseHandshake
     /// <summary>Both close frames have been exchanged.</summary>
     public bool IsComplete => CloseSent && CloseReceived;
 
+    /// <summary>
+    /// When this side's close frame went out, as the caller's clock reads it (any unit; 0 = not recorded). The
+    /// handshake only keeps the number, for a caller that gives the peer a limited time to answer.
+    /// </summary>
+    public long LocalCloseSentAt { get; set; }
+
     /// <summary>No data frames may be sent once our close is out (RFC 6455 5.5.1).</summary>
     public bool CanSendData => !CloseSent;
 

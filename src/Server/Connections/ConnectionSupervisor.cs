@@ -8,8 +8,9 @@ namespace FastWs.Server.Connections;
 
 /// <summary>
 /// The one ticking loop for all connections (no timer per connection, so 100,000 idle connections cost nothing
-/// between ticks). Each tick it: aborts upgrades that exceeded the handshake timeout; pings connections whose
-/// interval has passed and drops those silent for too long after a ping; closes clients that have stayed over
+/// between ticks). Each tick it: aborts upgrades that exceeded the handshake timeout; drops connections that left
+/// the server's close frame unanswered for CloseTimeout; pings connections whose interval has passed and drops those
+/// silent for too long after a ping; checks token lifetimes (TokenLifetime); closes clients that have stayed over
 /// the unsent-output limit for too long (1013); and samples the per-second rates.
 /// </summary>
 internal sealed class ConnectionSupervisor : BackgroundService
@@ -54,6 +55,7 @@ internal sealed class ConnectionSupervisor : BackgroundService
         long pongTimeoutMs = (long)options.Heartbeat.PongTimeout.TotalMilliseconds;
         TimeSpan slowLimit = options.SlowConsumer.MaxCongestedTime;
         DateTime nowUtc = DateTime.UtcNow;
+        long closeTimeoutMs = (long)options.CloseTimeout.TotalMilliseconds;
 
         foreach (WebSocketConnection connection in _state.Connections.All)
         {
@@ -71,6 +73,12 @@ internal sealed class ConnectionSupervisor : BackgroundService
                     connection.Abort("Heartbeat timeout");
                     continue;
                 }
+            }
+
+            if (closeTimeoutMs > 0 && connection.CloseUnansweredFor(now, closeTimeoutMs))
+            {
+                connection.Abort("Close not answered in time");
+                continue;
             }
 
             if (connection.Auth is { } auth)

@@ -363,10 +363,19 @@ public sealed class WebSocketConnection
             }
 
             _closeSent = true;
+            _close!.LocalCloseSentAt = Environment.TickCount64;
             FlushLocked();
             return true;
         }
     }
+
+    /// <summary>
+    /// Whether this side's close frame has gone unanswered for <paramref name="timeoutMs"/> (Environment.TickCount64
+    /// milliseconds): the supervisor then drops the connection, so a client that ignores a close (4002, a close by id)
+    /// does not hold its resources until the heartbeat notices.
+    /// </summary>
+    internal bool CloseUnansweredFor(long nowMs, long timeoutMs) =>
+        _close is { Initiator: CloseInitiator.Local, CloseReceived: false, LocalCloseSentAt: > 0 } close && nowMs - close.LocalCloseSentAt >= timeoutMs;
 
     /// <summary>Records the peer's close frame and sends the echo if this side had not closed yet.</summary>
     internal void OnRemoteClose(ushort code, string reason)
