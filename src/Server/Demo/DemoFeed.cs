@@ -1,14 +1,16 @@
 using System.Buffers;
 using System.Text.Json;
 using FastWs.Server.Hosting;
+using FastWs.Server.Publishing;
 using Microsoft.Extensions.Hosting;
 
 namespace FastWs.Server.Demo;
 
 /// <summary>
 /// The <c>--demo</c> feed: simulated prices (4 a second), trades (random bursts) and funding rates (every
-/// 5 s) for a few symbols, published through the in-process API so a new user sees live data at once.
-/// Channels: price:SYM, trades:SYM, funding:SYM and market_data (a summary of all symbols).
+/// 5 s) for a few symbols, published through the typed API (<see cref="TypedPublisher"/>, the seed shapes) so a new
+/// user sees live data at once. Channels: price:SYM, trades:SYM, funding:SYM and market_data (the last price of
+/// every symbol).
 /// </summary>
 internal sealed class DemoFeed : BackgroundService
 {
@@ -26,9 +28,10 @@ internal sealed class DemoFeed : BackgroundService
     {
         var random = new Random(42);
         double[] prices = (double[])StartPrices.Clone();
-        var buffer = new ArrayBufferWriter<byte>(512);
+        var buffer = new ArrayBufferWriter<byte>(256);
         using var json = new Utf8JsonWriter(buffer);
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+        TypedPublisher events = _state.Events;
         long tick = 0;
         try
         {
@@ -39,64 +42,40 @@ internal sealed class DemoFeed : BackgroundService
                 for (int i = 0; i < Symbols.Length; i++)
                 {
                     prices[i] *= 1 + ((random.NextDouble() - 0.5) * 0.002);
-                    Write(json, buffer, w =>
-                    {
-                        w.WriteString("symbol", Symbols[i]);
-                        w.WriteNumber("price", Math.Round(prices[i], 4));
-                        w.WriteNumber("ts", now);
-                    });
-                    await _state.Publisher.PublishAsync("price:" + Symbols[i], buffer.WrittenSpan, stoppingToken).ConfigureAwait(false);
+                    double price = Math.Round(prices[i], 4);
+
+                    // Mark and index a hair above and below the last price, as on a perp market.
+                    await events.PublishPriceAsync(Symbols[i], price, Math.Round(prices[i] * 1.0001, 4), Math.Round(prices[i] * 0.9999, 4), now, stoppingToken)
+                        .ConfigureAwait(false);
 
                     if (random.NextDouble() < 0.6)
                     {
-                        Write(json, buffer, w =>
-                        {
-                            w.WriteString("symbol", Symbols[i]);
-                            w.WriteString("side", random.Next(2) == 0 ? "buy" : "sell");
-                            w.WriteNumber("price", Math.Round(prices[i], 4));
-                            w.WriteNumber("size", Math.Round(random.NextDouble() * 10, 3));
-                            w.WriteNumber("ts", now);
-                        });
-                        await _state.Publisher.PublishAsync("trades:" + Symbols[i], buffer.WrittenSpan, stoppingToken).ConfigureAwait(false);
+                        TradeSide side = random.Next(2) == 0 ? TradeSide.Buy : TradeSide.Sell;
+                        await events.PublishTradeAsync(Symbols[i], side, Math.Round(random.NextDouble() * 10, 3), price, now, stoppingToken).ConfigureAwait(false);
                     }
 
                     if (tick % 20 == 0)
                     {
-                        Write(json, buffer, w =>
-                        {
-                            w.WriteString("symbol", Symbols[i]);
-                            w.WriteNumber("rate", Math.Round((random.NextDouble() - 0.5) * 0.0005, 6));
-                            w.WriteNumber("ts", now);
-                        });
-                        await _state.Publisher.PublishAsync("funding:" + Symbols[i], buffer.WrittenSpan, stoppingToken).ConfigureAwait(false);
+                        await events.PublishFundingAsync(Symbols[i], Math.Round((random.NextDouble() - 0.5) * 0.0005, 6), now, stoppingToken).ConfigureAwait(false);
                     }
                 }
 
-                Write(json, buffer, w =>
+                buffer.ResetWrittenCount();
+                json.Reset(buffer);
+                json.WriteStartObject();
+                for (int i = 0; i < Symbols.Length; i++)
                 {
-                    for (int i = 0; i < Symbols.Length; i++)
-                    {
-                        w.WriteNumber(Symbols[i], Math.Round(prices[i], 4));
-                    }
+                    json.WriteNumber(Symbols[i], Math.Round(prices[i], 4));
+                }
 
-                    w.WriteNumber("ts", now);
-                });
-                await _state.Publisher.PublishAsync("market_data", buffer.WrittenSpan, stoppingToken).ConfigureAwait(false);
+                json.WriteEndObject();
+                json.Flush();
+                await events.PublishMarketDataAsync(buffer.WrittenSpan, now, stoppingToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
         {
             // Host is stopping.
         }
-    }
-
-    private static void Write(Utf8JsonWriter json, ArrayBufferWriter<byte> buffer, Action<Utf8JsonWriter> body)
-    {
-        buffer.ResetWrittenCount();
-        json.Reset(buffer);
-        json.WriteStartObject();
-        body(json);
-        json.WriteEndObject();
-        json.Flush();
     }
 }

@@ -3,6 +3,7 @@ using FastWs.Server.Connections;
 using FastWs.Server.Demo;
 using FastWs.Server.FanOut;
 using FastWs.Server.Http;
+using FastWs.Server.Publishing;
 using FastWs.Server.Transport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -51,6 +52,9 @@ public sealed class FastWsServer : IAsyncDisposable
 
     /// <summary>The in-process API to send to or close one connection by its id.</summary>
     public ConnectionControl Connections => State.ConnectionControl;
+
+    /// <summary>Typed events: <c>server.Events.PublishPriceAsync("SOL", ...)</c> and the rest (see <see cref="TypedPublisher"/>).</summary>
+    public TypedPublisher Events => State.Events;
 
     /// <summary>The bound WebSocket endpoint (the real port when 0 was configured); valid after start.</summary>
     public IPEndPoint WebSocketEndPoint => _webSocketListen.IPEndPoint!;

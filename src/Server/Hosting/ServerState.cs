@@ -4,6 +4,7 @@ using FastWs.Server.Connections;
 using FastWs.Server.FanOut;
 using FastWs.Server.Limits;
 using FastWs.Server.Metrics;
+using FastWs.Server.Publishing;
 
 namespace FastWs.Server.Hosting;
 
@@ -24,7 +25,11 @@ public sealed class ServerState : IAsyncDisposable
         Auth = new Authenticator(options.Auth, options.AllowedOrigins, options.RequireOrigin);
         Meter = new FastWsMeter(this);
         ConnectionControl = new ConnectionControl(Connections);
+        Events = new TypedPublisher(Publisher);
     }
+
+    /// <summary>Typed events (prices, trades, funding, intent updates, market data, alerts, direct messages) through <see cref="Publisher"/>.</summary>
+    public TypedPublisher Events { get; }
 
     /// <summary>Sending to and closing single connections by id.</summary>
     public ConnectionControl ConnectionControl { get; }
