@@ -72,7 +72,7 @@ public sealed class CloseTests
         Assert.StartsWith("""{"type":"connected","connectionId":""", Encoding.UTF8.GetString(buffer, 0, connected.Count), StringComparison.Ordinal);
         await socket.SendAsync(Encoding.UTF8.GetBytes("""{"type":"subscribe","channels":["price:SOL"]}"""), WsMessageType.Text, true, timeout.Token);
         ValueWebSocketReceiveResult ack = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token);
-        Assert.Equal("""{"type":"subscribed","channels":["price:SOL"]}""", Encoding.UTF8.GetString(buffer, 0, ack.Count));
+        Acks.AssertSubscribed(Encoding.UTF8.GetString(buffer, 0, ack.Count), ["price:SOL"]);
         Assert.Equal(1, server.State.Channels.Count);
 
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
@@ -261,8 +261,8 @@ public sealed class CloseTests
 
         byte[] frame = new byte[2 + 2];
         FrameWriter.WriteFrame(frame, WebSocketOpcode.Text, "{}"u8);
-        Assert.Equal(Connections.DataWrite.Closed, stale.WriteData(frame, sendThrough: true));
-        Assert.Equal(Connections.DataWrite.Closed, stale.WriteData(frame, sendThrough: false));
+        Assert.Equal(Connections.DataWrite.Closed, stale.WriteDirect(frame, sendThrough: true));
+        Assert.Equal(Connections.DataWrite.Closed, stale.WriteDirect(frame, sendThrough: false));
         stale.WriteControl(frame);
         stale.Flush();
         stale.TrySendClose(CloseCode.GoingAway, "late");

@@ -20,7 +20,7 @@ public sealed class CongestionStateTests
         byte[] frame = new byte[100];
         frame[0] = 0x81;
         frame[1] = 98;
-        Assert.Equal(DataWrite.Written, connection.WriteData(frame, sendThrough: true));
+        Assert.Equal(DataWrite.Written, connection.WriteDirect(frame, sendThrough: true));
         return connection;
     }
 
@@ -32,7 +32,7 @@ public sealed class CongestionStateTests
 
         Assert.True(connection.IsCongested);
         Assert.True(connection.CongestedFor > TimeSpan.Zero);
-        Assert.Equal(DataWrite.Skipped, connection.WriteData(new byte[] { 0x81, 0x00 }, sendThrough: true));
+        Assert.Equal(DataWrite.Skipped, connection.WriteDirect(new byte[] { 0x81, 0x00 }, sendThrough: true));
 
         socket.Drain.SetResult(true);
         DateTime deadline = DateTime.UtcNow + Bound;

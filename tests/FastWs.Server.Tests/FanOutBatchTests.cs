@@ -26,6 +26,7 @@ public sealed class FanOutBatchTests : IAsyncDisposable
     public FanOutBatchTests()
     {
         var options = new FastWsOptions { FanOutShards = 1 };
+        TestServer.PlainNamespaces(options);
         _state = new ServerState(options);
         _subscriptions = new SubscriptionManager(_state);
     }

@@ -133,7 +133,7 @@ public sealed class HandshakeTests
 
         RawHttpResponse response = await client.ReadHttpResponseAsync();
         Assert.Equal(101, response.StatusCode);
-        Assert.Equal("""{"type":"subscribed","channels":["price:SOL"],"id":1}""", await client.ReadTextAsync());
+        Acks.AssertSubscribed(await client.ReadTextAsync(), ["price:SOL"], "1");
         Assert.Equal("""{"type":"pong"}""", await client.ReadTextAsync());
     }
 

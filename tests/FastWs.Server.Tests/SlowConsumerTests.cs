@@ -60,20 +60,33 @@ public sealed class SlowConsumerTests
 
             // Now the slow client reads what it was sent: whole frames with rising seq, the skipped ones missing,
             // and received + skipped adds up to everything published. The JSON pong (a reply) is never skipped.
+            // Every hole is announced by a gap notice naming exactly the skipped range, before the next message.
             await slow.SendTextAsync("""{"type":"ping"}""");
             long lastSeq = 0;
             int received = 0;
+            long announced = 0;
+            long gapTo = 0;
             while (true)
             {
                 string text = await slow.ReadTextAsync();
                 using JsonDocument document = JsonDocument.Parse(text);
-                if (document.RootElement.GetProperty("type").GetString() == "pong")
+                string type = document.RootElement.GetProperty("type").GetString()!;
+                if (type == "pong")
                 {
                     break;
                 }
 
+                if (type == "gap")
+                {
+                    Assert.Equal(Channel, document.RootElement.GetProperty("channel").GetString());
+                    Assert.Equal(lastSeq + 1, document.RootElement.GetProperty("from").GetInt64());
+                    gapTo = document.RootElement.GetProperty("to").GetInt64();
+                    announced += gapTo - lastSeq;
+                    continue;
+                }
+
                 long seq = document.RootElement.GetProperty("seq").GetInt64();
-                Assert.True(seq > lastSeq, $"seq {seq} after {lastSeq}");
+                Assert.Equal(gapTo > lastSeq ? gapTo + 1 : lastSeq + 1, seq);
                 Assert.Equal(Expected((int)seq), text);
                 lastSeq = seq;
                 received++;
@@ -82,8 +95,15 @@ public sealed class SlowConsumerTests
             Assert.Equal(total, received + slowConnection.MessagesSkipped);
             Assert.False(slowConnection.IsCongested);
 
-            // Drained, the slow client gets new messages again.
+            // Drained, the slow client gets new messages again: after the notice of what it missed last, if anything.
             await server.Server.Publisher.PublishAsync(Channel, Data(total + 1));
+            if (lastSeq < total)
+            {
+                Assert.Equal($$"""{"type":"gap","channel":"{{Channel}}","from":{{lastSeq + 1}},"to":{{total}}}""", await slow.ReadTextAsync());
+                announced += total - lastSeq;
+            }
+
+            Assert.Equal(slowConnection.MessagesSkipped, announced);
             Assert.Equal(Expected(total + 1), await slow.ReadTextAsync());
         }
         finally
@@ -135,7 +155,7 @@ public sealed class SlowConsumerTests
         // A small receive buffer, so the kernel fills up quickly once the client stops reading.
         RawClient slow = await RawClient.ConnectWebSocketAsync(server.WebSocketEndPoint, receiveBufferSize: 4096);
         await slow.SendTextAsync($$"""{"type":"subscribe","channels":["{{Channel}}"]}""");
-        Assert.Equal($$"""{"type":"subscribed","channels":["{{Channel}}"]}""", await slow.ReadTextAsync());
+        Acks.AssertSubscribed(await slow.ReadTextAsync(), [Channel]);
         await TestServer.WaitUntilAsync(() => server.State.Connections.Count == 1, "the slow client to be registered");
         return slow;
     }

@@ -23,7 +23,7 @@ public sealed class StreamPipeOutputTests
 
         byte[] data = Frame(WebSocketOpcode.Text, 'd', 5000);
         stream.Hold();
-        Assert.Equal(DataWrite.WrittenNeedsFlush, connection.WriteData(data, sendThrough: false));
+        Assert.Equal(DataWrite.WrittenNeedsFlush, connection.WriteDirect(data, sendThrough: false));
         connection.Flush();
         Assert.True(connection.IsCongested, "the flush waits on the held stream");
 
@@ -37,7 +37,7 @@ public sealed class StreamPipeOutputTests
             connection.Flush();
         }
 
-        Assert.Equal(DataWrite.Skipped, connection.WriteData(Frame(WebSocketOpcode.Text, 's', 10), sendThrough: false));
+        Assert.Equal(DataWrite.Skipped, connection.WriteDirect(Frame(WebSocketOpcode.Text, 's', 10), sendThrough: false));
         Assert.True(connection.TrySendClose(CloseCode.GoingAway, "bye"));
 
         stream.Release();

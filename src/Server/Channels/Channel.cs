@@ -1,12 +1,17 @@
+using System.Security.Cryptography;
 using System.Text;
 using FastWs.Server.Connections;
+using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
 
 namespace FastWs.Server.Channels;
 
 /// <summary>
-/// One live channel: its subscribers and the sequence counter of its messages. A channel exists only while it
-/// has subscribers; the last one out removes it from the registry, so idle channels cost nothing.
+/// One channel: its subscribers, the numbering of its messages (<see cref="Epoch"/>, <see cref="LastSequence"/>) and,
+/// when its namespace keeps any, its recent messages (<see cref="History"/>). A channel exists while it has
+/// subscribers and, when its namespace has a <c>Retention</c>, that long after the last one left; a namespace that
+/// keeps messages (history or snapshot) also creates it on publish, so what is published while nobody listens is
+/// counted and kept. Channels of namespaces that keep nothing cost nothing when idle.
 /// </summary>
 public sealed class Channel
 {
@@ -17,8 +22,13 @@ public sealed class Channel
         Shard = shard;
         int colon = name.IndexOf(':', StringComparison.Ordinal);
         KeyGroup = colon < 0 ? null : name[(colon + 1)..];
-        // Names are restricted to characters that need no JSON escaping, so the frame prefix is built once.
+        // Names are restricted to characters that need no JSON escaping, so the frame parts are built once.
         MessagePrefix = Encoding.UTF8.GetBytes("{\"type\":\"message\",\"channel\":\"" + name + "\",\"seq\":");
+        InlineSuffix = Encoding.UTF8.GetBytes("\"channel\":\"" + name + "\",\"seq\":");
+        Inline = settings.Format == MessageFormat.Inline;
+        Epoch = NewEpoch();
+        History = settings.KeepsMessages ? new ChannelHistory(settings) : null;
+        Conflation = settings.ConflationInterval > TimeSpan.Zero ? new ConflationState(this) : null;
     }
 
     public string Name { get; }
@@ -28,11 +38,29 @@ public sealed class Channel
     /// <summary>The key after the namespace ("SOL" for price:SOL), shared by a slab's channels; null without a key.</summary>
     public string? KeyGroup { get; }
 
+    /// <summary>
+    /// Which run of this channel's sequence this is: random, new whenever the channel is created (first subscriber or
+    /// publish, after a restart, after its state expired). A client's <c>since</c> from another epoch cannot be recovered.
+    /// </summary>
+    public string Epoch { get; }
+
     /// <summary>Which fan-out shard orders and delivers this channel's messages.</summary>
     internal int Shard { get; }
 
-    /// <summary><c>{"type":"message","channel":"NAME","seq":</c> as UTF-8.</summary>
+    /// <summary>Messages go out in the inline format (the published object with channel and seq appended).</summary>
+    internal bool Inline { get; }
+
+    /// <summary><c>{"type":"message","channel":"NAME","seq":</c> as UTF-8 (envelope format).</summary>
     internal byte[] MessagePrefix { get; }
+
+    /// <summary><c>"channel":"NAME","seq":</c> as UTF-8 (inline format, appended to the published object).</summary>
+    internal byte[] InlineSuffix { get; }
+
+    /// <summary>Recent messages, when the namespace keeps a history or a snapshot; null otherwise.</summary>
+    internal ChannelHistory? History { get; }
+
+    /// <summary>The conflation state, when the namespace has a <c>ConflationInterval</c>; null otherwise.</summary>
+    internal ConflationState? Conflation { get; }
 
     internal ConnectionSlots Subscribers { get; } = new();
 
@@ -42,8 +70,17 @@ public sealed class Channel
     /// <summary>Set (under the lock) when the channel left the registry; a subscriber racing in must retry.</summary>
     internal bool IsRemoved { get; set; }
 
-    /// <summary>Last sequence number sent. Only the thread delivering its shard touches it.</summary>
-    internal long LastSequence { get; set; }
+    /// <summary>Since when (Environment.TickCount64 ms) the channel has had no subscribers; written under the lock.</summary>
+    internal long EmptySinceMs { get; set; }
+
+    /// <summary>
+    /// Last sequence number given out. Only the thread delivering its shard writes it (it is the single node's
+    /// numbering: see <see cref="IChannelLog"/>); subscribers read it while they join.
+    /// </summary>
+    internal long LastSequence;
+
+    /// <summary>The last <c>seq</c> whose fan-out to every subscriber has finished (written by the delivering thread).</summary>
+    internal long DeliveredThrough;
 
     /// <summary>
     /// Where this channel's last message is in the fan-out batch being delivered, so the shard knows which of a
@@ -52,4 +89,15 @@ public sealed class Channel
     internal int LastIndexInBatch { get; set; }
 
     public int SubscriberCount => Subscribers.Count;
+
+    /// <summary>The channel's current position: its epoch and the last <c>seq</c> given out.</summary>
+    public StreamPosition Position => new(Epoch, Volatile.Read(ref LastSequence));
+
+    /// <summary>16 hex digits from the system's random source: unique across restarts and nodes.</summary>
+    private static string NewEpoch()
+    {
+        Span<byte> random = stackalloc byte[8];
+        RandomNumberGenerator.Fill(random);
+        return Convert.ToHexStringLower(random);
+    }
 }

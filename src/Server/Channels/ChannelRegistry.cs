@@ -4,14 +4,24 @@ using FastWs.Server.Hosting;
 
 namespace FastWs.Server.Channels;
 
+/// <summary>Channels with a history, the messages they keep, the bytes of that data and of the pooled buffers holding it.</summary>
+public readonly record struct HistoryStats(int Channels, long Messages, long DataBytes, long BufferBytes);
+
 /// <summary>
-/// All channels that currently have subscribers. Lookups by name (string or span) are lock-free; adding and
-/// removing a subscriber locks only that channel.
+/// All channels that have subscribers, or had them (or were published to) within their namespace's <c>Retention</c>.
+/// Lookups by name (string or span) are lock-free; adding and removing a subscriber locks only that channel.
 /// </summary>
+/// <remarks>
+/// A channel without subscribers is kept in a separate idle set, which the supervisor's tick walks
+/// (<see cref="RemoveExpired"/>): only idle channels are looked at, and one whose retention has passed leaves the
+/// registry and gives its history's buffers back. A channel of a namespace that keeps nothing and has no retention
+/// leaves with its last subscriber, as before.
+/// </remarks>
 public sealed class ChannelRegistry
 {
     private readonly ConcurrentDictionary<string, Channel> _channels = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Channel>.AlternateLookup<ReadOnlySpan<char>> _bySpan;
+    private readonly ConcurrentDictionary<Channel, byte> _idle = new(ReferenceEqualityComparer.Instance);
     private readonly int _shardCount;
 
     public ChannelRegistry(int shardCount)
@@ -42,13 +52,57 @@ public sealed class ChannelRegistry
                 // The last subscriber may have removed this channel between GetOrAdd and the lock.
                 if (!channel.IsRemoved)
                 {
+                    // An idle channel leaves the idle set at the next sweep, which sees it has subscribers again.
+                    channel.EmptySinceMs = 0;
                     return channel.Subscribers.Add(connection);
                 }
             }
         }
     }
 
-    /// <summary>Removes a subscriber; the channel itself goes when its last subscriber does.</summary>
+    /// <summary>
+    /// The channel a publish goes to: the existing one, or, for a namespace that keeps messages (history or snapshot)
+    /// for a while, a new one, so what is published while nobody listens is numbered and kept. Null when there is none
+    /// and none is needed (the publish then costs nothing).
+    /// </summary>
+    internal Channel? GetForPublish(ReadOnlySpan<char> name, NamespaceOptions settings)
+    {
+        if (_bySpan.TryGetValue(name, out Channel? existing))
+        {
+            return existing;
+        }
+
+        if (!settings.KeepsMessages || settings.Retention <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        string key = new(name);
+        while (true)
+        {
+            Channel channel = _channels.GetOrAdd(key, static (key, state) => new Channel(key, state.settings, state.registry.ShardFor(key)), (settings, registry: this));
+            lock (channel.SyncRoot)
+            {
+                if (channel.IsRemoved)
+                {
+                    continue;
+                }
+
+                if (channel.Subscribers.Count == 0 && channel.EmptySinceMs == 0)
+                {
+                    channel.EmptySinceMs = Environment.TickCount64;
+                    _idle.TryAdd(channel, 0);
+                }
+
+                return channel;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes a subscriber. When it was the last, the channel goes now if its namespace keeps no state, or else joins
+    /// the idle set to go when its retention has passed.
+    /// </summary>
     internal void Unsubscribe(Channel channel, int slot)
     {
         lock (channel.SyncRoot)
@@ -56,10 +110,82 @@ public sealed class ChannelRegistry
             channel.Subscribers.Remove(slot);
             if (channel.Subscribers.Count == 0)
             {
-                channel.IsRemoved = true;
-                _channels.TryRemove(new KeyValuePair<string, Channel>(channel.Name, channel));
+                if (channel.Settings.Retention > TimeSpan.Zero)
+                {
+                    channel.EmptySinceMs = Environment.TickCount64;
+                    _idle.TryAdd(channel, 0);
+                }
+                else
+                {
+                    RemoveLocked(channel);
+                }
             }
         }
+    }
+
+    /// <summary>
+    /// Removes the idle channels whose retention has passed (called by the supervisor's tick; looks only at idle
+    /// channels). Returns how many went.
+    /// </summary>
+    internal int RemoveExpired(long nowMs)
+    {
+        int removed = 0;
+        foreach (Channel channel in _idle.Keys)
+        {
+            lock (channel.SyncRoot)
+            {
+                if (channel.IsRemoved || channel.Subscribers.Count > 0)
+                {
+                    // Subscribed again (or gone): it is no longer idle.
+                    channel.EmptySinceMs = 0;
+                    _idle.TryRemove(channel, out _);
+                    continue;
+                }
+
+                if (nowMs - channel.EmptySinceMs < (long)channel.Settings.Retention.TotalMilliseconds)
+                {
+                    continue;
+                }
+
+                RemoveLocked(channel);
+                _idle.TryRemove(channel, out _);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>What the channels' histories hold, summed (walks every channel: for stats, not for hot paths).</summary>
+    public HistoryStats History()
+    {
+        int channels = 0;
+        long messages = 0, dataBytes = 0, bufferBytes = 0;
+        foreach (Channel channel in _channels.Values)
+        {
+            if (channel.History is { } history)
+            {
+                lock (history.SyncRoot)
+                {
+                    channels++;
+                    messages += history.Count;
+                    dataBytes += history.Bytes;
+                    bufferBytes += history.BufferBytes;
+                }
+            }
+        }
+
+        return new HistoryStats(channels, messages, dataBytes, bufferBytes);
+    }
+
+    /// <summary>Channels without subscribers that keep their state for now.</summary>
+    public int IdleCount => _idle.Count;
+
+    private void RemoveLocked(Channel channel)
+    {
+        channel.IsRemoved = true;
+        _channels.TryRemove(new KeyValuePair<string, Channel>(channel.Name, channel));
+        channel.History?.Release();
     }
 
     private int ShardFor(string name) => _shardCount == 1 ? 0 : (int)((uint)StableHash(name) % (uint)_shardCount);

@@ -48,9 +48,13 @@ internal sealed class SubscriptionManager
 
     private readonly bool _authRequired;
 
-    public SubscriptionResult Subscribe(WebSocketConnection connection, ReadOnlySpan<char> name, out string? channelName)
+    /// <summary>
+    /// Subscribes one channel and, when that is new, joins its stream (<see cref="StreamJoin"/>): the channel's name
+    /// and position go into <paramref name="reply"/>, with the snapshot or replay the client is owed. The caller holds
+    /// the connection's output (<see cref="WebSocketConnection.HoldOutput"/>) until the reply has been written.
+    /// </summary>
+    public SubscriptionResult Subscribe(WebSocketConnection connection, ReadOnlySpan<char> name, SubscribeReply reply)
     {
-        channelName = null;
         SubscriptionResult check = CheckName(name, out NamespaceOptions? settings);
         if (!check.IsOk)
         {
@@ -79,7 +83,8 @@ internal sealed class SubscriptionManager
         SubscriptionSet subscriptions = connection.Subscriptions;
         if (_channels.TryGet(name, out Channel? existing) && subscriptions.Contains(existing))
         {
-            channelName = existing.Name;
+            // Already live: nothing to join, no position to give (the client's stream simply goes on).
+            reply.Channels.Add(existing.Name);
             return SubscriptionResult.Ok;
         }
 
@@ -94,8 +99,22 @@ internal sealed class SubscriptionManager
         int slot = _channels.Subscribe(key, settings, connection, out Channel channel);
         subscriptions.Add(channel, slot);
         _metrics.SubscriptionChanged();
-        channelName = channel.Name;
+        reply.Channels.Add(channel.Name);
+        StreamJoin.Join(connection, channel, reply);
         return SubscriptionResult.Ok;
+    }
+
+    /// <summary>
+    /// Subscribes one channel outside a client request (benchmarks, tests, embedding hosts): joins its stream like a
+    /// request without <c>since</c>, but sends no ack, snapshot or replay.
+    /// </summary>
+    public SubscriptionResult Subscribe(WebSocketConnection connection, ReadOnlySpan<char> name, out string? channelName)
+    {
+        using var reply = new SubscribeReply();
+        using WebSocketConnection.OutputHold hold = connection.HoldOutput();
+        SubscriptionResult result = Subscribe(connection, name, reply);
+        channelName = result.IsOk ? reply.Channels[^1] : null;
+        return result;
     }
 
     /// <summary>With <c>Auth:Required</c>, nothing is subscribed before the connection's token has come.</summary>
@@ -125,7 +144,7 @@ internal sealed class SubscriptionManager
             if (!channel.Settings.Subscribe.Allows(caller, ChannelName.Key(channel.Name))
                 && connection.Subscriptions.Remove(channel, out int slot, out bool leftKeyGroup))
             {
-                Release(channel, slot, leftKeyGroup);
+                Release(channel, slot, leftKeyGroup, connection);
                 (dropped ??= []).Add(channel.Name);
             }
         }
@@ -152,7 +171,7 @@ internal sealed class SubscriptionManager
         if (connection.HasSubscriptions && _channels.TryGet(name, out Channel? channel)
             && connection.Subscriptions.Remove(channel, out int slot, out bool leftKeyGroup))
         {
-            Release(channel, slot, leftKeyGroup);
+            Release(channel, slot, leftKeyGroup, connection);
         }
 
         return SubscriptionResult.Ok;
@@ -234,9 +253,10 @@ internal sealed class SubscriptionManager
         return SubscriptionResult.Ok;
     }
 
-    private void Release(Channel channel, int slot, bool leftKeyGroup)
+    private void Release(Channel channel, int slot, bool leftKeyGroup, WebSocketConnection? connection = null)
     {
         _channels.Unsubscribe(channel, slot);
+        connection?.ForgetStream(channel);
         if (leftKeyGroup && channel.KeyGroup is { } group)
         {
             _keyGroups.Leave(group);

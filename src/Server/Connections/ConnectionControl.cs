@@ -59,7 +59,7 @@ public sealed class ConnectionControl
         try
         {
             int length = FrameWriter.WriteFrame(rented, WebSocketOpcode.Text, json);
-            switch (connection.WriteData(rented.AsSpan(0, length), sendThrough: true))
+            switch (connection.WriteDirect(rented.AsSpan(0, length)))
             {
                 case DataWrite.Skipped:
                     return ConnectionCommandResult.Skipped;

@@ -11,7 +11,8 @@ namespace FastWs.Server.Connections;
 /// between ticks). Each tick it: aborts upgrades that exceeded the handshake timeout; drops connections that left
 /// the server's close frame unanswered for CloseTimeout; pings connections whose interval has passed and drops those
 /// silent for too long after a ping; checks token lifetimes (TokenLifetime); closes clients that have stayed over
-/// the unsent-output limit for too long (1013); and samples the per-second rates.
+/// the unsent-output limit for too long (1013); removes channel states whose retention has passed; and samples the
+/// per-second rates.
 /// </summary>
 internal sealed class ConnectionSupervisor : BackgroundService
 {
@@ -94,6 +95,9 @@ internal sealed class ConnectionSupervisor : BackgroundService
                 connection.Abort("Slow consumer");
             }
         }
+
+        // Channel states kept for a Retention after their last subscriber left: the expired ones go.
+        _state.Channels.RemoveExpired(now);
 
         // Half a tick of tolerance: with a 1 s tick, a tick arriving a millisecond early must not skip a second.
         _state.Metrics.Rates.Sample((long)_tick.TotalMilliseconds / 2);

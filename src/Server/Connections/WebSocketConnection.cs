@@ -6,8 +6,10 @@ using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
 using FastWs.Server.Auth;
 using FastWs.Server.Channels;
+using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
 using FastWs.Server.Limits;
+using FastWs.Server.Messages;
 using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -28,6 +30,9 @@ internal enum DataWrite
 
     /// <summary>Written, and the caller owes the connection a flush.</summary>
     WrittenNeedsFlush,
+
+    /// <summary>Not written: the connection already has these messages (from the replay or snapshot it joined with).</summary>
+    Filtered,
 }
 
 /// <summary>What the heartbeat check found.</summary>
@@ -72,6 +77,9 @@ public sealed class WebSocketConnection
 
     private SubscriptionSet? _subscriptions;
     private long _messagesSkipped;
+
+    // Delivery floors and unannounced gaps per channel (guarded by the write lock); null while there are none.
+    private StreamMarks? _marks;
 
     // Heartbeat state, in Environment.TickCount64 milliseconds.
     private long _lastReceivedMs;
@@ -242,22 +250,35 @@ public sealed class WebSocketConnection
     }
 
     /// <summary>
-    /// Called by fan-out with complete data frames: one message's, or a run of <paramref name="messages"/> of one
-    /// channel back to back. Skips them while the client is congested.
-    /// <see cref="DataWrite.WrittenNeedsFlush"/> tells the caller to flush this connection once its batch is done.
+    /// Called by fan-out with a run of <paramref name="channel"/>'s complete data frames (one message's, or several
+    /// back to back). Skips them while the client is congested, remembering the gap for a <c>gap</c> notice before
+    /// the channel's next message; leaves out what the client already got in its replay or snapshot (see
+    /// <see cref="StreamJoin"/>). <see cref="DataWrite.WrittenNeedsFlush"/> tells the caller to flush this connection
+    /// once its batch is done.
     /// </summary>
     /// <param name="sendThrough">
     /// True when nothing later in the fan-out batch is for this connection: where nothing is queued ahead of them
     /// the frames go to the socket at once, without a copy and without a flush owed.
     /// </param>
-    internal DataWrite WriteData(ReadOnlySpan<byte> frame, bool sendThrough, int messages = 1)
+    internal DataWrite WriteData(Channel channel, scoped in FrameRun run, bool sendThrough)
     {
         lock (_output)
         {
+            long first = run.FirstSequence;
+            long last = run.LastSequence;
+            long gapFrom = 0, gapTo = 0;
+            if (_marks is { IsEmpty: false } marks
+                && !marks.Prepare(channel, ref first, last, takeGap: _congestedSince == 0, out gapFrom, out gapTo))
+            {
+                return DataWrite.Filtered;
+            }
+
             if (_congestedSince != 0)
             {
-                _messagesSkipped += messages;
-                _metrics.Skipped(messages);
+                long skipped = last - first + 1;
+                _messagesSkipped += skipped;
+                _metrics.Skipped(skipped);
+                (_marks ??= new StreamMarks()).AddGap(channel, first, last);
                 return DataWrite.Skipped;
             }
 
@@ -266,21 +287,79 @@ public sealed class WebSocketConnection
                 return DataWrite.Closed;
             }
 
-            if (sendThrough && !_hasUnflushed && _output.TrySendThrough(frame, out FlushStatus status))
+            if (gapTo != 0)
             {
-                Apply(status);
-                return DataWrite.Written;
+                _metrics.GapNotified();
+                _output.Write(ReplyEncoder.Gap(channel.Name, gapFrom, gapTo));
+                _hasUnflushed = true;
             }
 
-            _output.Write(frame);
-            _hasUnflushed = true;
-            if (_flushQueued)
+            return WriteLocked(first == run.FirstSequence ? run.Frames : run.From(first), sendThrough);
+        }
+    }
+
+    /// <summary>
+    /// A data frame for this connection alone (sent to it by id): skipped while the client is congested, like
+    /// channel data, but with no channel, no number and so no gap notice.
+    /// </summary>
+    internal DataWrite WriteDirect(ReadOnlySpan<byte> frame, bool sendThrough = true)
+    {
+        lock (_output)
+        {
+            if (_congestedSince != 0)
             {
-                return DataWrite.Written;
+                _messagesSkipped++;
+                _metrics.Skipped(1);
+                return DataWrite.Skipped;
             }
 
-            _flushQueued = true;
-            return DataWrite.WrittenNeedsFlush;
+            return _outputClosed || _closeSent ? DataWrite.Closed : WriteLocked(frame, sendThrough);
+        }
+    }
+
+    /// <summary>Sends the frames straight through where nothing is queued ahead, else appends them for the next flush.</summary>
+    private DataWrite WriteLocked(ReadOnlySpan<byte> frames, bool sendThrough)
+    {
+        if (sendThrough && !_hasUnflushed && _output.TrySendThrough(frames, out FlushStatus status))
+        {
+            Apply(status);
+            return DataWrite.Written;
+        }
+
+        _output.Write(frames);
+        _hasUnflushed = true;
+        if (_flushQueued)
+        {
+            return DataWrite.Written;
+        }
+
+        _flushQueued = true;
+        return DataWrite.WrittenNeedsFlush;
+    }
+
+    /// <summary>
+    /// Messages of <paramref name="channel"/> up to <paramref name="floor"/> are not to be sent to this connection: it
+    /// has them from its replay or snapshot. Called with the output held (<see cref="HoldOutput"/>) while it joins.
+    /// </summary>
+    internal void SetDeliveryFloor(Channel channel, long floor)
+    {
+        lock (_output)
+        {
+            (_marks ??= new StreamMarks()).SetFloor(channel, floor);
+        }
+    }
+
+    /// <summary>Forgets what was remembered for <paramref name="channel"/> (the connection left it).</summary>
+    internal void ForgetStream(Channel channel)
+    {
+        if (_marks is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _marks.Remove(channel);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
+using FastWs.Server.Channels;
 using FastWs.Server.Connections;
 using FastWs.Server.Hosting;
 using FastWs.Server.Metrics;
@@ -51,7 +52,7 @@ internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data
 internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
 {
     /// <summary>Flush at least this often under sustained load so the first message of a batch is not held back.</summary>
-    private const int MaxMessagesPerBatch = 64;
+    private const int MaxMessagesPerBatch = DataFrameEncoder.MaxMessages;
 
     /// <summary>A run of one channel's frames stops growing at this size, so that one write to a subscriber stays moderate.</summary>
     private const int MaxRunBytes = 64 * 1024;
@@ -83,6 +84,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     private readonly Channel<PendingMessage> _queue;
     private readonly ServerMetrics _metrics;
     private readonly DataFrameEncoder _encoder = new();
+    private readonly IChannelLog _log;
     private readonly List<WebSocketConnection> _toFlush = new(256);
 
     /// <summary>The batch being delivered, taken whole first so that each message's channel knows whether it comes again.</summary>
@@ -97,9 +99,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Subscriber writes a publishing thread does itself (default 2,048: a millisecond or two of sends).</summary>
     private readonly int _inlineDeliveryBudget;
 
-    public FanOutShard(int capacity, ServerMetrics metrics, int inlineDeliveryBudget = FastWsOptions.DefaultFanOutInlineDeliveryBudget)
+    public FanOutShard(int capacity, ServerMetrics metrics, int inlineDeliveryBudget = FastWsOptions.DefaultFanOutInlineDeliveryBudget, IChannelLog? log = null)
     {
         _metrics = metrics;
+        _log = log ?? LocalChannelLog.Instance;
         _inlineDeliveryBudget = inlineDeliveryBudget;
         _queue = System.Threading.Channels.Channel.CreateBounded<PendingMessage>(new BoundedChannelOptions(capacity)
         {
@@ -139,6 +142,23 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
 
         return WaitForRoomAsync(message, cancellationToken);
+    }
+
+    /// <summary>
+    /// Queues a message without waiting and without delivering (the caller calls <see cref="Deliver()"/> after
+    /// releasing its locks); false when the queue is full. Conflation uses it under its per-channel lock, which keeps
+    /// a channel's conflated messages in order.
+    /// </summary>
+    public bool TryEnqueue(PendingMessage message)
+    {
+        Interlocked.Increment(ref _queued);
+        if (_queue.Writer.TryWrite(message))
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _queued);
+        return false;
     }
 
     /// <summary>Delivers what is queued on this thread, unless another thread is delivering already (it then carries on).</summary>
@@ -291,11 +311,11 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             ChannelState channel = _batch[next].Channel;
             try
             {
-                int messages = EncodeRun(channel, ref next, count);
+                EncodeRun(channel, ref next, count);
                 SendThrough sendThrough = next == count ? SendThrough.Always
                     : channel.LastIndexInBatch < next ? SendThrough.ToSingleChannelSubscribers
                     : SendThrough.Never;
-                DeliverRun(channel, messages, sendThrough);
+                DeliverRun(channel, sendThrough);
             }
 #pragma warning disable CA1031 // One bad delivery must not stop every channel on this shard.
             catch (Exception)
@@ -309,27 +329,40 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     }
 
     /// <summary>
-    /// Numbers and encodes the messages of <paramref name="channel"/> from <paramref name="next"/> on, up to the
-    /// first message of another channel or <see cref="MaxRunBytes"/>, and gives their data buffers back. Moves
-    /// <paramref name="next"/> past every message it took, even if encoding one fails. Returns the messages in the run.
+    /// Numbers the messages of <paramref name="channel"/> from <paramref name="next"/> on (through the channel log,
+    /// which also keeps them in the channel's history), up to the first message of another channel or
+    /// <see cref="MaxRunBytes"/>, and encodes them when anyone is subscribed. Gives back the data buffers the history
+    /// did not keep. Moves <paramref name="next"/> past every message it took, even if encoding one fails. Returns
+    /// the messages in the run.
     /// </summary>
     private int EncodeRun(ChannelState channel, ref int next, int count)
     {
         _encoder.Clear();
+        bool encode = channel.SubscriberCount > 0;
+        long nowMs = Environment.TickCount64;
         int messages = 0;
         do
         {
             PendingMessage message = _batch[next];
             _batch[next] = default;
             next++;
+            bool kept = false;
             try
             {
-                _encoder.Append(channel, ++channel.LastSequence, message.Data.AsSpan(0, message.Length));
+                long sequence = _log.Record(channel, message.Data, message.Length, nowMs, out kept);
+                if (encode)
+                {
+                    _encoder.Append(channel, sequence, message.Data.AsSpan(0, message.Length));
+                }
+
                 messages++;
             }
             finally
             {
-                PendingMessage.DataPool.Return(message.Data);
+                if (!kept)
+                {
+                    PendingMessage.DataPool.Return(message.Data);
+                }
             }
         }
         while (next < count && ReferenceEquals(_batch[next].Channel, channel) && _encoder.RunLength < MaxRunBytes);
@@ -338,36 +371,44 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     }
 
     /// <summary>Writes the encoded run to every subscriber of <paramref name="channel"/>: the same bytes to each.</summary>
-    private void DeliverRun(ChannelState channel, int messages, SendThrough sendThrough)
+    private void DeliverRun(ChannelState channel, SendThrough sendThrough)
     {
-        ReadOnlySpan<byte> frames = _encoder.Run;
-        int delivered = 0;
-        foreach (WebSocketConnection?[] block in channel.Subscribers.Blocks)
+        // The numbers must be visible before the subscribers are read: a subscriber joining now either sees them
+        // (and gets these messages in its replay or snapshot) or is seen here (and gets them live); see StreamJoin.
+        Interlocked.MemoryBarrier();
+        FrameRun run = _encoder.Run;
+        if (run.Messages > 0)
         {
-            for (int i = 0; i < block.Length; i++)
+            int delivered = 0;
+            foreach (WebSocketConnection?[] block in channel.Subscribers.Blocks)
             {
-                WebSocketConnection? subscriber = Volatile.Read(ref block[i]);
-                if (subscriber is null)
+                for (int i = 0; i < block.Length; i++)
                 {
-                    continue;
-                }
+                    WebSocketConnection? subscriber = Volatile.Read(ref block[i]);
+                    if (subscriber is null)
+                    {
+                        continue;
+                    }
 
-                bool direct = sendThrough == SendThrough.Always
-                    || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
-                DataWrite outcome = subscriber.WriteData(frames, direct, messages);
-                if (outcome == DataWrite.WrittenNeedsFlush)
-                {
-                    _toFlush.Add(subscriber);
-                    delivered++;
-                }
-                else if (outcome == DataWrite.Written)
-                {
-                    delivered++;
+                    bool direct = sendThrough == SendThrough.Always
+                        || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
+                    DataWrite outcome = subscriber.WriteData(channel, run, direct);
+                    if (outcome == DataWrite.WrittenNeedsFlush)
+                    {
+                        _toFlush.Add(subscriber);
+                        delivered++;
+                    }
+                    else if (outcome == DataWrite.Written)
+                    {
+                        delivered++;
+                    }
                 }
             }
+
+            _metrics.Delivered(delivered * run.Messages, (long)delivered * run.Frames.Length);
         }
 
-        _metrics.Delivered(delivered * messages, (long)delivered * frames.Length);
+        Volatile.Write(ref channel.DeliveredThrough, Volatile.Read(ref channel.LastSequence));
     }
 
     private void FlushTouchedConnections()

@@ -9,9 +9,11 @@ namespace FastWs.Server.FanOut;
 
 /// <summary>
 /// The single way into fan-out, used by publishing WebSocket connections, <c>POST /api/publish</c> and hosts
-/// that embed the server. It checks the channel, drops messages for channels nobody listens to (they cost
-/// nothing), copies the data into a pooled buffer and queues it on the channel's fan-out shard, which delivers it
-/// on the publishing thread when no other thread is delivering (see <see cref="FanOutShard"/>).
+/// that embed the server. It checks the channel (and, for inline namespaces, that the data is a JSON object), drops
+/// messages for channels that nobody listens to and that keep nothing (they cost nothing), copies the data into a
+/// pooled buffer and queues it on the channel's fan-out shard, which numbers it, keeps it in the channel's history
+/// when the namespace keeps one, and delivers it on the publishing thread when no other thread is delivering (see
+/// <see cref="FanOutShard"/>). Conflated channels go through the <see cref="Conflator"/> first.
 /// </summary>
 public sealed class MessagePublisher : IAsyncDisposable
 {
@@ -19,9 +21,11 @@ public sealed class MessagePublisher : IAsyncDisposable
     private readonly NamespaceCatalog _namespaces;
     private readonly ServerMetrics _metrics;
     private readonly FanOutShard[] _shards;
+    private readonly Conflator _conflator;
     private volatile bool _stopped;
 
-    internal MessagePublisher(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics, int queueCapacity, int inlineDeliveryBudget)
+    internal MessagePublisher(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics, int queueCapacity, int inlineDeliveryBudget,
+        TimeProvider? time = null)
     {
         _channels = channels;
         _namespaces = namespaces;
@@ -31,7 +35,15 @@ public sealed class MessagePublisher : IAsyncDisposable
         {
             _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget);
         }
+
+        _conflator = new Conflator(time ?? TimeProvider.System,
+            message => _shards[message.Channel.Shard].TryEnqueue(message),
+            channel => _shards[channel.Shard].Deliver(),
+            replaced => metrics.ConflatedAway());
     }
+
+    /// <summary>Conflated channels with a newer publish waiting for their interval to end.</summary>
+    internal int ConflatedWaiting => _conflator.Waiting;
 
     /// <summary>True once shutdown has begun; new messages are refused.</summary>
     public bool IsStopped => _stopped;
@@ -91,20 +103,32 @@ public sealed class MessagePublisher : IAsyncDisposable
             return ValueTask.FromResult(new PublishResult(PublishOutcome.InvalidChannel, 0));
         }
 
-        if (!_namespaces.TryGet(channelName[..namespaceLength], out _))
+        if (!_namespaces.TryGet(channelName[..namespaceLength], out NamespaceOptions settings))
         {
             return ValueTask.FromResult(new PublishResult(PublishOutcome.UnknownNamespace, 0));
         }
 
+        if (settings.Format == MessageFormat.Inline && !MessageEncoding.IsObject(data))
+        {
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.NotAnObject, 0));
+        }
+
         _metrics.PublishAccepted();
-        if (!_channels.TryGet(channelName, out Channel? channel) || channel.SubscriberCount == 0)
+        Channel? channel = _channels.GetForPublish(channelName, settings);
+        if (channel is null)
         {
             return ValueTask.FromResult(new PublishResult(PublishOutcome.NoSubscribers, 0));
         }
 
+        int subscribers = channel.SubscriberCount;
+        if (channel.Conflation is not null)
+        {
+            _conflator.Offer(channel, data);
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.Queued, subscribers));
+        }
+
         byte[] copy = PendingMessage.DataPool.Rent(data.Length);
         data.CopyTo(copy);
-        int subscribers = channel.SubscriberCount;
         ValueTask queued = _shards[channel.Shard].EnqueueAsync(new PendingMessage(channel, copy, data.Length), !deferDelivery, cancellationToken);
         return queued.IsCompletedSuccessfully
             ? ValueTask.FromResult(new PublishResult(PublishOutcome.Queued, subscribers))
@@ -127,6 +151,7 @@ public sealed class MessagePublisher : IAsyncDisposable
     public async Task DrainAsync()
     {
         Stop();
+        _conflator.FlushAll();
         foreach (FanOutShard shard in _shards)
         {
             shard.Complete();
@@ -141,6 +166,7 @@ public sealed class MessagePublisher : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Stop();
+        _conflator.Dispose();
         foreach (FanOutShard shard in _shards)
         {
             await shard.DisposeAsync().ConfigureAwait(false);

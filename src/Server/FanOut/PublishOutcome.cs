@@ -18,6 +18,9 @@ public enum PublishOutcome
     /// <summary>The data is not a single valid JSON value.</summary>
     InvalidData,
 
+    /// <summary>The channel's namespace delivers inline (the published object itself), and the data is not a JSON object.</summary>
+    NotAnObject,
+
     /// <summary>The server is shutting down and accepts no more messages.</summary>
     ShuttingDown,
 }

@@ -77,23 +77,28 @@ public sealed class FastWsOptions
     public Dictionary<string, NamespaceOptions> Namespaces { get; set; } = DefaultNamespaces();
 
     /// <summary>
-    /// The namespaces of the systems FastWs replaces, plus "bench" for load tests, with the intents backend's rules:
+    /// The namespaces of the systems FastWs replaces, plus "bench" for load tests, with the intents backend's rules
+    /// and the market-data server's message shapes (inline typed events, price conflation, snapshots, history):
     /// market data, alerts, prices, trades and funding are public; <c>intent</c> needs an authenticated user;
     /// <c>user</c> and <c>solver</c> channels only their owner (keys are 0x addresses). <c>intent</c> draws on its own
     /// per-connection quota; <c>user</c> and <c>solver</c> share one (see <see cref="LimitOptions.SubscriptionQuotas"/>).
     /// </summary>
     public static Dictionary<string, NamespaceOptions> DefaultNamespaces() => new(StringComparer.Ordinal)
     {
-        ["market_data"] = new(),
-        ["system_alerts"] = new(),
-        ["price"] = new(),
-        ["trades"] = new(),
-        ["funding"] = new(),
-        ["intent"] = new() { Subscribe = AccessPolicy.Authenticated, Quota = "intent" },
-        ["user"] = new() { Subscribe = AccessPolicy.Owner, KeyPattern = AddressPattern, Quota = "user_solver" },
-        ["solver"] = new() { Subscribe = AccessPolicy.Owner, KeyPattern = AddressPattern, Quota = "user_solver" },
-        ["bench"] = new(),
+        ["market_data"] = new() { Format = MessageFormat.Inline },
+        ["system_alerts"] = new() { Format = MessageFormat.Inline, History = RecentHistory() },
+        ["price"] = new() { Format = MessageFormat.Inline, ConflationInterval = TimeSpan.FromMilliseconds(500), Snapshot = true },
+        ["trades"] = new() { Format = MessageFormat.Inline, History = RecentHistory() },
+        ["funding"] = new() { Format = MessageFormat.Inline, Snapshot = true },
+        ["intent"] = new() { Subscribe = AccessPolicy.Authenticated, Quota = "intent", Format = MessageFormat.Inline, History = RecentHistory() },
+        ["user"] = new() { Subscribe = AccessPolicy.Owner, KeyPattern = AddressPattern, Quota = "user_solver", Format = MessageFormat.Inline, History = RecentHistory() },
+        ["solver"] = new() { Subscribe = AccessPolicy.Owner, KeyPattern = AddressPattern, Quota = "user_solver", Format = MessageFormat.Inline, History = RecentHistory() },
+        // Load tests: today's envelope, nothing kept, nothing left behind when the last subscriber goes.
+        ["bench"] = new() { Retention = TimeSpan.Zero },
     };
+
+    /// <summary>The default history of event streams a front end must not miss: 1,000 messages for 5 minutes.</summary>
+    private static HistoryOptions RecentHistory() => new() { Size = 1000, MaxAge = TimeSpan.FromMinutes(5) };
 
     /// <summary>A 0x-prefixed 20-byte hex address: the user ids of the intents backend.</summary>
     public const string AddressPattern = "0x[0-9a-fA-F]{40}";
@@ -304,4 +309,55 @@ public sealed class NamespaceOptions
 
     /// <summary>Name of a per-connection subscription quota in <see cref="LimitOptions.SubscriptionQuotas"/>, if any.</summary>
     public string? Quota { get; set; }
+
+    /// <summary>
+    /// How messages go out: <c>Envelope</c> (<c>{"type":"message","channel","seq","data"}</c>) or <c>Inline</c> (the
+    /// published object itself with <c>channel</c> and <c>seq</c> added as its last members; publishes must then be
+    /// JSON objects).
+    /// </summary>
+    public MessageFormat Format { get; set; } = MessageFormat.Envelope;
+
+    /// <summary>
+    /// Per channel, at most one message per interval goes out: the first after a quiet interval at once, later ones
+    /// replace each other and the latest goes out when the interval ends. <c>00:00:00</c> (the default) is off.
+    /// </summary>
+    public TimeSpan ConflationInterval { get; set; }
+
+    /// <summary>Send a new subscriber the channel's latest message (marked <c>"snapshot":true</c>) right after <c>subscribed</c>.</summary>
+    public bool Snapshot { get; set; }
+
+    /// <summary>What each channel remembers for recovery with <c>since</c>.</summary>
+    public HistoryOptions History { get; set; } = new();
+
+    /// <summary>
+    /// How long a channel without subscribers keeps its state (sequence, epoch, history, snapshot), counting what is
+    /// published meanwhile. Zero: the state goes with the last subscriber (and publishes nobody hears are dropped).
+    /// </summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Whether a channel of this namespace has anything worth keeping between subscribers.</summary>
+    internal bool KeepsMessages => Snapshot || History.Size > 0;
+}
+
+/// <summary>How a namespace's messages are written on the wire.</summary>
+public enum MessageFormat
+{
+    /// <summary><c>{"type":"message","channel":"NAME","seq":N,"data":DATA}</c>.</summary>
+    Envelope,
+
+    /// <summary>The published object, with <c>"channel":"NAME","seq":N</c> appended as its last members.</summary>
+    Inline,
+}
+
+/// <summary>A channel's history ring: bounded by count, age and bytes (whichever is reached first).</summary>
+public sealed class HistoryOptions
+{
+    /// <summary>Messages kept per channel; 0 keeps none (recovery then only works when nothing was missed).</summary>
+    public int Size { get; set; }
+
+    /// <summary>Messages older than this are dropped from the history.</summary>
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Bytes of published data kept per channel.</summary>
+    public long MaxBytes { get; set; } = 1024 * 1024;
 }

@@ -72,7 +72,8 @@ public sealed class FastWsServer : IAsyncDisposable
     /// runs last and wins. Does not start it.
     /// </summary>
     /// <exception cref="TlsCertificateException">A TLS certificate setting names a file that cannot be used.</exception>
-    public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null)
+    /// <param name="time">The clock for conflation; tests pass a fake one. The system clock by default.</param>
+    public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null, TimeProvider? time = null)
     {
         // Content root is the binary's folder, so appsettings*.json are found wherever the server is started from.
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -85,7 +86,7 @@ public sealed class FastWsServer : IAsyncDisposable
         CertificateSource? webSocketTls = options.WebSocket.Tls.Enabled ? CertificateSource.Load(options.WebSocket.Tls, SectionName("WebSocket")) : null;
         CertificateSource? httpTls = options.Http.Tls.Enabled ? CertificateSource.Load(options.Http.Tls, SectionName("Http")) : null;
 
-        var state = new ServerState(options);
+        var state = new ServerState(options, time);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(state);
         builder.Services.AddHostedService<ConnectionSupervisor>();
@@ -215,9 +216,10 @@ public sealed class FastWsServer : IAsyncDisposable
     }
 
     /// <summary>Creates and starts a server; returns once both endpoints are listening and the warm-up connection (if on) is done.</summary>
-    public static async Task<FastWsServer> StartAsync(string[] args, Action<FastWsOptions>? configure = null, CancellationToken cancellationToken = default)
+    public static async Task<FastWsServer> StartAsync(string[] args, Action<FastWsOptions>? configure = null, CancellationToken cancellationToken = default,
+        TimeProvider? time = null)
     {
-        FastWsServer server = Create(args, configure);
+        FastWsServer server = Create(args, configure, time);
         await server._app.StartAsync(cancellationToken).ConfigureAwait(false);
         await server.State.WhenWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
         return server;

@@ -11,14 +11,15 @@ namespace FastWs.Server.Hosting;
 /// <summary>The shared state of one running server: what every connection and endpoint works against.</summary>
 public sealed class ServerState : IAsyncDisposable
 {
-    public ServerState(FastWsOptions options)
+    /// <param name="time">The clock conflation runs on (tests pass a fake one); the system clock by default.</param>
+    public ServerState(FastWsOptions options, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Options = options;
         Namespaces = new NamespaceCatalog(options.Namespaces);
         int shards = options.FanOutShards > 0 ? options.FanOutShards : Environment.ProcessorCount;
         Channels = new ChannelRegistry(shards);
-        Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity, options.FanOutInlineDeliveryBudget);
+        Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity, options.FanOutInlineDeliveryBudget, time);
         ConnectionLimiter = new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerIp);
         KeyGroups = new KeyGroupCounter(options.Limits.MaxSubscribersPerKeyGroup);
         ClientAddress = new ClientAddress(options.Limits.TrustedProxies);

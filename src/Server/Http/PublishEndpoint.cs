@@ -138,7 +138,7 @@ internal static class PublishEndpoint
             return "\"channel\" must be a string";
         }
 
-        if (!item.TryGetProperty("data", out _))
+        if (!item.TryGetProperty("data", out JsonElement data))
         {
             return "\"data\" is missing";
         }
@@ -164,6 +164,11 @@ internal static class PublishEndpoint
         {
             status = StatusCodes.Status403Forbidden;
             return settings.Publish.Explain("Publishing", channel.AsSpan(0, namespaceLength));
+        }
+
+        if (settings.Format == MessageFormat.Inline && data.ValueKind != JsonValueKind.Object)
+        {
+            return Messages.ClientRequestHandler.NotAnObjectMessage(channel);
         }
 
         return null;

@@ -41,6 +41,9 @@ public readonly ref struct ClientRequest
 
     /// <summary>The raw JSON string of "token" (quotes included) of an auth message, empty when absent.</summary>
     public ReadOnlySpan<byte> Token { get; init; }
+
+    /// <summary>The raw JSON object of a subscribe's "since" (channel name to <c>{"epoch","seq"}</c>), empty when absent.</summary>
+    public ReadOnlySpan<byte> Since { get; init; }
 }
 
 /// <summary>Parses a client text message with <see cref="Utf8JsonReader"/>; no allocation on success.</summary>
@@ -64,7 +67,7 @@ public static class ClientRequestParser
 
             ClientRequestType type = ClientRequestType.Unknown;
             bool hasType = false;
-            ReadOnlySpan<byte> typeName = default, id = default, channels = default, channel = default, slab = default, data = default, token = default;
+            ReadOnlySpan<byte> typeName = default, id = default, channels = default, channel = default, slab = default, data = default, token = default, since = default;
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
@@ -138,6 +141,15 @@ public static class ClientRequestParser
 
                         token = raw;
                         break;
+                    case PropertyKind.Since:
+                        if (valueType != JsonTokenType.StartObject)
+                        {
+                            error = "\"since\" must be an object of channel names to {\"epoch\",\"seq\"}";
+                            return false;
+                        }
+
+                        since = raw;
+                        break;
                 }
             }
 
@@ -155,7 +167,7 @@ public static class ClientRequestParser
 
             request = new ClientRequest
             {
-                Type = type, TypeName = typeName, Id = id, Channels = channels, Channel = channel, SlabAddress = slab, Data = data, Token = token,
+                Type = type, TypeName = typeName, Id = id, Channels = channels, Channel = channel, SlabAddress = slab, Data = data, Token = token, Since = since,
             };
             return true;
         }
@@ -188,6 +200,7 @@ public static class ClientRequestParser
         SlabAddress,
         Data,
         Token,
+        Since,
     }
 
     private static PropertyKind Classify(ref Utf8JsonReader reader)
@@ -220,6 +233,11 @@ public static class ClientRequestParser
         if (reader.ValueTextEquals("token"u8))
         {
             return PropertyKind.Token;
+        }
+
+        if (reader.ValueTextEquals("since"u8))
+        {
+            return PropertyKind.Since;
         }
 
         return reader.ValueTextEquals("data"u8) ? PropertyKind.Data : PropertyKind.Other;

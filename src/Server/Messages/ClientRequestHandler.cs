@@ -133,33 +133,41 @@ internal sealed class ClientRequestHandler
     public bool SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names)
     {
         using WebSocketConnection.OutputHold ackFirst = connection.HoldOutput();
-        var subscribed = new List<string>();
+        using var reply = new SubscribeReply();
         foreach (string name in names)
         {
-            SubscriptionResult result = _subscriptions.Subscribe(connection, name, out string? channel);
-            if (result.IsOk)
-            {
-                subscribed.Add(channel!);
-            }
-            else if (result.ClosesConnection)
+            SubscriptionResult result = _subscriptions.Subscribe(connection, name, reply);
+            if (result.ClosesConnection)
             {
                 connection.TrySendClose(CloseCode.PolicyViolation, result.Message);
                 return false;
             }
-            else if (!result.IsPending)
+
+            if (!result.IsOk && !result.IsPending)
             {
                 SendError(connection, result.ErrorCode!, result.Message, name, default);
             }
         }
 
-        SendAck(connection, "subscribed"u8, subscribed, default);
+        SendSubscribed(connection, reply, default);
         return true;
     }
 
     /// <summary>Applies a subscribe or unsubscribe and acks it; returns false when a refusal closed the connection instead.</summary>
     private bool HandleSubscription(WebSocketConnection connection, ClientRequest request, bool subscribe)
     {
-        var done = new List<string>();
+        using var reply = new SubscribeReply();
+        if (subscribe && !request.Since.IsEmpty)
+        {
+            if (!TryParseSince(request.Since, out Dictionary<string, StreamPosition>? since, out string problem))
+            {
+                SendError(connection, ErrorCode.BadRequest, problem, default, request.Id);
+                return true;
+            }
+
+            reply.Since = since;
+        }
+
         if (!request.SlabAddress.IsEmpty && request.Channels.IsEmpty)
         {
             // The legacy form: one slab address stands for its price, trades and funding channels.
@@ -167,14 +175,14 @@ internal sealed class ClientRequestHandler
             if (!TryDecodeName(request.SlabAddress, slab, out int slabLength) || slabLength > ChannelName.MaxLength - "funding:".Length)
             {
                 SendError(connection, ErrorCode.InvalidChannel, "Invalid slabAddress", default, request.Id);
-                SendAck(connection, subscribe ? "subscribed"u8 : "unsubscribed"u8, done, request.Id);
+                SendAck(connection, subscribe, reply, request.Id);
                 return true;
             }
 
             string address = new(slab[..slabLength]);
-            if (!ApplyOne(connection, "price:" + address, subscribe, done, request.Id)
-                || !ApplyOne(connection, "trades:" + address, subscribe, done, request.Id)
-                || !ApplyOne(connection, "funding:" + address, subscribe, done, request.Id))
+            if (!ApplyOne(connection, "price:" + address, subscribe, reply, request.Id)
+                || !ApplyOne(connection, "trades:" + address, subscribe, reply, request.Id)
+                || !ApplyOne(connection, "funding:" + address, subscribe, reply, request.Id))
             {
                 return false;
             }
@@ -205,34 +213,27 @@ internal sealed class ClientRequestHandler
                 }
 
                 int length = reader.CopyString(name);
-                if (!ApplyOne(connection, name[..length], subscribe, done, request.Id))
+                if (!ApplyOne(connection, name[..length], subscribe, reply, request.Id))
                 {
                     return false;
                 }
             }
         }
 
-        SendAck(connection, subscribe ? "subscribed"u8 : "unsubscribed"u8, done, request.Id);
+        SendAck(connection, subscribe, reply, request.Id);
         return true;
     }
 
     /// <summary>Subscribes or unsubscribes one channel; returns false when the refusal closed the connection.</summary>
-    private bool ApplyOne(WebSocketConnection connection, ReadOnlySpan<char> name, bool subscribe, List<string> done, ReadOnlySpan<byte> id)
+    private bool ApplyOne(WebSocketConnection connection, ReadOnlySpan<char> name, bool subscribe, SubscribeReply reply, ReadOnlySpan<byte> id)
     {
-        SubscriptionResult result;
-        string? channel = null;
-        if (subscribe)
-        {
-            result = _subscriptions.Subscribe(connection, name, out channel);
-        }
-        else
-        {
-            result = _subscriptions.Unsubscribe(connection, name);
-        }
-
+        SubscriptionResult result = subscribe ? _subscriptions.Subscribe(connection, name, reply) : _subscriptions.Unsubscribe(connection, name);
         if (result.IsOk)
         {
-            done.Add(channel ?? new string(name));
+            if (!subscribe)
+            {
+                reply.Channels.Add(new string(name));
+            }
         }
         else if (result.ClosesConnection)
         {
@@ -244,6 +245,124 @@ internal sealed class ClientRequestHandler
             SendError(connection, result.ErrorCode!, result.Message, Truncate(name), id);
         }
 
+        return true;
+    }
+
+    private void SendAck(WebSocketConnection connection, bool subscribe, SubscribeReply reply, ReadOnlySpan<byte> id)
+    {
+        if (subscribe)
+        {
+            SendSubscribed(connection, reply, id);
+        }
+        else
+        {
+            SendChannels(connection, "unsubscribed"u8, reply.Channels, id);
+        }
+    }
+
+    /// <summary>
+    /// <c>{"type":"subscribed","channels":[...],"positions":{"trades:SOL":{"epoch":"...","seq":41}},"recovered":[...],"notRecovered":[...]}</c>,
+    /// then the snapshots and replayed messages, before any live message (the output is held by the caller).
+    /// </summary>
+    private void SendSubscribed(WebSocketConnection connection, SubscribeReply reply, ReadOnlySpan<byte> id)
+    {
+        Utf8JsonWriter json = ReplyEncoder.Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "subscribed"u8);
+        WriteNames(json, "channels"u8, reply.Channels);
+        json.WriteStartObject("positions"u8);
+        foreach ((string channel, StreamPosition position) in reply.Positions)
+        {
+            json.WriteStartObject(channel);
+            json.WriteString("epoch"u8, position.Epoch);
+            json.WriteNumber("seq"u8, position.Seq);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndObject();
+        if (reply.Since is not null)
+        {
+            WriteNames(json, "recovered"u8, reply.Recovered);
+            WriteNames(json, "notRecovered"u8, reply.NotRecovered);
+        }
+
+        ReplyEncoder.WriteId(json, id);
+        json.WriteEndObject();
+        connection.WriteControl(ReplyEncoder.Complete());
+
+        if (!reply.WrittenFrames.IsEmpty)
+        {
+            connection.WriteControl(reply.WrittenFrames);
+        }
+
+        if (reply.Since is not null)
+        {
+            _metrics.Recovery(reply.Recovered.Count, reply.NotRecovered.Count, reply.Replayed);
+        }
+
+        if (reply.Snapshots > 0)
+        {
+            _metrics.SnapshotSent(reply.Snapshots);
+        }
+    }
+
+    /// <summary>
+    /// Parses <c>"since":{"trades:SOL":{"epoch":"...","seq":41},...}</c>. Every entry must have a string epoch and a
+    /// non-negative integer seq; at most as many entries as a connection may have subscriptions (or 1,000).
+    /// </summary>
+    private bool TryParseSince(ReadOnlySpan<byte> raw, out Dictionary<string, StreamPosition>? since, out string problem)
+    {
+        const string Shape = "\"since\" must map channel names to {\"epoch\":\"...\",\"seq\":N}";
+        since = null;
+        problem = Shape;
+        int limit = _limits.MaxSubscriptionsPerConnection > 0 ? Math.Max(_limits.MaxSubscriptionsPerConnection, 3) : 1000;
+        var result = new Dictionary<string, StreamPosition>(StringComparer.Ordinal);
+        var reader = new Utf8JsonReader(raw);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueSpan.Length > MaxEscapedNameBytes || result.Count >= limit)
+            {
+                problem = "\"since\" names too many channels, or too long a name";
+                return false;
+            }
+
+            string channel = reader.GetString()!;
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            string? epoch = null;
+            long seq = -1;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                bool isEpoch = reader.ValueTextEquals("epoch"u8);
+                bool isSeq = reader.ValueTextEquals("seq"u8);
+                reader.Read();
+                if (isEpoch && reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length <= 64)
+                {
+                    epoch = reader.GetString();
+                }
+                else if (isSeq && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long value) && value >= 0)
+                {
+                    seq = value;
+                }
+                else
+                {
+                    return false;
+                }
+            }
+
+            if (epoch is null || seq < 0)
+            {
+                return false;
+            }
+
+            result[channel] = new StreamPosition(epoch, seq);
+        }
+
+        since = result;
         return true;
     }
 
@@ -288,6 +407,12 @@ internal sealed class ClientRequestHandler
         if (publish.IsCompletedSuccessfully && publish.Result.Outcome == PublishOutcome.ShuttingDown)
         {
             SendError(connection, ErrorCode.Unavailable, "The server is shutting down", channel, request.Id);
+            return default;
+        }
+
+        if (publish.IsCompletedSuccessfully && publish.Result.Outcome == PublishOutcome.NotAnObject)
+        {
+            SendError(connection, ErrorCode.BadRequest, NotAnObjectMessage(channel), channel, request.Id);
             return default;
         }
 
@@ -421,21 +546,26 @@ internal sealed class ClientRequestHandler
         connection.WriteControl(ReplyEncoder.Complete());
     }
 
-    private static void SendAck(WebSocketConnection connection, ReadOnlySpan<byte> type, List<string> channels, ReadOnlySpan<byte> id)
+    private static void SendChannels(WebSocketConnection connection, ReadOnlySpan<byte> type, List<string> channels, ReadOnlySpan<byte> id)
     {
         Utf8JsonWriter json = ReplyEncoder.Begin();
         json.WriteStartObject();
         json.WriteString("type"u8, type);
-        json.WriteStartArray("channels"u8);
-        foreach (string channel in channels)
-        {
-            json.WriteStringValue(channel);
-        }
-
-        json.WriteEndArray();
+        WriteNames(json, "channels"u8, channels);
         ReplyEncoder.WriteId(json, id);
         json.WriteEndObject();
         connection.WriteControl(ReplyEncoder.Complete());
+    }
+
+    private static void WriteNames(Utf8JsonWriter json, ReadOnlySpan<byte> property, List<string> names)
+    {
+        json.WriteStartArray(property);
+        foreach (string name in names)
+        {
+            json.WriteStringValue(name);
+        }
+
+        json.WriteEndArray();
     }
 
     private void SendError(WebSocketConnection connection, string code, string message, ReadOnlySpan<char> channel, ReadOnlySpan<byte> id)
@@ -457,6 +587,10 @@ internal sealed class ClientRequestHandler
         length = reader.CopyString(destination);
         return true;
     }
+
+    /// <summary>The <c>bad_request</c> message for a publish that is not a JSON object to an inline namespace.</summary>
+    internal static string NotAnObjectMessage(ReadOnlySpan<char> channel) =>
+        $"'{ChannelName.Namespace(channel)}' channels deliver the published object itself (Format Inline): \"data\" must be a JSON object";
 
     /// <summary>Error replies echo at most a channel-name's worth of whatever the client sent.</summary>
     private static ReadOnlySpan<char> Truncate(ReadOnlySpan<char> name) =>

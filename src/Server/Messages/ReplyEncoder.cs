@@ -64,6 +64,19 @@ internal sealed class ReplyEncoder
         return Complete();
     }
 
+    /// <summary><c>{"type":"gap","channel":"trades:SOL","from":A,"to":B}</c>: messages A..B were skipped for this client.</summary>
+    public static ReadOnlySpan<byte> Gap(string channel, long from, long to)
+    {
+        Utf8JsonWriter json = Begin();
+        json.WriteStartObject();
+        json.WriteString("type"u8, "gap"u8);
+        json.WriteString("channel"u8, channel);
+        json.WriteNumber("from"u8, from);
+        json.WriteNumber("to"u8, to);
+        json.WriteEndObject();
+        return Complete();
+    }
+
     public static ReadOnlySpan<byte> Pong()
     {
         Utf8JsonWriter json = Begin();

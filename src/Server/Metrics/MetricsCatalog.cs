@@ -34,5 +34,11 @@ public static class MetricsCatalog
         new("token_refreshes", "tokenRefreshes", "Tokens replaced by a new one for the same user on an open connection.", m => m.TokenRefreshes),
         new("token_expiries", "tokenExpiries", "Connections closed with 4002 because their token expired.", m => m.TokenExpiries),
         new("origin_rejections", "originRejections", "Upgrades and HTTP API calls refused for their Origin (403).", m => m.OriginRejections),
+        new("gap_notices", "gapNotices", "gap notices sent to subscribers whose messages were skipped.", m => m.GapNotices),
+        new("conflated", "conflated", "Publishes replaced by a newer one within their channel's conflation interval.", m => m.Conflated),
+        new("recoveries", "recoveries", "Channels a subscribe with since recovered from history.", m => m.Recoveries),
+        new("recovery_failures", "recoveryFailures", "Channels a subscribe with since could not recover (history too short, other epoch).", m => m.RecoveryFailures),
+        new("messages_replayed", "messagesReplayed", "Messages sent again from history to recovering subscribers.", m => m.MessagesReplayed),
+        new("snapshots", "snapshots", "Snapshots (a channel's latest message) sent to new subscribers.", m => m.SnapshotsSent),
     ];
 }

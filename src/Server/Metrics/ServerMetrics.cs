@@ -40,6 +40,12 @@ public sealed class ServerMetrics
     private long _tokenRefreshes;
     private long _tokenExpiries;
     private long _originRejections;
+    private long _gapNotices;
+    private readonly StripedCounter _conflated = new();
+    private long _recoveries;
+    private long _recoveryFailures;
+    private long _messagesReplayed;
+    private long _snapshotsSent;
     private readonly long[] _closesByCode = new long[CloseCodeSlots + 1];
 
     public ServerMetrics()
@@ -135,6 +141,24 @@ public sealed class ServerMetrics
     /// <summary>Upgrades and HTTP API calls refused for their Origin (403).</summary>
     public long OriginRejections => Volatile.Read(ref _originRejections);
 
+    /// <summary><c>gap</c> notices sent to clients whose messages were skipped.</summary>
+    public long GapNotices => Volatile.Read(ref _gapNotices);
+
+    /// <summary>Publishes replaced by a newer one within their channel's conflation interval (never sent).</summary>
+    public long Conflated => _conflated.Value;
+
+    /// <summary>Channels a subscribe with <c>since</c> recovered.</summary>
+    public long Recoveries => Volatile.Read(ref _recoveries);
+
+    /// <summary>Channels a subscribe with <c>since</c> could not recover (history too short, another epoch).</summary>
+    public long RecoveryFailures => Volatile.Read(ref _recoveryFailures);
+
+    /// <summary>Messages sent again from history to recovering clients.</summary>
+    public long MessagesReplayed => Volatile.Read(ref _messagesReplayed);
+
+    /// <summary>Snapshots (a channel's latest message) sent to new subscribers.</summary>
+    public long SnapshotsSent => Volatile.Read(ref _snapshotsSent);
+
     /// <summary>Closes by code (sent by the server or received from the client, whichever ended the connection).</summary>
     public long ClosesWithCode(ushort code) => Volatile.Read(ref _closesByCode[CloseSlot(code)]);
 
@@ -174,7 +198,21 @@ public sealed class ServerMetrics
         Interlocked.Add(ref _bytesOut, bytes);
     }
 
-    internal void Skipped(int messages) => Interlocked.Add(ref _messagesSkipped, messages);
+    internal void Skipped(long messages) => Interlocked.Add(ref _messagesSkipped, messages);
+
+    internal void GapNotified() => Interlocked.Increment(ref _gapNotices);
+
+    internal void ConflatedAway() => _conflated.Increment();
+
+    /// <summary>A subscribe with <c>since</c>: channels recovered (with the messages replayed) and channels not.</summary>
+    internal void Recovery(int recovered, int notRecovered, long replayed)
+    {
+        Interlocked.Add(ref _recoveries, recovered);
+        Interlocked.Add(ref _recoveryFailures, notRecovered);
+        Interlocked.Add(ref _messagesReplayed, replayed);
+    }
+
+    internal void SnapshotSent(int count) => Interlocked.Add(ref _snapshotsSent, count);
 
     internal void PublishAccepted() => _published.Increment();
 

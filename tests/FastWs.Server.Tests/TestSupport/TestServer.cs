@@ -30,7 +30,15 @@ internal sealed class TestServer : IAsyncDisposable
     public IPEndPoint WebSocketEndPoint => Server.WebSocketEndPoint;
 
     /// <param name="args">Extra command-line arguments (configuration such as <c>--Logging:CaptureScopes=true</c>).</param>
-    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null, string[]? args = null)
+    /// <param name="marketDataDefaults">
+    /// Keep the market-data namespaces' defaults (inline format, price conflation, snapshots, history, retention). Off:
+    /// they deliver like <c>bench</c> (<see cref="PlainNamespaces"/>), which is what the tests of fan-out, limits and
+    /// protection were written against; the tests of market-data behaviour (tests/FastWs.Server.Tests/MarketData and
+    /// SeedCompatibility) switch it on.
+    /// </param>
+    /// <param name="time">The clock for conflation (a fake one for timing tests).</param>
+    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null, string[]? args = null, bool marketDataDefaults = false,
+        TimeProvider? time = null)
     {
         using var timeout = new CancellationTokenSource(DefaultTimeout);
         FastWsServer server = await FastWsServer.StartAsync(
@@ -55,14 +63,36 @@ internal sealed class TestServer : IAsyncDisposable
 
                 // The warm-up connection would show in every test's counters: off unless a test (StartupWarmUpTests) switches it on.
                 options.WarmUp = false;
+                if (!marketDataDefaults)
+                {
+                    PlainNamespaces(options);
+                }
+
                 configure?.Invoke(options);
             },
-            timeout.Token);
+            timeout.Token,
+            time);
 
         Assert.NotEqual(0, server.WebSocketEndPoint.Port);
         Assert.NotEqual(0, server.HttpEndPoint.Port);
         Assert.True(IPAddress.IsLoopback(server.WebSocketEndPoint.Address));
         return new TestServer(server);
+    }
+
+    /// <summary>
+    /// Every namespace delivers as <c>bench</c> does: the envelope format, no conflation, no snapshot, no history, and
+    /// a channel goes with its last subscriber. Access rules and quotas stay as configured.
+    /// </summary>
+    public static void PlainNamespaces(FastWsOptions options)
+    {
+        foreach (NamespaceOptions settings in options.Namespaces.Values)
+        {
+            settings.Format = MessageFormat.Envelope;
+            settings.ConflationInterval = TimeSpan.Zero;
+            settings.Snapshot = false;
+            settings.History.Size = 0;
+            settings.Retention = TimeSpan.Zero;
+        }
     }
 
     /// <summary>
