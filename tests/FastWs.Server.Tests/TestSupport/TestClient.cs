@@ -185,8 +185,15 @@ internal sealed class TestClient : IAsyncDisposable
         Assert.Equal(WebSocketState.Closed, _socket.State);
     }
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stop.Cancel();
         _socket.Abort();
         try
