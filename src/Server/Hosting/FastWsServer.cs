@@ -17,6 +17,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace FastWs.Server.Hosting;
 
@@ -71,15 +72,15 @@ public sealed class FastWsServer : IAsyncDisposable
     /// Creates the server from command-line arguments and the usual configuration sources; <paramref name="configure"/>
     /// runs last and wins. Does not start it.
     /// </summary>
-    /// <exception cref="TlsCertificateException">A TLS certificate setting names a file that cannot be used.</exception>
+    /// <exception cref="OptionsValidationException">A setting is invalid (the message names it; see <see cref="FastWsOptionsValidator"/>).</exception>
+    /// <exception cref="TlsCertificateException">A TLS certificate file cannot be used (a wrong password, a key of another certificate, ...).</exception>
     public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null)
     {
         // Content root is the binary's folder, so appsettings*.json are found wherever the server is started from.
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        var options = new FastWsOptions();
-        builder.Configuration.GetSection(FastWsOptions.SectionName).Bind(options);
-        CheckAccessRules(builder.Configuration.GetSection(FastWsOptions.SectionName + ":Namespaces"));
-        configure?.Invoke(options);
+        // Bound, changed by configure and validated (FastWsOptionsValidator) before anything else: a bad setting stops
+        // here with one message naming it.
+        FastWsOptions options = FastWsOptionsSetup.Load(builder.Configuration, configure);
 
         // Certificates first: a missing file or a wrong password stops here, before anything is built or bound.
         CertificateSource? webSocketTls = options.WebSocket.Tls.Enabled ? CertificateSource.Load(options.WebSocket.Tls, SectionName("WebSocket")) : null;
@@ -87,6 +88,7 @@ public sealed class FastWsServer : IAsyncDisposable
 
         var state = new ServerState(options);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddSingleton(state);
         builder.Services.AddHostedService<ConnectionSupervisor>();
         builder.Services.AddHostedService<GracefulShutdown>();
@@ -192,26 +194,6 @@ public sealed class FastWsServer : IAsyncDisposable
         }
 
         return server;
-    }
-
-    /// <summary>
-    /// The configuration binder skips a dictionary entry whose value does not convert, so a misspelt rule
-    /// (<c>Subscribe=Ownr</c>) would silently leave the namespace at its default, Anyone. Every rule written in
-    /// configuration is therefore parsed here once more, and a bad one stops the start naming the setting.
-    /// </summary>
-    private static void CheckAccessRules(IConfigurationSection namespaces)
-    {
-        foreach (IConfigurationSection ns in namespaces.GetChildren())
-        {
-            foreach (string action in new[] { "Subscribe", "Publish" })
-            {
-                string? value = ns[action];
-                if (value is not null && !Auth.AccessPolicy.TryParse(value, out _))
-                {
-                    throw new InvalidOperationException($"{ns.Path}:{action}: '{value}' is not an access rule; expected Anyone, Authenticated, Owner, Role:<name>, Loopback or Nobody");
-                }
-            }
-        }
     }
 
     /// <summary>Creates and starts a server; returns once both endpoints are listening and the warm-up connection (if on) is done.</summary>
