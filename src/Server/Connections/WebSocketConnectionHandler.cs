@@ -13,6 +13,7 @@ using FastWs.Server.Messages;
 using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FastWs.Server.Connections;
 
@@ -33,10 +34,14 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     // ciphertext, and only the TLS middleware's pipe (StreamPipeOutput) can put frames into it.
     private readonly bool _directSends;
 
-    public WebSocketConnectionHandler(ServerState state)
+    private readonly HealthCheckService _health;
+
+    public WebSocketConnectionHandler(ServerState state, HealthCheckService health)
     {
         ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(health);
         _state = state;
+        _health = health;
         _parserOptions = new UpgradeParserOptions { MaxHeaderBytes = state.Options.MaxHandshakeHeaderBytes };
         _readerOptions = new WebSocketReaderOptions { MaxMessageSize = state.Options.MaxMessageSize };
         _subscriptions = new SubscriptionManager(state);
@@ -197,7 +202,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             _state.Metrics.PlainHttpRequestServed();
             try
             {
-                await WebSocketPortRequests.AnswerAsync(_state, plain, connection.Transport.Output).ConfigureAwait(false);
+                await WebSocketPortRequests.AnswerAsync(_state, _health, plain, connection.Transport.Output).ConfigureAwait(false);
             }
             catch (Exception ex) when (IsDisconnect(ex))
             {

@@ -90,6 +90,7 @@ public sealed class FastWsServer : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddSingleton(state);
+        builder.Services.AddFastWsHealthChecks();
         builder.Services.AddHostedService<ConnectionSupervisor>();
         builder.Services.AddHostedService<GracefulShutdown>();
         builder.Services.AddHostedService<IdleMemoryTrim>();
