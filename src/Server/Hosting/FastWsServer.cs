@@ -91,6 +91,7 @@ public sealed class FastWsServer : IAsyncDisposable
         builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddSingleton(state);
         builder.Services.AddFastWsHealthChecks();
+        builder.Services.AddProblemDetails();
         builder.Services.AddHostedService<ConnectionSupervisor>();
         builder.Services.AddHostedService<GracefulShutdown>();
         builder.Services.AddHostedService<IdleMemoryTrim>();
@@ -166,6 +167,11 @@ public sealed class FastWsServer : IAsyncDisposable
 
         WebApplication app = builder.Build();
         state.Auth.AttachLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FastWs.Auth"));
+        // The HTTP endpoint's errors as RFC 7807 problem details: an exception escaping an endpoint is a 500 with a
+        // problem body (the exception is logged, never shown), and a framework error without a body (a 404, a 405, a
+        // request that does not bind) gets one too. The WebSocket endpoint does not go through this pipeline.
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
         PublishEndpoint.Map(app);
         ConnectionEndpoints.Map(app);
         HealthEndpoints.Map(app);
