@@ -142,6 +142,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
                 if (status == WebSocketReadStatus.ProtocolError)
                 {
+                    _state.Log.ProtocolError(client, reader.ErrorCloseCode, reader.ErrorReason);
                     client.TrySendClose(reader.ErrorCloseCode, reader.ErrorReason);
                     outcome = ReadOutcome.End;
                 }
@@ -215,6 +216,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         if (request is null)
         {
             _state.Metrics.HandshakeFailed(failure);
+            _state.Log.HandshakeRefused((connection.RemoteEndPoint as IPEndPoint)?.Address, failure);
             return null;
         }
 
@@ -242,11 +244,13 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                 _state.Metrics.AuthFailed(token.Failure);
                 code = AuthCloseCode.InvalidToken;
                 refusal = AuthFailures.Reason(token.Failure);
+                _state.Log.AuthFailed(null, clientIp, refusal);
             }
             else
             {
                 _state.Metrics.LimitRejected();
                 code = CloseCode.PolicyViolation;
+                _state.Log.ConnectionLimitRefused(clientIp, refusal);
             }
 
             _state.Metrics.Closed(code);
@@ -381,6 +385,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
             case WebSocketMessageType.Binary:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                _state.Log.ProtocolError(client, CloseCode.UnsupportedData, "Binary messages are not supported");
                 client.TrySendClose(CloseCode.UnsupportedData, "Binary messages are not supported");
                 return false;
 

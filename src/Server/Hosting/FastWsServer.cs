@@ -74,7 +74,8 @@ public sealed class FastWsServer : IAsyncDisposable
     /// </summary>
     /// <exception cref="OptionsValidationException">A setting is invalid (the message names it; see <see cref="FastWsOptionsValidator"/>).</exception>
     /// <exception cref="TlsCertificateException">A TLS certificate file cannot be used (a wrong password, a key of another certificate, ...).</exception>
-    public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null)
+    /// <param name="configureLogging">Runs on the host's logging builder after the configuration's own settings (tests add a capturing provider).</param>
+    public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null, Action<ILoggingBuilder>? configureLogging = null)
     {
         // Content root is the binary's folder, so appsettings*.json are found wherever the server is started from.
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -101,6 +102,7 @@ public sealed class FastWsServer : IAsyncDisposable
         }
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        configureLogging?.Invoke(builder.Logging);
         int kernelSendBufferBytes = options.SlowConsumer.SocketSendBufferBytes;
         builder.WebHost.UseSockets(sockets =>
         {
@@ -131,8 +133,9 @@ public sealed class FastWsServer : IAsyncDisposable
         if (epoll)
         {
             // Made by the container (not handed to it) so that the container disposes it, stopping its epoll threads.
-            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new EpollTransportFactory(
-                options.Transport.EffectiveIoThreads, kernelSendBufferBytes, options.Transport.EffectiveDeferAcceptSeconds));
+            builder.Services.AddSingleton<IConnectionListenerFactory>(services => new EpollTransportFactory(
+                options.Transport.EffectiveIoThreads, kernelSendBufferBytes, options.Transport.EffectiveDeferAcceptSeconds,
+                new ServerEvents(services.GetRequiredService<ILoggerFactory>().CreateLogger("FastWs.Transport"))));
         }
 
         IPEndPoint webSocketEndPoint = options.WebSocket.ToEndPoint();
@@ -166,7 +169,10 @@ public sealed class FastWsServer : IAsyncDisposable
         });
 
         WebApplication app = builder.Build();
-        state.Auth.AttachLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FastWs.Auth"));
+        ILoggerFactory loggers = app.Services.GetRequiredService<ILoggerFactory>();
+        state.Auth.AttachLogger(loggers.CreateLogger("FastWs.Auth"));
+        state.Log = new ServerEvents(loggers.CreateLogger("FastWs.Connections"));
+        state.ConnectionControl.Log = state.Log;
         // The HTTP endpoint's errors as RFC 7807 problem details: an exception escaping an endpoint is a 500 with a
         // problem body (the exception is logged, never shown), and a framework error without a body (a 404, a 405, a
         // request that does not bind) gets one too. The WebSocket endpoint does not go through this pipeline.
@@ -186,10 +192,12 @@ public sealed class FastWsServer : IAsyncDisposable
             if (source is not null)
             {
                 source.Logger = tlsLogger;
-                tlsLogger.LogInformation("TLS on the {Endpoint} endpoint: {Certificate}", endpoint, source.Describe());
+                ServerLog.TlsCertificateInUse(tlsLogger, endpoint, source.Describe());
             }
         }
 
+        ILogger serverLogger = loggers.CreateLogger("FastWs.Server");
+        app.Lifetime.ApplicationStarted.Register(() => ServerLog.Started(serverLogger, server.WebSocketUri, state.Transport, server.HttpUri));
         if (options.WarmUp)
         {
             var warmUp = new StartupWarmUp(state, app.Services.GetRequiredService<ILogger<StartupWarmUp>>(), webSocketTls);
@@ -204,9 +212,10 @@ public sealed class FastWsServer : IAsyncDisposable
     }
 
     /// <summary>Creates and starts a server; returns once both endpoints are listening and the warm-up connection (if on) is done.</summary>
-    public static async Task<FastWsServer> StartAsync(string[] args, Action<FastWsOptions>? configure = null, CancellationToken cancellationToken = default)
+    public static async Task<FastWsServer> StartAsync(string[] args, Action<FastWsOptions>? configure = null, CancellationToken cancellationToken = default,
+        Action<ILoggingBuilder>? configureLogging = null)
     {
-        FastWsServer server = Create(args, configure);
+        FastWsServer server = Create(args, configure, configureLogging);
         await server._app.StartAsync(cancellationToken).ConfigureAwait(false);
         await server.State.WhenWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
         return server;

@@ -1,5 +1,6 @@
 using System.Net;
 using FastWs.Server.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace FastWs.Server.Tests.TestSupport;
 
@@ -30,7 +31,9 @@ internal sealed class TestServer : IAsyncDisposable
     public IPEndPoint WebSocketEndPoint => Server.WebSocketEndPoint;
 
     /// <param name="args">Extra command-line arguments (configuration such as <c>--Logging:CaptureScopes=true</c>).</param>
-    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null, string[]? args = null)
+    /// <param name="logs">A provider that sees every log entry (the configuration's levels still apply: pass
+    /// <c>--Logging:LogLevel:FastWs=Debug</c> in <paramref name="args"/> for debug events).</param>
+    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null, string[]? args = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         using var timeout = new CancellationTokenSource(DefaultTimeout);
         FastWsServer server = await FastWsServer.StartAsync(
@@ -57,7 +60,14 @@ internal sealed class TestServer : IAsyncDisposable
                 options.WarmUp = false;
                 configure?.Invoke(options);
             },
-            timeout.Token);
+            timeout.Token,
+            logging =>
+            {
+                if (logs is not null)
+                {
+                    logging.AddProvider(logs);
+                }
+            });
 
         Assert.NotEqual(0, server.WebSocketEndPoint.Port);
         Assert.NotEqual(0, server.HttpEndPoint.Port);
