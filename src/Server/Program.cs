@@ -1,4 +1,5 @@
 using FastWs.Server.Hosting;
+using Microsoft.Extensions.Options;
 
 // FastWs: `dotnet run --project src/Server -- --demo` starts the server with a simulated market feed.
 // Every setting can come from appsettings.json, FastWs__* environment variables or --FastWs:Key=value arguments.
@@ -10,9 +11,9 @@ try
 {
     server = FastWsServer.Create(hostArgs, options => options.Demo |= demo);
 }
-catch (TlsCertificateException ex)
+catch (Exception ex) when (ex is OptionsValidationException or TlsCertificateException)
 {
-    // A certificate file that is missing or unusable: one line naming the setting, exit code 1, no stack trace.
+    // A bad setting or an unusable certificate file: one line naming the setting(s), exit code 1, no stack trace.
     Console.Error.WriteLine("FastWs could not start: " + ex.Message);
     return 1;
 }

@@ -93,9 +93,13 @@ public sealed class HttpPublishTests
         string text = await response.Content.ReadAsStringAsync();
 
         Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{because}: expected 400, got {(int)response.StatusCode} {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         using (JsonDocument error = JsonDocument.Parse(text))
         {
-            Assert.False(string.IsNullOrWhiteSpace(error.RootElement.GetProperty("error").GetString()), because);
+            Assert.Equal(400, error.RootElement.GetProperty("status").GetInt32());
+            Assert.Equal("Bad Request", error.RootElement.GetProperty("title").GetString());
+            Assert.StartsWith("https://", error.RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
+            Assert.False(string.IsNullOrWhiteSpace(error.RootElement.GetProperty("detail").GetString()), because);
         }
 
         await client.AssertNoMessageAsync(Quiet);

@@ -7,6 +7,8 @@ using FastWs.Protocol.Frames;
 using FastWs.Server.Hosting;
 using FastWs.Server.Http;
 using FastWs.Server.Tests.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 
 namespace FastWs.Server.Tests;
@@ -141,14 +143,24 @@ public sealed class StartupWarmUpTests
     }
 
     [Fact]
-    public void Readyz_is_503_while_warming_up_and_once_shutdown_begins()
+    public async Task Readyz_is_503_while_warming_up_and_once_shutdown_begins()
     {
         var state = new ServerState(new FastWsOptions());
-        Assert.Equal((503, "warming up\n"), HealthEndpoints.Readiness(state));
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton(state);
+        services.AddFastWsHealthChecks();
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        HealthCheckService health = provider.GetRequiredService<HealthCheckService>();
+
+        Assert.Equal((503, "warming up\n"), await HealthEndpoints.ReadinessAsync(health));
+        Assert.Equal((200, "ok\n"), await HealthEndpoints.LivenessAsync(health));
         state.MarkWarm();
-        Assert.Equal((200, "ready\n"), HealthEndpoints.Readiness(state));
+        Assert.Equal((200, "ready\n"), await HealthEndpoints.ReadinessAsync(health));
         state.BeginShutdown();
-        Assert.Equal((503, "shutting down\n"), HealthEndpoints.Readiness(state));
+        Assert.Equal((503, "shutting down\n"), await HealthEndpoints.ReadinessAsync(health));
+        Assert.Equal((200, "ok\n"), await HealthEndpoints.LivenessAsync(health));
+        await state.DisposeAsync();
     }
 
     [Fact]

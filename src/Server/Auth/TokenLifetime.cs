@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FastWs.Server.Connections;
+using FastWs.Server.Hosting;
 using FastWs.Server.Messages;
 using FastWs.Server.Metrics;
 
@@ -12,11 +13,11 @@ namespace FastWs.Server.Auth;
 internal static class TokenLifetime
 {
     /// <summary>Called for each connection that carries a <see cref="ConnectionAuth"/>, once per supervisor tick.</summary>
-    public static void Check(WebSocketConnection connection, ConnectionAuth auth, long nowMs, DateTime nowUtc, AuthOptions options, ServerMetrics metrics)
+    public static void Check(WebSocketConnection connection, ConnectionAuth auth, long nowMs, DateTime nowUtc, AuthOptions options, ServerMetrics metrics, ServerEvents? log = null)
     {
         if (auth.IsAwaiting)
         {
-            CheckWait(connection, auth, nowMs, options, metrics);
+            CheckWait(connection, auth, nowMs, options, metrics, log);
             return;
         }
 
@@ -33,6 +34,7 @@ internal static class TokenLifetime
             if (connection.TrySendClose(AuthCloseCode.TokenExpired, "token expired"))
             {
                 metrics.TokenExpired();
+                log?.TokenExpired(connection);
             }
 
             return;
@@ -67,7 +69,7 @@ internal static class TokenLifetime
     /// A connection that came without a token and has not sent one in time: closed with 4001 when tokens are required,
     /// otherwise it stays anonymous and the subscriptions that waited for a user are refused.
     /// </summary>
-    private static void CheckWait(WebSocketConnection connection, ConnectionAuth auth, long nowMs, AuthOptions options, ServerMetrics metrics)
+    private static void CheckWait(WebSocketConnection connection, ConnectionAuth auth, long nowMs, AuthOptions options, ServerMetrics metrics, ServerEvents? log)
     {
         List<string>? refused;
         lock (auth)
@@ -83,6 +85,7 @@ internal static class TokenLifetime
         if (options.Required)
         {
             metrics.AuthFailed(AuthFailure.Timeout);
+            log?.AuthFailed(connection.ConnectionId, connection.ClientIp, AuthFailures.Reason(AuthFailure.Timeout));
             connection.TrySendClose(AuthCloseCode.InvalidToken, AuthFailures.Reason(AuthFailure.Timeout));
             return;
         }

@@ -35,6 +35,9 @@ public sealed class ConnectionControl
         _connections = connections;
     }
 
+    /// <summary>Where closes by id are logged; set with the host's logging.</summary>
+    internal Hosting.ServerEvents Log { get; set; } = Hosting.ServerEvents.None;
+
     /// <summary>
     /// Sends <paramref name="json"/> (exactly one JSON value, UTF-8) to one connection as a text frame, as given.
     /// A connection over its unsent-output limit skips it, as it skips data (<see cref="ConnectionCommandResult.Skipped"/>).
@@ -98,6 +101,7 @@ public sealed class ConnectionControl
             return ConnectionCommandResult.NotFound;
         }
 
+        Log.ClosedById(connectionId, code, reason);
         return connection.TrySendClose(code, reason) ? ConnectionCommandResult.Sent : ConnectionCommandResult.Closing;
     }
 

@@ -51,6 +51,11 @@ internal sealed class ConnectionSupervisor : BackgroundService
             _state.Metrics.HandshakeFailed(HandshakeFailure.Timeout);
         }
 
+        if (expired > 0)
+        {
+            _state.Log.HandshakesTimedOut(expired, options.HandshakeTimeout);
+        }
+
         long now = Environment.TickCount64;
         long pingIntervalMs = (long)options.Heartbeat.PingInterval.TotalMilliseconds;
         long pongTimeoutMs = (long)options.Heartbeat.PongTimeout.TotalMilliseconds;
@@ -70,6 +75,7 @@ internal sealed class ConnectionSupervisor : BackgroundService
                 else if (heartbeat == HeartbeatState.TimedOut)
                 {
                     _state.Metrics.HeartbeatMissed();
+                    _state.Log.HeartbeatMissed(connection, options.Heartbeat.PongTimeout);
                     connection.TrySendClose(CloseCode.GoingAway, "No answer to ping");
                     connection.Abort("Heartbeat timeout");
                     continue;
@@ -78,18 +84,20 @@ internal sealed class ConnectionSupervisor : BackgroundService
 
             if (closeTimeoutMs > 0 && connection.CloseUnansweredFor(now, closeTimeoutMs))
             {
+                _state.Log.CloseUnanswered(connection, options.CloseTimeout);
                 connection.Abort("Close not answered in time");
                 continue;
             }
 
             if (connection.Auth is { } auth)
             {
-                TokenLifetime.Check(connection, auth, now, nowUtc, options.Auth, _state.Metrics);
+                TokenLifetime.Check(connection, auth, now, nowUtc, options.Auth, _state.Metrics, _state.Log);
             }
 
             if (connection.CongestedFor > slowLimit)
             {
                 _state.Metrics.SlowConsumerClosed();
+                _state.Log.SlowConsumerClosed(connection, slowLimit);
                 // The client is not reading, so it will likely never see the close frame: drop it right after.
                 connection.TrySendClose(CloseCode.TryAgainLater, "Slow consumer: output backlog over limit");
                 connection.Abort("Slow consumer");

@@ -13,6 +13,7 @@ using FastWs.Server.Messages;
 using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FastWs.Server.Connections;
 
@@ -33,10 +34,14 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     // ciphertext, and only the TLS middleware's pipe (StreamPipeOutput) can put frames into it.
     private readonly bool _directSends;
 
-    public WebSocketConnectionHandler(ServerState state)
+    private readonly HealthCheckService _health;
+
+    public WebSocketConnectionHandler(ServerState state, HealthCheckService health)
     {
         ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(health);
         _state = state;
+        _health = health;
         _parserOptions = new UpgradeParserOptions { MaxHeaderBytes = state.Options.MaxHandshakeHeaderBytes };
         _readerOptions = new WebSocketReaderOptions { MaxMessageSize = state.Options.MaxMessageSize };
         _subscriptions = new SubscriptionManager(state);
@@ -137,6 +142,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
                 if (status == WebSocketReadStatus.ProtocolError)
                 {
+                    _state.Log.ProtocolError(client, reader.ErrorCloseCode, reader.ErrorReason);
                     client.TrySendClose(reader.ErrorCloseCode, reader.ErrorReason);
                     outcome = ReadOutcome.End;
                 }
@@ -197,7 +203,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             _state.Metrics.PlainHttpRequestServed();
             try
             {
-                await WebSocketPortRequests.AnswerAsync(_state, plain, connection.Transport.Output).ConfigureAwait(false);
+                await WebSocketPortRequests.AnswerAsync(_state, _health, plain, connection.Transport.Output).ConfigureAwait(false);
             }
             catch (Exception ex) when (IsDisconnect(ex))
             {
@@ -210,6 +216,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         if (request is null)
         {
             _state.Metrics.HandshakeFailed(failure);
+            _state.Log.HandshakeRefused((connection.RemoteEndPoint as IPEndPoint)?.Address, failure);
             return null;
         }
 
@@ -237,11 +244,13 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                 _state.Metrics.AuthFailed(token.Failure);
                 code = AuthCloseCode.InvalidToken;
                 refusal = AuthFailures.Reason(token.Failure);
+                _state.Log.AuthFailed(null, clientIp, refusal);
             }
             else
             {
                 _state.Metrics.LimitRejected();
                 code = CloseCode.PolicyViolation;
+                _state.Log.ConnectionLimitRefused(clientIp, refusal);
             }
 
             _state.Metrics.Closed(code);
@@ -376,6 +385,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
             case WebSocketMessageType.Binary:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                _state.Log.ProtocolError(client, CloseCode.UnsupportedData, "Binary messages are not supported");
                 client.TrySendClose(CloseCode.UnsupportedData, "Binary messages are not supported");
                 return false;
 

@@ -114,15 +114,15 @@ internal sealed class CertificateSource
             Loaded next = Read(_tls, _setting);
             // The old certificate is not disposed: handshakes under way may still be using it.
             Volatile.Write(ref _current, next);
-            Logger.LogInformation("TLS certificate of {Setting} reloaded: {Certificate}", _setting, Describe(next.Certificate));
+            ServerLog.TlsCertificateReloaded(Logger, _setting, Describe(next.Certificate));
         }
         catch (TlsCertificateException ex)
         {
-            Logger.LogWarning("TLS certificate of {Setting} not reloaded, the one in use stays: {Reason}", _setting, ex.Message);
+            ServerLog.TlsCertificateReloadFailed(Logger, _setting, ex.Message);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Logger.LogWarning("TLS certificate files of {Setting} could not be checked, the certificate in use stays: {Reason}", _setting, ex.Message);
+            ServerLog.TlsCertificateCheckFailed(Logger, _setting, ex.Message);
         }
         finally
         {

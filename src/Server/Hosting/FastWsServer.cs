@@ -17,6 +17,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace FastWs.Server.Hosting;
 
@@ -71,16 +72,18 @@ public sealed class FastWsServer : IAsyncDisposable
     /// Creates the server from command-line arguments and the usual configuration sources; <paramref name="configure"/>
     /// runs last and wins. Does not start it.
     /// </summary>
-    /// <exception cref="TlsCertificateException">A TLS certificate setting names a file that cannot be used.</exception>
+    /// <exception cref="OptionsValidationException">A setting is invalid (the message names it; see <see cref="FastWsOptionsValidator"/>).</exception>
+    /// <exception cref="TlsCertificateException">A TLS certificate file cannot be used (a wrong password, a key of another certificate, ...).</exception>
+    /// <param name="configureLogging">Runs on the host's logging builder after the configuration's own settings (tests add a capturing provider).</param>
     /// <param name="time">The clock for conflation; tests pass a fake one. The system clock by default.</param>
-    public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null, TimeProvider? time = null)
+    public static FastWsServer Create(string[] args, Action<FastWsOptions>? configure = null, Action<ILoggingBuilder>? configureLogging = null,
+        TimeProvider? time = null)
     {
         // Content root is the binary's folder, so appsettings*.json are found wherever the server is started from.
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        var options = new FastWsOptions();
-        builder.Configuration.GetSection(FastWsOptions.SectionName).Bind(options);
-        CheckAccessRules(builder.Configuration.GetSection(FastWsOptions.SectionName + ":Namespaces"));
-        configure?.Invoke(options);
+        // Bound, changed by configure and validated (FastWsOptionsValidator) before anything else: a bad setting stops
+        // here with one message naming it.
+        FastWsOptions options = FastWsOptionsSetup.Load(builder.Configuration, configure);
 
         // Certificates first: a missing file or a wrong password stops here, before anything is built or bound.
         CertificateSource? webSocketTls = options.WebSocket.Tls.Enabled ? CertificateSource.Load(options.WebSocket.Tls, SectionName("WebSocket")) : null;
@@ -88,7 +91,10 @@ public sealed class FastWsServer : IAsyncDisposable
 
         var state = new ServerState(options, time);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddSingleton(state);
+        builder.Services.AddFastWsHealthChecks();
+        builder.Services.AddProblemDetails();
         builder.Services.AddHostedService<ConnectionSupervisor>();
         builder.Services.AddHostedService<GracefulShutdown>();
         builder.Services.AddHostedService<IdleMemoryTrim>();
@@ -98,6 +104,7 @@ public sealed class FastWsServer : IAsyncDisposable
         }
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        configureLogging?.Invoke(builder.Logging);
         int kernelSendBufferBytes = options.SlowConsumer.SocketSendBufferBytes;
         builder.WebHost.UseSockets(sockets =>
         {
@@ -128,8 +135,9 @@ public sealed class FastWsServer : IAsyncDisposable
         if (epoll)
         {
             // Made by the container (not handed to it) so that the container disposes it, stopping its epoll threads.
-            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new EpollTransportFactory(
-                options.Transport.EffectiveIoThreads, kernelSendBufferBytes, options.Transport.EffectiveDeferAcceptSeconds));
+            builder.Services.AddSingleton<IConnectionListenerFactory>(services => new EpollTransportFactory(
+                options.Transport.EffectiveIoThreads, kernelSendBufferBytes, options.Transport.EffectiveDeferAcceptSeconds,
+                new ServerEvents(services.GetRequiredService<ILoggerFactory>().CreateLogger("FastWs.Transport"))));
         }
 
         IPEndPoint webSocketEndPoint = options.WebSocket.ToEndPoint();
@@ -163,7 +171,15 @@ public sealed class FastWsServer : IAsyncDisposable
         });
 
         WebApplication app = builder.Build();
-        state.Auth.AttachLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FastWs.Auth"));
+        ILoggerFactory loggers = app.Services.GetRequiredService<ILoggerFactory>();
+        state.Auth.AttachLogger(loggers.CreateLogger("FastWs.Auth"));
+        state.Log = new ServerEvents(loggers.CreateLogger("FastWs.Connections"));
+        state.ConnectionControl.Log = state.Log;
+        // The HTTP endpoint's errors as RFC 7807 problem details: an exception escaping an endpoint is a 500 with a
+        // problem body (the exception is logged, never shown), and a framework error without a body (a 404, a 405, a
+        // request that does not bind) gets one too. The WebSocket endpoint does not go through this pipeline.
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
         PublishEndpoint.Map(app);
         ConnectionEndpoints.Map(app);
         HealthEndpoints.Map(app);
@@ -178,10 +194,12 @@ public sealed class FastWsServer : IAsyncDisposable
             if (source is not null)
             {
                 source.Logger = tlsLogger;
-                tlsLogger.LogInformation("TLS on the {Endpoint} endpoint: {Certificate}", endpoint, source.Describe());
+                ServerLog.TlsCertificateInUse(tlsLogger, endpoint, source.Describe());
             }
         }
 
+        ILogger serverLogger = loggers.CreateLogger("FastWs.Server");
+        app.Lifetime.ApplicationStarted.Register(() => ServerLog.Started(serverLogger, server.WebSocketUri, state.Transport, server.HttpUri));
         if (options.WarmUp)
         {
             var warmUp = new StartupWarmUp(state, app.Services.GetRequiredService<ILogger<StartupWarmUp>>(), webSocketTls);
@@ -195,31 +213,11 @@ public sealed class FastWsServer : IAsyncDisposable
         return server;
     }
 
-    /// <summary>
-    /// The configuration binder skips a dictionary entry whose value does not convert, so a misspelt rule
-    /// (<c>Subscribe=Ownr</c>) would silently leave the namespace at its default, Anyone. Every rule written in
-    /// configuration is therefore parsed here once more, and a bad one stops the start naming the setting.
-    /// </summary>
-    private static void CheckAccessRules(IConfigurationSection namespaces)
-    {
-        foreach (IConfigurationSection ns in namespaces.GetChildren())
-        {
-            foreach (string action in new[] { "Subscribe", "Publish" })
-            {
-                string? value = ns[action];
-                if (value is not null && !Auth.AccessPolicy.TryParse(value, out _))
-                {
-                    throw new InvalidOperationException($"{ns.Path}:{action}: '{value}' is not an access rule; expected Anyone, Authenticated, Owner, Role:<name>, Loopback or Nobody");
-                }
-            }
-        }
-    }
-
     /// <summary>Creates and starts a server; returns once both endpoints are listening and the warm-up connection (if on) is done.</summary>
     public static async Task<FastWsServer> StartAsync(string[] args, Action<FastWsOptions>? configure = null, CancellationToken cancellationToken = default,
-        TimeProvider? time = null)
+        Action<ILoggingBuilder>? configureLogging = null, TimeProvider? time = null)
     {
-        FastWsServer server = Create(args, configure, time);
+        FastWsServer server = Create(args, configure, configureLogging, time);
         await server._app.StartAsync(cancellationToken).ConfigureAwait(false);
         await server.State.WhenWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
         return server;

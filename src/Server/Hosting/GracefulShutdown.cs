@@ -1,6 +1,7 @@
 using FastWs.Protocol.Frames;
 using FastWs.Server.Connections;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace FastWs.Server.Hosting;
 
@@ -14,10 +15,12 @@ namespace FastWs.Server.Hosting;
 internal sealed class GracefulShutdown : IHostedLifecycleService
 {
     private readonly ServerState _state;
+    private readonly ILogger<GracefulShutdown> _logger;
 
-    public GracefulShutdown(ServerState state)
+    public GracefulShutdown(ServerState state, ILogger<GracefulShutdown> logger)
     {
         _state = state;
+        _logger = logger;
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -33,6 +36,7 @@ internal sealed class GracefulShutdown : IHostedLifecycleService
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         _state.BeginShutdown();
+        ServerLog.ShutdownBegun(_logger, _state.Connections.Count);
         await _state.Publisher.DrainAsync().ConfigureAwait(false);
 
         foreach (WebSocketConnection connection in _state.Connections.All)
@@ -46,9 +50,13 @@ internal sealed class GracefulShutdown : IHostedLifecycleService
             await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
         }
 
+        int unanswered = 0;
         foreach (WebSocketConnection connection in _state.Connections.All)
         {
             connection.Abort("Server shut down");
+            unanswered++;
         }
+
+        ServerLog.ShutdownDone(_logger, unanswered);
     }
 }

@@ -90,7 +90,6 @@ internal sealed class IdleMemoryTrim : BackgroundService
         long released = residentBefore - Environment.WorkingSet;
         RecordTrim(GC.GetTotalAllocatedBytes());
         _state.Metrics.IdleTrimmed(pause, released);
-        _logger.LogInformation("Idle memory trim: {ReleasedMiB:F1} MiB returned, paused {PauseMs:F1} ms ({Connections} connections)",
-            released / (1024.0 * 1024.0), pause.TotalMilliseconds, _state.Metrics.ConnectionsActive);
+        ServerLog.IdleMemoryTrimmed(_logger, released / (1024.0 * 1024.0), pause.TotalMilliseconds, (int)_state.Metrics.ConnectionsActive);
     }
 }

@@ -82,6 +82,9 @@ public sealed class ServerState : IAsyncDisposable
         Publisher.Stop();
     }
 
+    /// <summary>Per-connection log events (closes and refusals the server decides), rate-limited; nothing until the host's logging is attached.</summary>
+    public ServerEvents Log { get; internal set; } = ServerEvents.None;
+
     /// <summary>The counters as a System.Diagnostics.Metrics meter named "FastWs".</summary>
     public FastWsMeter Meter { get; }
 

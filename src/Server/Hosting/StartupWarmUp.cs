@@ -75,17 +75,16 @@ internal sealed class StartupWarmUp
             {
                 long before = watch.ElapsedMilliseconds;
                 (int tried, int accepted) = _state.Auth.WarmUp();
-                _logger.LogInformation("Token checks warmed up in {Milliseconds} ms ({Accepted} of {Tried} throwaway tokens accepted)", watch.ElapsedMilliseconds - before, accepted, tried);
+                ServerLog.TokenChecksWarmedUp(_logger, watch.ElapsedMilliseconds - before, accepted, tried);
             }
 
-            _logger.LogInformation("Warm-up connection served in {Milliseconds} ms; ready", watch.ElapsedMilliseconds);
+            ServerLog.WarmUpServed(_logger, watch.ElapsedMilliseconds);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             if (!stopping.IsCancellationRequested)
             {
-                _logger.LogWarning("Warm-up connection failed after {Milliseconds} ms ({Reason}); ready anyway, the first client pays the start-up cost",
-                    watch.ElapsedMilliseconds, ex.Message);
+                ServerLog.WarmUpFailed(_logger, watch.ElapsedMilliseconds, ex.Message);
             }
         }
         finally

@@ -76,7 +76,12 @@ internal static class ApiAccess
         return new Caller(IPAddress.IsLoopback(client), user);
     }
 
-    public static IResult Error(string message, int status) => Results.Json(new ErrorBody(message), statusCode: status);
+    /// <summary>
+    /// An RFC 7807 problem details answer (<c>application/problem+json</c>): <c>type</c> and <c>title</c> from the
+    /// status (ASP.NET Core's defaults: the RFC 9110 section and its reason phrase), <c>status</c>, and
+    /// <paramref name="message"/> as <c>detail</c>.
+    /// </summary>
+    public static IResult Error(string message, int status) => Results.Problem(detail: message, statusCode: status);
 
     public static IResult ShuttingDown() => Error("The server is shutting down", StatusCodes.Status503ServiceUnavailable);
 
@@ -95,9 +100,7 @@ internal static class ApiAccess
         public Task ExecuteAsync(HttpContext httpContext)
         {
             httpContext.Response.Headers.WWWAuthenticate = challenge;
-            return Results.Json(new ErrorBody(message), statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(httpContext);
+            return Error(message, StatusCodes.Status401Unauthorized).ExecuteAsync(httpContext);
         }
     }
-
-    internal sealed record ErrorBody(string Error);
 }

@@ -70,7 +70,8 @@ internal static class ConnectionEndpoints
         {
             using JsonDocument document = JsonDocument.Parse(await ReadBodyAsync(context).ConfigureAwait(false));
             JsonElement root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("code", out JsonElement codeElement) || !codeElement.TryGetUInt16(out code))
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("code", out JsonElement codeElement)
+                || codeElement.ValueKind != JsonValueKind.Number || !codeElement.TryGetUInt16(out code))
             {
                 return ApiAccess.Error("Body must be {\"code\":4000,\"reason\":\"...\"} with a numeric code", StatusCodes.Status400BadRequest);
             }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
 using FastWs.Server.Hosting;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FastWs.Server.Http;
 
@@ -53,13 +54,13 @@ internal static class WebSocketPortRequests
     }
 
     /// <summary>Writes the complete answer (with <c>Connection: close</c>: the connection is not reused) and flushes.</summary>
-    public static ValueTask<FlushResult> AnswerAsync(ServerState state, WebSocketPortRequest request, PipeWriter output)
+    public static async ValueTask<FlushResult> AnswerAsync(ServerState state, HealthCheckService health, WebSocketPortRequest request, PipeWriter output)
     {
         (int status, string contentType, byte[] body) = request switch
         {
             WebSocketPortRequest.Stats => (StatusCodesOk, StatsEndpoints.StatsContentType, StatsEndpoints.WriteStats(state)),
-            WebSocketPortRequest.Health => Text(HealthEndpoints.Liveness()),
-            WebSocketPortRequest.Ready => Text(HealthEndpoints.Readiness(state)),
+            WebSocketPortRequest.Health => Text(await HealthEndpoints.LivenessAsync(health).ConfigureAwait(false)),
+            WebSocketPortRequest.Ready => Text(await HealthEndpoints.ReadinessAsync(health).ConfigureAwait(false)),
             _ => throw new ArgumentOutOfRangeException(nameof(request)),
         };
 
@@ -67,7 +68,7 @@ internal static class WebSocketPortRequests
             $"HTTP/1.1 {status} {(status == StatusCodesOk ? "OK" : "Service Unavailable")}\r\nContent-Type: {contentType}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
         output.Write(Encoding.ASCII.GetBytes(head));
         output.Write(body);
-        return output.FlushAsync();
+        return await output.FlushAsync().ConfigureAwait(false);
     }
 
     private const int StatusCodesOk = 200;

@@ -119,6 +119,7 @@ internal sealed class ClientRequestHandler
         _metrics.RateLimitHit();
         if (_limits.MaxRateLimitErrors > 0 && ++connection.RateLimitErrors > _limits.MaxRateLimitErrors)
         {
+            _state.Log.RateLimitClosed(connection, connection.RateLimitErrors);
             connection.TrySendClose(CloseCode.PolicyViolation, "Rate limit exceeded repeatedly");
             keepOpen = false;
         }
@@ -139,7 +140,8 @@ internal sealed class ClientRequestHandler
             SubscriptionResult result = _subscriptions.Subscribe(connection, name, reply);
             if (result.ClosesConnection)
             {
-                connection.TrySendClose(CloseCode.PolicyViolation, result.Message);
+                _state.Log.KeyGroupLimitClosed(connection, result.Message);
+            connection.TrySendClose(CloseCode.PolicyViolation, result.Message);
                 return false;
             }
 
@@ -237,6 +239,7 @@ internal sealed class ClientRequestHandler
         }
         else if (result.ClosesConnection)
         {
+            _state.Log.KeyGroupLimitClosed(connection, result.Message);
             connection.TrySendClose(CloseCode.PolicyViolation, result.Message);
             return false;
         }
@@ -449,6 +452,7 @@ internal sealed class ClientRequestHandler
         if (!check.IsValid)
         {
             _metrics.AuthFailed(check.Failure);
+            _state.Log.AuthFailed(connection.ConnectionId, connection.ClientIp, AuthFailures.Reason(check.Failure));
             connection.TrySendClose(AuthCloseCode.InvalidToken, AuthFailures.Reason(check.Failure));
             return false;
         }

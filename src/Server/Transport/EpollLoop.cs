@@ -26,8 +26,13 @@ internal sealed unsafe class EpollLoop : IDisposable
     private readonly Thread _thread;
     private volatile bool _stopping;
 
-    public EpollLoop(string name)
+    private readonly string _name;
+    private readonly Hosting.ServerEvents _log;
+
+    public EpollLoop(string name, Hosting.ServerEvents? log = null)
     {
+        _name = name;
+        _log = log ?? Hosting.ServerEvents.None;
         _epollFd = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
         if (_epollFd < 0)
         {
@@ -137,7 +142,7 @@ internal sealed unsafe class EpollLoop : IDisposable
                 {
                     // Continuations catch their own exceptions (they are async methods); anything that still gets
                     // here is a bug, and must not stop the loop that every other socket on it depends on.
-                    Console.Error.WriteLine($"FastWs epoll loop: unhandled exception: {ex}");
+                    _log.EpollLoopError(_name, ex);
                 }
             }
         }

@@ -19,10 +19,13 @@ internal sealed class EpollTransportFactory : IConnectionListenerFactory, IConne
     private readonly int _deferAcceptSeconds;
     private readonly Lock _lock = new();
     private EpollLoop[]? _loops;
+    private readonly Hosting.ServerEvents _log;
 
     /// <param name="deferAcceptSeconds">TCP_DEFER_ACCEPT for the listening sockets (0 = off; see TransportOptions.DeferAccept).</param>
-    public EpollTransportFactory(int loopCount, int sendBufferBytes, int deferAcceptSeconds)
+    /// <param name="log">Where an exception escaping a socket's handler on an epoll thread is logged.</param>
+    public EpollTransportFactory(int loopCount, int sendBufferBytes, int deferAcceptSeconds, Hosting.ServerEvents? log = null)
     {
+        _log = log ?? Hosting.ServerEvents.None;
         _loopCount = Math.Max(1, loopCount);
         _sendBufferBytes = sendBufferBytes;
         _deferAcceptSeconds = deferAcceptSeconds;
@@ -59,7 +62,7 @@ internal sealed class EpollTransportFactory : IConnectionListenerFactory, IConne
         var loops = new EpollLoop[_loopCount];
         for (int i = 0; i < loops.Length; i++)
         {
-            loops[i] = new EpollLoop($"FastWs epoll {i}");
+            loops[i] = new EpollLoop($"FastWs epoll {i}", _log);
         }
 
         return loops;

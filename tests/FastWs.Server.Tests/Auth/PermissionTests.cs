@@ -135,7 +135,7 @@ public sealed class PermissionTests
         var badRule = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(args: ["--FastWs:Namespaces:orders:Subscribe=Admins"]));
         Assert.Contains("Admins", badRule.ToString(), StringComparison.Ordinal);
 
-        var badPattern = await Assert.ThrowsAsync<InvalidOperationException>(() => TestServer.StartAsync(o => o.Namespaces["orders"] = new NamespaceOptions { KeyPattern = "[" }));
+        var badPattern = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => TestServer.StartAsync(o => o.Namespaces["orders"] = new NamespaceOptions { KeyPattern = "[" }));
         Assert.Contains("FastWs:Namespaces:orders:KeyPattern", badPattern.Message, StringComparison.Ordinal);
     }
 

@@ -154,6 +154,7 @@ public sealed class RecoveryTests
         {
             o.Namespaces["trades"].Retention = TimeSpan.FromMilliseconds(300);
             o.Heartbeat.PingInterval = TimeSpan.FromMilliseconds(400); // a faster supervisor tick, which sweeps retention
+            o.Heartbeat.PongTimeout = TimeSpan.FromMilliseconds(300);
         }, marketDataDefaults: true);
         string epoch;
         await using (StreamClient stream = await StreamClient.SubscribeAsync(server, "trades:SOL"))

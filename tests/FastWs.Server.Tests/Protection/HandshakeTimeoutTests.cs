@@ -142,7 +142,8 @@ public sealed class HandshakeTimeoutTests
         await using TestServer server = await TestServer.StartAsync(o =>
         {
             o.HandshakeTimeout = TimeSpan.Zero;
-            o.Heartbeat.PingInterval = TimeSpan.FromSeconds(1); // keeps the supervisor ticking every 250 ms
+            o.Heartbeat.PingInterval = TimeSpan.FromSeconds(2);
+            o.Heartbeat.PongTimeout = TimeSpan.FromSeconds(1); // keeps the supervisor ticking every 250 ms
         });
         await using RawClient client = await RawClient.ConnectAsync(server.WebSocketEndPoint);
         string request = RawClient.UpgradeRequest(server.WebSocketEndPoint, "/ws", RawClient.NewKey());

@@ -7,13 +7,13 @@ using WebSocketMessageType = FastWs.Protocol.Frames.WebSocketMessageType;
 namespace FastWs.Server.Tests.Protection;
 
 /// <summary>
-/// Heartbeats with short intervals (300 ms ping, 300 ms pong timeout): live clients stay, silent ones are dropped
+/// Heartbeats with short intervals (300 ms ping, 250 ms pong timeout: it must be shorter than the interval): live clients stay, silent ones are dropped
 /// and freed. (A client's own ping frame getting a pong is in <see cref="PublishTests"/>.)
 /// </summary>
 public sealed class HeartbeatTests
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
-    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(300);
+    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(250);
 
     private static Task<TestServer> StartAsync() => TestServer.StartAsync(o =>
     {

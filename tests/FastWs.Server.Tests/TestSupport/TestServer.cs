@@ -1,5 +1,6 @@
 using System.Net;
 using FastWs.Server.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace FastWs.Server.Tests.TestSupport;
 
@@ -30,6 +31,8 @@ internal sealed class TestServer : IAsyncDisposable
     public IPEndPoint WebSocketEndPoint => Server.WebSocketEndPoint;
 
     /// <param name="args">Extra command-line arguments (configuration such as <c>--Logging:CaptureScopes=true</c>).</param>
+    /// <param name="logs">A provider that sees every log entry (the configuration's levels still apply: pass
+    /// <c>--Logging:LogLevel:FastWs=Debug</c> in <paramref name="args"/> for debug events).</param>
     /// <param name="marketDataDefaults">
     /// Keep the market-data namespaces' defaults (inline format, price conflation, snapshots, history, retention). Off:
     /// they deliver like <c>bench</c> (<see cref="PlainNamespaces"/>), which is what the tests of fan-out, limits and
@@ -37,8 +40,8 @@ internal sealed class TestServer : IAsyncDisposable
     /// SeedCompatibility) switch it on.
     /// </param>
     /// <param name="time">The clock for conflation (a fake one for timing tests).</param>
-    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null, string[]? args = null, bool marketDataDefaults = false,
-        TimeProvider? time = null)
+    public static async Task<TestServer> StartAsync(Action<FastWsOptions>? configure = null, string[]? args = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null,
+        bool marketDataDefaults = false, TimeProvider? time = null)
     {
         using var timeout = new CancellationTokenSource(DefaultTimeout);
         FastWsServer server = await FastWsServer.StartAsync(
@@ -71,6 +74,13 @@ internal sealed class TestServer : IAsyncDisposable
                 configure?.Invoke(options);
             },
             timeout.Token,
+            logging =>
+            {
+                if (logs is not null)
+                {
+                    logging.AddProvider(logs);
+                }
+            },
             time);
 
         Assert.NotEqual(0, server.WebSocketEndPoint.Port);
