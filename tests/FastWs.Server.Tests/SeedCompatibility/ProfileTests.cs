@@ -33,8 +33,11 @@ public sealed class ProfileTests
         IConfigurationSection fastWs = configuration.GetSection(FastWsOptions.SectionName);
         Assert.True(fastWs.Exists());
 
+        // Bound onto fresh options exactly as FastWsServer.Create binds them (defaults first, then the file).
+        var bound = new FastWsOptions();
+        fastWs.Bind(bound);
         var problems = new List<string>();
-        CheckObject(fastWs, typeof(FastWsOptions), problems);
+        CheckObject(fastWs, typeof(FastWsOptions), bound, problems);
         Assert.True(problems.Count == 0, string.Join(Environment.NewLine, problems));
     }
 
@@ -49,11 +52,32 @@ public sealed class ProfileTests
         }).Build();
 
         var problems = new List<string>();
-        CheckObject(configuration.GetSection(FastWsOptions.SectionName), typeof(FastWsOptions), problems);
+        CheckObject(configuration.GetSection(FastWsOptions.SectionName), typeof(FastWsOptions), null, problems, compare: false);
 
         Assert.Equal(2, problems.Count);
         Assert.Contains(problems, p => p.Contains("ConflationIntervall", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("KeyGroupLimitAction", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_key_check_catches_a_namespace_the_binder_dropped_for_one_bad_value()
+    {
+        // The binder does not throw here: it leaves the whole "price" entry at its defaults, the good value included.
+        IConfigurationRoot configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["FastWs:Namespaces:price:Format"] = "Inlin",
+            ["FastWs:Namespaces:price:ConflationInterval"] = "00:00:02",
+        }).Build();
+        var bound = new FastWsOptions();
+        configuration.GetSection(FastWsOptions.SectionName).Bind(bound);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), bound.Namespaces["price"].ConflationInterval);
+
+        var problems = new List<string>();
+        CheckObject(configuration.GetSection(FastWsOptions.SectionName), typeof(FastWsOptions), bound, problems);
+
+        Assert.Equal(2, problems.Count);
+        Assert.Contains(problems, p => p.Contains("price:Format", StringComparison.Ordinal) && p.Contains("Inlin", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("price:ConflationInterval", StringComparison.Ordinal) && p.Contains("was bound as", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -180,8 +204,13 @@ public sealed class ProfileTests
         Assert.Equal($"user:{TokenFactory.Alice}", direct.GetProperty("channel").GetString());
     }
 
-    /// <summary>Walks a configuration section against an options type the way the binder does (property names, any case).</summary>
-    private static void CheckObject(IConfigurationSection section, Type type, List<string> problems)
+    /// <summary>
+    /// Walks a configuration section against an options object bound from it, the way the binder maps keys (property
+    /// names in any case, dictionary keys, list indexes): every key must name a setting, every value must convert,
+    /// and the bound object must hold the converted value (the binder silently drops a whole dictionary entry, such as
+    /// a namespace, when one of its values does not convert).
+    /// </summary>
+    private static void CheckObject(IConfigurationSection section, Type type, object? bound, List<string> problems, bool compare = true)
     {
         foreach (IConfigurationSection child in section.GetChildren())
         {
@@ -192,45 +221,60 @@ public sealed class ProfileTests
                 continue;
             }
 
-            Check(child, property.PropertyType, problems);
+            Check(child, property.PropertyType, bound is null ? null : property.GetValue(bound), problems, compare);
         }
     }
 
-    private static void Check(IConfigurationSection section, Type type, List<string> problems)
+    private static void Check(IConfigurationSection section, Type type, object? bound, List<string> problems, bool compare)
     {
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Dictionary<,>) && type.GetGenericArguments()[0] == typeof(string))
         {
+            var dictionary = (System.Collections.IDictionary?)bound;
             foreach (IConfigurationSection entry in section.GetChildren())
             {
-                Check(entry, type.GetGenericArguments()[1], problems);
+                if (compare && dictionary is not null && !dictionary.Contains(entry.Key))
+                {
+                    problems.Add($"{entry.Path}: the entry was not bound");
+                }
+
+                Check(entry, type.GetGenericArguments()[1], dictionary?[entry.Key], problems, compare);
             }
         }
         else if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
         {
+            var list = (System.Collections.IList?)bound;
             foreach (IConfigurationSection entry in section.GetChildren())
             {
-                if (!int.TryParse(entry.Key, out _))
+                if (!int.TryParse(entry.Key, out int index))
                 {
                     problems.Add($"{entry.Path}: list entries are numbered (:0, :1, ...)");
+                    continue;
                 }
 
-                Check(entry, type.GetGenericArguments()[0], problems);
+                Check(entry, type.GetGenericArguments()[0], list is not null && index < list.Count ? list[index] : null, problems, compare);
             }
         }
         else if (section.Value is { } value)
         {
+            object? converted;
             try
             {
-                _ = TypeDescriptor.GetConverter(Nullable.GetUnderlyingType(type) ?? type).ConvertFromInvariantString(value);
+                converted = TypeDescriptor.GetConverter(Nullable.GetUnderlyingType(type) ?? type).ConvertFromInvariantString(value);
             }
             catch (Exception ex) when (ex is FormatException or NotSupportedException or ArgumentException or InvalidOperationException)
             {
                 problems.Add($"{section.Path}: '{value}' is not a {type.Name}: {ex.Message}");
+                return;
+            }
+
+            if (compare && !Equals(converted, bound))
+            {
+                problems.Add($"{section.Path}: '{value}' was bound as '{bound}'");
             }
         }
         else
         {
-            CheckObject(section, type, problems);
+            CheckObject(section, type, bound, problems, compare);
         }
     }
 
