@@ -387,10 +387,12 @@ internal static class ReconnectScenario
 
                 if (connection.Completion.IsCompleted)
                 {
-                    // Ended by the server or the network (counted as an error by the sink): reconnect at once.
+                    // Ended by the server or the network (counted as an error by the sink): reconnect like after a
+                    // drop, but never sooner than 0.1 s, so a server that closes every connection is not hammered.
                     Interlocked.Increment(ref Lost);
                     sub.Drop(connection);
                     connection = null;
+                    await ScenarioContext.DelayUntilAsync(Clock.Now + Clock.FromSeconds(Math.Max(offline, 0.1)), stop).ConfigureAwait(false);
                     continue;
                 }
 
