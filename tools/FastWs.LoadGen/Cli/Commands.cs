@@ -99,7 +99,7 @@ internal static class Commands
 
     private static Command BuildReconnect()
     {
-        var command = new Command("reconnect", "S subscribers on channels with history drop their connections without a close frame at random, reconnect and resubscribe with since while a publisher runs; reports reconnects, messages recovered, recovery failures, gaps, duplicates and out-of-order messages (any of the last three fails the run).");
+        var command = new Command("reconnect", "S subscribers on channels with history drop their connections without a close frame at random, reconnect and resubscribe with since while a publisher runs; reports reconnects, messages recovered, recovery failures, gaps, duplicates and out-of-order messages (a gap, a duplicate, an out-of-order message or a stream left short at the end fails the run).");
         var common = new CommonOptions(command, duration: 10, warmup: 2, durationHelp: "Measured seconds (after the warm-up); drops happen from the start to the end.", channelPrefix: "trades:");
         Option<int> subscribers = Add(command, new Option<int>("--subscribers", "-s") { Description = "Subscribers, each one connection at a time.", DefaultValueFactory = _ => 20 });
         Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels (PREFIX1..PREFIXn); publishes go round robin over them.", DefaultValueFactory = _ => 4 });

@@ -13,8 +13,8 @@ namespace FastWs.LoadGen.Scenarios;
 /// after a random time between --drop-min and --drop-max, stays away --offline seconds, reconnects and resubscribes
 /// with <c>since</c> = the last position it holds per channel. A <see cref="StreamChecker"/> per subscriber and
 /// channel checks the stream across replay, live and reconnects: seq +1 each time, no gap, no duplicate. Reports
-/// drops, reconnects, messages recovered, recovery failures, gaps, duplicates and out-of-order messages (the last
-/// three fail the run: see <see cref="RequiredThresholds"/>), live latency and reconnect time.
+/// drops, reconnects, messages recovered, recovery failures, gaps, duplicates and out-of-order messages (these three,
+/// and streams left short at the end, fail the run: see <see cref="RequiredThresholds"/>), live latency and reconnect time.
 /// </summary>
 internal static class ReconnectScenario
 {
