@@ -58,6 +58,18 @@ internal static class Program
             thresholds.Add(threshold!);
         }
 
+        // A scenario's own pass/fail rules (reconnect: no gap, duplicate or out-of-order message), unless the command
+        // line gave a rule on the same metric.
+        IReadOnlyList<string> required = settings.Scenario == "reconnect" ? ReconnectScenario.RequiredThresholds : [];
+        foreach (string expression in required)
+        {
+            Threshold.TryParse(expression, out Threshold? rule);
+            if (rule is not null && !thresholds.Any(t => t.Metric == rule.Metric))
+            {
+                thresholds.Add(rule);
+            }
+        }
+
         using var stop = new CancellationTokenSource();
         using var ctx = new ScenarioContext(settings, stop.Token);
         string? pidError = ctx.Sampler.Validate();
@@ -118,6 +130,7 @@ internal static class Program
                 "slow" => await FanoutScenario.RunAsync(ctx, slowScenario: true).ConfigureAwait(false),
                 "connect" => await ConnectScenario.RunAsync(ctx).ConfigureAwait(false),
                 "churn" => await ChurnScenario.RunAsync(ctx).ConfigureAwait(false),
+                "reconnect" => await ReconnectScenario.RunAsync(ctx).ConfigureAwait(false),
                 _ => throw new InvalidOperationException("unknown scenario " + settings.Scenario),
             };
         }

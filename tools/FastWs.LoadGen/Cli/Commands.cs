@@ -12,11 +12,12 @@ internal static class Commands
     public static RootCommand Build()
     {
         var root = new RootCommand(
-            "FastWs.LoadGen: WebSocket load scenarios (fanout, connect, churn, slow) against any RFC 6455 server speaking the FastWs JSON protocol. Loopback targets only.");
+            "FastWs.LoadGen: WebSocket load scenarios (fanout, connect, churn, slow, reconnect) against any RFC 6455 server speaking the FastWs JSON protocol. Loopback targets only.");
         root.Subcommands.Add(BuildFanout("fanout", "S subscribers over C channels, publishers at R msgs/s; reports delivered msgs/s, delivery ratio, end-to-end latency percentiles and errors.", slow: false));
         root.Subcommands.Add(BuildFanout("slow", "A fanout in which a share of the subscribers stop reading after warm-up; reports whether the healthy ones still get everything on time.", slow: true));
         root.Subcommands.Add(BuildConnect());
         root.Subcommands.Add(BuildChurn());
+        root.Subcommands.Add(BuildReconnect());
         root.Subcommands.Add(BuildKeyGen());
         return root;
     }
@@ -96,6 +97,35 @@ internal static class Commands
         return command;
     }
 
+    private static Command BuildReconnect()
+    {
+        var command = new Command("reconnect", "S subscribers on channels with history drop their connections without a close frame at random, reconnect and resubscribe with since while a publisher runs; reports reconnects, messages recovered, recovery failures, gaps, duplicates and out-of-order messages (a gap, a duplicate, an out-of-order message or a stream left short at the end fails the run).");
+        var common = new CommonOptions(command, duration: 10, warmup: 2, durationHelp: "Measured seconds (after the warm-up); drops happen from the start to the end.", channelPrefix: "trades:");
+        Option<int> subscribers = Add(command, new Option<int>("--subscribers", "-s") { Description = "Subscribers, each one connection at a time.", DefaultValueFactory = _ => 20 });
+        Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels (PREFIX1..PREFIXn); publishes go round robin over them.", DefaultValueFactory = _ => 4 });
+        Option<int> perSubscriber = Add(command, new Option<int>("--channels-per-subscriber", "-k") { Description = "Channels each subscriber subscribes to: subscriber i takes channels i, i+1, ... (mod C).", DefaultValueFactory = _ => 2 });
+        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Publishes per second, in total over all channels.", DefaultValueFactory = _ => 1000 });
+        Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object {\"t\":..,\"p\":\"xx..\"} (minimum about 30).", DefaultValueFactory = _ => 100 });
+        Option<double> dropMin = Add(command, new Option<double>("--drop-min") { Description = "Shortest time a subscriber holds a connection before dropping it, in seconds (at least 0.05).", DefaultValueFactory = _ => 0.5 });
+        Option<double> dropMax = Add(command, new Option<double>("--drop-max") { Description = "Longest time a subscriber holds a connection before dropping it, in seconds; each hold is random between the two.", DefaultValueFactory = _ => 2 });
+        Option<double> offline = Add(command, new Option<double>("--offline") { Description = "Seconds a dropped subscriber stays away before reconnecting (what it must recover grows with it).", DefaultValueFactory = _ => 0.1 });
+        Option<double> onTime = Add(command, new Option<double>("--on-time-ms") { Description = "Live messages slower than this count as 'late'.", DefaultValueFactory = _ => 100 });
+
+        command.SetAction(result => Program.RunAsync(common.Settings(result, "reconnect", s => s with
+        {
+            Subscribers = result.GetValue(subscribers),
+            Channels = result.GetValue(channels),
+            ChannelsPerSubscriber = result.GetValue(perSubscriber),
+            Rate = result.GetValue(rate),
+            Payload = result.GetValue(payload),
+            DropMin = result.GetValue(dropMin),
+            DropMax = result.GetValue(dropMax),
+            Offline = result.GetValue(offline),
+            OnTimeMs = result.GetValue(onTime),
+        })));
+        return command;
+    }
+
     private static Command BuildKeyGen()
     {
         var command = new Command("keygen", "Writes a key pair for --mint-token es256: DIR/key.pem (PEM EC P-256 private key, for --mint-key) and DIR/pub.pem (public key, for the server's FastWs:Auth:Jwt:PublicKeyFiles).");
@@ -144,7 +174,7 @@ internal static class Commands
         private readonly Option<string?> _ca;
         private readonly Option<bool> _insecure;
 
-        public CommonOptions(Command command, double duration, double warmup, string durationHelp)
+        public CommonOptions(Command command, double duration, double warmup, string durationHelp, string channelPrefix = "bench:")
         {
             _url = Add(command, new Option<string>("--url", "-u") { Description = "WebSocket URL (ws:// or wss://, loopback only).", DefaultValueFactory = _ => DefaultUrl });
             _duration = Add(command, new Option<double>("--duration", "-d") { Description = durationHelp + " Seconds.", DefaultValueFactory = _ => duration });
@@ -153,7 +183,7 @@ internal static class Commands
             _serverPid = Add(command, new Option<int?>("--server-pid") { Description = "Server process to sample from /proc: CPU time and RSS." });
             _report = Add(command, new Option<string?>("--report") { Description = "Directory to write summary.json and report.html into (created if missing)." });
             _thresholds = Add(command, new Option<string[]>("--threshold") { Description = "Pass/fail rule METRIC OP VALUE[UNIT], repeatable; quote it in the shell: --threshold 'p99<10ms'. Exit code 2 if any fails.", AllowMultipleArgumentsPerToken = false });
-            _prefix = Add(command, new Option<string>("--channel-prefix") { Description = "Channel names are PREFIX1..PREFIXn.", DefaultValueFactory = _ => "bench:" });
+            _prefix = Add(command, new Option<string>("--channel-prefix") { Description = "Channel names are PREFIX1..PREFIXn.", DefaultValueFactory = _ => channelPrefix });
             _subscribeVia = Add(command, new Option<string>("--subscribe-via") { Description = "message: send {\"type\":\"subscribe\"} after the handshake; url: ?subscribe=CHANNEL in the upgrade URL.", DefaultValueFactory = _ => "message" });
             _subscribeVia.AcceptOnlyFromAmong("message", "url");
             _connectConcurrency = Add(command, new Option<int>("--connect-concurrency") { Description = "Handshakes in flight at once while opening connections.", DefaultValueFactory = _ => 64 });
@@ -260,6 +290,10 @@ internal sealed record ParsedOptions
     public double Hold { get; init; }
     public int Concurrency { get; init; }
     public ChurnWait ChurnWait { get; init; }
+    public int ChannelsPerSubscriber { get; init; }
+    public double DropMin { get; init; }
+    public double DropMax { get; init; }
+    public double Offline { get; init; }
 
     public TokenArgs Token { get; init; } = new();
 
@@ -319,6 +353,13 @@ internal sealed record ParsedOptions
             Scenario == "connect" && (Rate < 0 || Channels < 0 || Hold < 0) ? "--rate, --channels and --hold must be >= 0" :
             Scenario == "churn" && (Concurrency < 1 || Channels < 1) ? "--concurrency and --channels must be >= 1" :
             Scenario == "churn" && ChurnWait == ChurnWait.Message && Rate <= 0 ? "--rate must be > 0 with --wait message" :
+            Scenario == "reconnect" && (Subscribers < 1 || Channels < 1) ? "--subscribers and --channels must be >= 1" :
+            Scenario == "reconnect" && (ChannelsPerSubscriber < 1 || ChannelsPerSubscriber > Channels) ? "--channels-per-subscriber must be between 1 and --channels" :
+            Scenario == "reconnect" && Rate <= 0 ? "--rate must be > 0" :
+            Scenario == "reconnect" && DropMin < 0.05 ? "--drop-min must be >= 0.05 (seconds)" :
+            Scenario == "reconnect" && DropMax < DropMin ? "--drop-max must be >= --drop-min" :
+            Scenario == "reconnect" && Offline < 0 ? "--offline must be >= 0" :
+            Scenario == "reconnect" && SubscribeVia == SubscribeVia.Url ? "reconnect subscribes with a message (since cannot go in the URL): leave out --subscribe-via url" :
             Payload is < 0 or > 8 * 1024 * 1024 ? "--payload must be between 0 and 8 MiB" :
             ServerPid is <= 0 ? "--server-pid must be a process id" :
             null;
@@ -366,6 +407,10 @@ internal sealed record ParsedOptions
             Hold = Hold,
             Concurrency = Concurrency,
             ChurnWait = ChurnWait,
+            ChannelsPerSubscriber = ChannelsPerSubscriber,
+            DropMin = DropMin,
+            DropMax = DropMax,
+            Offline = Offline,
             Token = token,
         };
         return (settings, null);

@@ -93,17 +93,30 @@ internal sealed class RunSettings
 
     public ChurnWait ChurnWait { get; init; }
 
+    // reconnect
+    public int ChannelsPerSubscriber { get; init; } = 2;
+
+    /// <summary>Shortest and longest time (s) a reconnect subscriber holds a connection before dropping it.</summary>
+    public double DropMin { get; init; } = 0.5;
+
+    public double DropMax { get; init; } = 2;
+
+    /// <summary>Seconds a dropped subscriber stays away before reconnecting.</summary>
+    public double Offline { get; init; } = 0.1;
+
     /// <summary>Tokens churn mints when none are given: its cycles are open-ended, so cycle n uses token n mod this many.</summary>
     public const int ChurnTokenPool = 4096;
 
     /// <summary>
     /// How many connections get a token of their own: subscriber slots (connect: every connection; fanout/slow: the
-    /// subscribers; churn: a pool its cycles share round robin) and publisher connections (each has one after the subscribers').
+    /// subscribers, reconnect: the subscribers, each keeping its token across reconnects; churn: a pool its cycles share
+    /// round robin) and publisher connections (each has one after the subscribers').
     /// </summary>
     public (int Subscribers, int Publishers) TokenSlots() => Scenario switch
     {
         "connect" => (Connections, 0),
         "churn" => (Math.Max(ChurnTokenPool, Concurrency), ChurnWait == ChurnWait.Message ? 1 : 0),
+        "reconnect" => (Subscribers, 1),
         _ => (Subscribers, PublishVia == PublishVia.Ws ? Publishers : 0),
     };
 

@@ -13,6 +13,11 @@ internal enum ServerMessageKind
 
     /// <summary>FastWs's first message after the upgrade (<c>{"type":"connected","connectionId":...}</c>): neither data nor an error.</summary>
     Connected,
+
+    /// <summary>FastWs's <c>{"type":"gap","channel":...,"from":A,"to":B}</c>: messages A..B were skipped for this (slow) client.</summary>
+    Gap,
+
+    /// <summary>Anything else, including data in a namespace with the inline format (the published object with <c>channel</c> and <c>seq</c> appended).</summary>
     Other,
 }
 
@@ -58,6 +63,11 @@ internal static class ProtocolText
             return ServerMessageKind.Authenticated;
         }
 
+        if (rest.StartsWith("gap\""u8))
+        {
+            return ServerMessageKind.Gap;
+        }
+
         return rest.StartsWith("error\""u8) ? ServerMessageKind.Error : ServerMessageKind.Other;
     }
 
@@ -95,6 +105,34 @@ internal static class ProtocolText
         }
 
         return Encoding.UTF8.GetString(rest[..Math.Min(end, maxLength)]);
+    }
+
+    /// <summary>The raw bytes of a string value (no unescaping), without allocating; false when the key has no string value.</summary>
+    public static bool TryReadStringBytes(ReadOnlySpan<byte> json, ReadOnlySpan<byte> quotedKey, out ReadOnlySpan<byte> value)
+    {
+        value = default;
+        int at = FindValue(json, quotedKey);
+        if (at < 0 || json[at] != (byte)'"')
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> rest = json[(at + 1)..];
+        int end = rest.IndexOf((byte)'"');
+        if (end < 0)
+        {
+            return false;
+        }
+
+        value = rest[..end];
+        return true;
+    }
+
+    /// <summary>True when the key's value is the literal <c>true</c> (FastWs marks snapshots with <c>"snapshot":true</c>).</summary>
+    public static bool IsTrue(ReadOnlySpan<byte> json, ReadOnlySpan<byte> quotedKey)
+    {
+        int at = FindValue(json, quotedKey);
+        return at >= 0 && json[at..].StartsWith("true"u8);
     }
 
     /// <summary>True when the value of <c>"channels"</c> is an empty array (a subscribe that was refused whole).</summary>

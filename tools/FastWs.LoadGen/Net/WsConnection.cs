@@ -23,6 +23,20 @@ internal interface IConnectionSink
     void OnUnexpectedEnd(WsConnection connection, string kind);
 }
 
+/// <summary>
+/// A sink that follows channel streams (the reconnect scenario): it also gets every <c>subscribed</c> ack (positions,
+/// recovery results), <c>gap</c> notices, and the text messages no other kind fits, which include data in a namespace
+/// with the inline format. Called on the receive loop, in the order the server sent them.
+/// </summary>
+internal interface IStreamSink : IConnectionSink
+{
+    /// <summary>A <c>subscribed</c> ack, before the open waiting for it is released.</summary>
+    void OnSubscribed(WsConnection connection, ReadOnlySpan<byte> json);
+
+    /// <summary>A <see cref="ServerMessageKind.Gap"/> notice or an <see cref="ServerMessageKind.Other"/> message.</summary>
+    void OnStreamText(WsConnection connection, ServerMessageKind kind, ReadOnlySpan<byte> json, long receivedAt);
+}
+
 /// <summary>Per-connection settings.</summary>
 internal sealed class ConnectionOptions
 {
@@ -77,6 +91,7 @@ internal sealed class WsConnection : IDisposable
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly ArrayBufferWriter<byte> _sendBuffer;
     private readonly IConnectionSink _sink;
+    private readonly IStreamSink? _streamSink;
     private readonly AuthCounter? _auth;
     private readonly Lock _endLock = new();
     private byte[] _receive;
@@ -104,6 +119,7 @@ internal sealed class WsConnection : IDisposable
         _sendBuffer = new ArrayBufferWriter<byte>(Math.Max(256, firstFrameSize));
         _socket = socket;
         _sink = sink;
+        _streamSink = sink as IStreamSink;
         _auth = options.Auth;
         _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize });
         _receive = new byte[Math.Max(options.ReceiveBufferSize, initial.Length + 1024)];
@@ -135,6 +151,9 @@ internal sealed class WsConnection : IDisposable
     public bool IsEnded => _receiveLoop.IsCompleted;
 
     public bool IsPaused => _pauseGate is not null;
+
+    /// <summary>Completes when the receive loop has ended (the connection is over, for whatever reason).</summary>
+    public Task Completion => _receiveLoop;
 
     /// <summary>
     /// TCP connect plus the opening handshake, with <paramref name="token"/> in the request, or, in message mode, sent
@@ -406,6 +425,29 @@ internal sealed class WsConnection : IDisposable
         Dispose();
     }
 
+    /// <summary>
+    /// Drops the connection the way a network failure or a killed client does: no close frame, and the TCP connection
+    /// reset (SO_LINGER 0) rather than shut down. Nothing more is read or reported from it.
+    /// </summary>
+    public void Abort()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already gone: disposing is all that is left.
+        }
+
+        Dispose();
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -586,6 +628,7 @@ internal sealed class WsConnection : IDisposable
                 _dataWaiter?.TrySetResult();
                 break;
             case ServerMessageKind.Subscribed:
+                _streamSink?.OnSubscribed(this, json);
                 _ackWaiter?.TrySetResult(!ProtocolText.HasEmptyChannelList(json));
                 break;
             case ServerMessageKind.Error:
@@ -595,6 +638,7 @@ internal sealed class WsConnection : IDisposable
                 // FastWs's greeting with the connection id: not data (no latency sample), not an error.
                 break;
             default:
+                _streamSink?.OnStreamText(this, kind, json, now);
                 break;
         }
     }

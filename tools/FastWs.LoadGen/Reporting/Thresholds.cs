@@ -36,6 +36,12 @@ internal sealed partial record Threshold(string Expression, string Metric, strin
         ["cycles"] = MetricKind.Count, ["cycles_rate"] = MetricKind.Rate, ["failed_cycles"] = MetricKind.Count,
         ["cycle_p50"] = MetricKind.LatencyMs, ["cycle_p99"] = MetricKind.LatencyMs, ["cycle_max"] = MetricKind.LatencyMs,
         ["cycles_started"] = MetricKind.Count, ["server_cpu_us_per_cycle"] = MetricKind.Micros,
+        // reconnect
+        ["drops"] = MetricKind.Count, ["reconnects"] = MetricKind.Count, ["reconnect_failed"] = MetricKind.Count, ["connections_lost"] = MetricKind.Count,
+        ["recoveries"] = MetricKind.Count, ["recovered"] = MetricKind.Count, ["recovery_failures"] = MetricKind.Count, ["snapshots"] = MetricKind.Count,
+        ["gaps"] = MetricKind.Count, ["gap_notices"] = MetricKind.Count, ["missing"] = MetricKind.Count, ["duplicates"] = MetricKind.Count,
+        ["out_of_order"] = MetricKind.Count, ["behind_at_end"] = MetricKind.Count,
+        ["reconnect_p50"] = MetricKind.LatencyMs, ["reconnect_p99"] = MetricKind.LatencyMs, ["reconnect_max"] = MetricKind.LatencyMs,
     };
 
     private static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase)

@@ -6,8 +6,12 @@ using FastWs.LoadGen.Net;
 
 namespace FastWs.LoadGen.Scenarios;
 
-/// <summary>What to open: a connection subscribed to <see cref="Channel"/> (or to nothing when null).</summary>
-internal readonly record struct ConnectionSpec(string? Channel, int ChannelIndex, int Group, ConnectionOptions Options, bool ExpectData = false);
+/// <summary>
+/// What to open: a connection subscribed to <see cref="Channel"/> (or to nothing when null). With
+/// <see cref="SubscribeMessage"/> that request is sent instead of the plain subscribe to <see cref="Channel"/> (several
+/// channels, <c>since</c>), and its ack is waited for the same way.
+/// </summary>
+internal readonly record struct ConnectionSpec(string? Channel, int ChannelIndex, int Group, ConnectionOptions Options, bool ExpectData = false, byte[]? SubscribeMessage = null);
 
 /// <summary>Timings of one successful open, in Stopwatch ticks.</summary>
 internal readonly record struct OpenTimings(long Started, long Upgraded, long Subscribed);
@@ -128,7 +132,7 @@ internal sealed class ScenarioContext : IDisposable
         WsConnection? connection = null;
         try
         {
-            bool viaUrl = spec.Channel is not null && Settings.SubscribeVia == SubscribeVia.Url;
+            bool viaUrl = spec.Channel is not null && spec.SubscribeMessage is null && Settings.SubscribeVia == SubscribeVia.Url;
             string target = viaUrl ? Settings.Endpoint.WithSubscribeQuery(spec.Channel!) : Settings.Endpoint.PathAndQuery;
             connection = await WsConnection.ConnectAsync(Settings.Endpoint, target, Tokens?.For(id), spec.Options, sink, timeout.Token).ConfigureAwait(false);
             long upgraded = Clock.Now;
@@ -148,7 +152,11 @@ internal sealed class ScenarioContext : IDisposable
             connection.Start();
             if (spec.Channel is not null)
             {
-                if (!viaUrl)
+                if (spec.SubscribeMessage is { } request)
+                {
+                    await connection.SendAsync(FastWs.Protocol.Frames.WebSocketOpcode.Text, request, timeout.Token).ConfigureAwait(false);
+                }
+                else if (!viaUrl)
                 {
                     await connection.SendSubscribeAsync([spec.Channel], id + 1, timeout.Token).ConfigureAwait(false);
                 }
