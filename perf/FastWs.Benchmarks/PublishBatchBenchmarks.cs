@@ -51,6 +51,7 @@ public class PublishBatchBenchmarks
     {
         var options = new FastWsOptions { FanOutShards = 1 };
         options.Limits.MaxSubscribersPerKeyGroup = 0;
+        PublishFixture.Plain(options);
         _state = new ServerState(options);
         var subscriptions = new SubscriptionManager(_state);
 

@@ -27,15 +27,39 @@ internal sealed class PublishFixture : IDisposable
     private FanOutShard? _shard;
     private ChannelState? _channel;
 
-    public PublishFixture()
+    /// <param name="format">How <c>price</c> messages go out (the other publish benchmarks keep the envelope they always measured).</param>
+    /// <param name="history">Keep a history ring of 1,000 messages, as <c>trades</c> does by default (one append per message).</param>
+    public PublishFixture(MessageFormat format = MessageFormat.Envelope, bool history = false)
     {
         var options = new FastWsOptions { FanOutShards = 1 };
         options.Limits.MaxSubscribersPerKeyGroup = 0; // the default (100) would refuse most subscribers
+        Plain(options);
+        Format = format;
+        options.Namespaces["price"].Format = format;
+        options.Namespaces["price"].History.Size = history ? 1000 : 0;
         State = new ServerState(options);
         _subscriptions = new SubscriptionManager(State);
     }
 
     public ServerState State { get; }
+
+    public MessageFormat Format { get; }
+
+    /// <summary>
+    /// Every namespace delivers plainly: no conflation, no snapshot, no history, no retention (the market-data
+    /// defaults are measured on their own: <c>MessageFormatBenchmarks</c>, <c>TypedPublishBenchmarks</c>).
+    /// </summary>
+    public static void Plain(FastWsOptions options)
+    {
+        foreach (NamespaceOptions settings in options.Namespaces.Values)
+        {
+            settings.Format = MessageFormat.Envelope;
+            settings.ConflationInterval = TimeSpan.Zero;
+            settings.Snapshot = false;
+            settings.History.Size = 0;
+            settings.Retention = TimeSpan.Zero;
+        }
+    }
 
     public void Subscribe(WebSocketConnection connection)
     {
@@ -73,9 +97,14 @@ internal sealed class PublishFixture : IDisposable
     }
 
     /// <summary>The complete frame every subscriber must get for the message numbered <paramref name="sequence"/>.</summary>
-    public static byte[] ExpectedFrame(long sequence) => TestData.TextFrame(
-        "{\"type\":\"message\",\"channel\":\"" + ChannelName + "\",\"seq\":" + sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)
-        + ",\"data\":" + Encoding.UTF8.GetString(Data) + "}");
+    public static byte[] ExpectedFrame(long sequence, MessageFormat format = MessageFormat.Envelope)
+    {
+        string seq = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string data = Encoding.UTF8.GetString(Data);
+        return TestData.TextFrame(format == MessageFormat.Inline
+            ? data[..^1] + ",\"channel\":\"" + ChannelName + "\",\"seq\":" + seq + "}"
+            : "{\"type\":\"message\",\"channel\":\"" + ChannelName + "\",\"seq\":" + seq + ",\"data\":" + data + "}");
+    }
 
     public void Dispose()
     {
