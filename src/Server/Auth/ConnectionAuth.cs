@@ -31,15 +31,26 @@ internal sealed class ConnectionAuth
     /// <summary>Whether <c>token_expiring</c> went out for the current token.</summary>
     public bool WarningSent { get; set; }
 
-    /// <summary>Holds a subscription until the first token arrives (the caller holds the lock).</summary>
-    public void AddPending(string channel)
+    /// <summary>
+    /// Holds a subscription until the first token arrives, with the client's position to recover from if it sent one
+    /// (the caller holds the lock).
+    /// </summary>
+    public void AddPending(string channel, Channels.StreamPosition? since = null)
     {
         _pending ??= [];
         if (!_pending.Contains(channel))
         {
             _pending.Add(channel);
         }
+
+        if (since is { } position)
+        {
+            (PendingSince ??= new(StringComparer.Ordinal))[channel] = position;
+        }
     }
+
+    /// <summary>The <c>since</c> positions of the waiting subscriptions, if any were sent; applied with them.</summary>
+    public Dictionary<string, Channels.StreamPosition>? PendingSince { get; private set; }
 
     /// <summary>An unsubscribe before the token came: the channel no longer waits (the caller holds the lock).</summary>
     public void RemovePending(ReadOnlySpan<char> channel)
@@ -70,10 +81,19 @@ internal sealed class ConnectionAuth
         return pending;
     }
 
+    /// <summary>Takes the waiting subscriptions' <c>since</c> positions (with <see cref="Authenticate"/>).</summary>
+    public Dictionary<string, Channels.StreamPosition>? TakePendingSince()
+    {
+        Dictionary<string, Channels.StreamPosition>? since = PendingSince;
+        PendingSince = null;
+        return since;
+    }
+
     /// <summary>The wait is over without a token: the subscriptions that waited are handed back to refuse.</summary>
     public List<string>? GiveUp()
     {
         AwaitUntilMs = 0;
+        PendingSince = null;
         List<string>? pending = _pending;
         _pending = null;
         return pending;

@@ -74,6 +74,13 @@ public sealed class Channel
     internal long EmptySinceMs { get; set; }
 
     /// <summary>
+    /// When (Environment.TickCount64 ms) something was last published to the channel while it had no subscribers:
+    /// retention counts from the later of this and <see cref="EmptySinceMs"/>, so a channel that is still published
+    /// to (an hourly funding rate, say) keeps its snapshot for the next subscriber.
+    /// </summary>
+    internal long LastIdlePublishMs;
+
+    /// <summary>
     /// Last sequence number given out. Only the thread delivering its shard writes it (it is the single node's
     /// numbering: see <see cref="IChannelLog"/>); subscribers read it while they join.
     /// </summary>

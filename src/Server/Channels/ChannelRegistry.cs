@@ -142,7 +142,8 @@ public sealed class ChannelRegistry
                     continue;
                 }
 
-                if (nowMs - channel.EmptySinceMs < (long)channel.Settings.Retention.TotalMilliseconds)
+                long idleSince = Math.Max(channel.EmptySinceMs, Volatile.Read(ref channel.LastIdlePublishMs));
+                if (nowMs - idleSince < (long)channel.Settings.Retention.TotalMilliseconds)
                 {
                     continue;
                 }

@@ -71,7 +71,8 @@ internal sealed class SubscriptionManager
                 {
                     if (auth.IsAwaiting)
                     {
-                        auth.AddPending(new string(name));
+                        string pending = new(name);
+                        auth.AddPending(pending, reply.SinceFor(pending));
                         return SubscriptionResult.Pending;
                     }
                 }

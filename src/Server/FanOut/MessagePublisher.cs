@@ -121,6 +121,12 @@ public sealed class MessagePublisher : IAsyncDisposable
         }
 
         int subscribers = channel.SubscriberCount;
+        if (subscribers == 0)
+        {
+            // Kept for its retention after the last publish too, not only after the last subscriber left.
+            Volatile.Write(ref channel.LastIdlePublishMs, Environment.TickCount64);
+        }
+
         if (channel.Conflation is not null)
         {
             _conflator.Offer(channel, data);

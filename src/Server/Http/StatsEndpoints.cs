@@ -153,7 +153,7 @@ internal static class StatsEndpoints
         }
 
         Metric(text, "fastws_connections_active", "gauge", "Open WebSocket connections.", metrics.ConnectionsActive);
-        Metric(text, "fastws_channels", "gauge", "Channels with at least one subscriber.", state.Channels.Count);
+        Metric(text, "fastws_channels", "gauge", "Channels with subscribers, or without but keeping their state for their retention.", state.Channels.Count);
         RateSample latest = metrics.Rates.Latest;
         Metric(text, "fastws_messages_out_per_second", "gauge", "Data messages written per second (last full second).", latest.MessagesOut);
         Metric(text, "fastws_bytes_out_per_second", "gauge", "Bytes written per second (last full second).", latest.BytesOut);

@@ -131,10 +131,11 @@ internal sealed class ClientRequestHandler
     /// Subscribes to channels named in the connect URL (<c>?subscribe=a,b</c>) and acks them. Returns false when a
     /// refusal closed the connection instead (<see cref="KeyGroupLimitAction.Close"/>): nothing after it is applied or acked.
     /// </summary>
-    public bool SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names)
+    /// <param name="since">Positions to recover from (subscriptions that waited for a token keep theirs).</param>
+    public bool SubscribeFromQuery(WebSocketConnection connection, IEnumerable<string> names, Dictionary<string, StreamPosition>? since = null)
     {
         using WebSocketConnection.OutputHold ackFirst = connection.HoldOutput();
-        using var reply = new SubscribeReply();
+        using var reply = new SubscribeReply { Since = since };
         foreach (string name in names)
         {
             SubscriptionResult result = _subscriptions.Subscribe(connection, name, reply);
@@ -460,6 +461,7 @@ internal sealed class ClientRequestHandler
         UserIdentity user = check.User!;
         bool refresh;
         List<string>? waiting = null;
+        Dictionary<string, StreamPosition>? waitingSince = null;
         if (auth is null)
         {
             connection.Auth = ConnectionAuth.Authenticated(user);
@@ -470,6 +472,7 @@ internal sealed class ClientRequestHandler
             lock (auth)
             {
                 refresh = auth.User is not null;
+                waitingSince = auth.TakePendingSince();
                 waiting = auth.Authenticate(user);
             }
         }
@@ -491,7 +494,7 @@ internal sealed class ClientRequestHandler
         }
 
         // A refusal that closes the connection (KeyGroupLimitAction=Close) ends it here too.
-        return waiting is null || SubscribeFromQuery(connection, waiting);
+        return waiting is null || SubscribeFromQuery(connection, waiting, waitingSince);
     }
 
     private static void SendAuthenticated(WebSocketConnection connection, UserIdentity user, ReadOnlySpan<byte> id)

@@ -28,7 +28,7 @@ public sealed class FastWsMeter : IDisposable
         }
 
         _meter.CreateObservableUpDownCounter("fastws.connections.active", () => metrics.ConnectionsActive, description: "Open WebSocket connections.");
-        _meter.CreateObservableUpDownCounter("fastws.channels", () => (long)state.Channels.Count, description: "Channels with at least one subscriber.");
+        _meter.CreateObservableUpDownCounter("fastws.channels", () => (long)state.Channels.Count, description: "Channels with subscribers, or without but keeping their state for their retention.");
         _meter.CreateObservableGauge("fastws.messages.out.rate", () => metrics.Rates.Latest.MessagesOut, unit: "{message}/s", description: "Data messages written per second (last full second).");
         _meter.CreateObservableGauge("fastws.bytes.out.rate", () => metrics.Rates.Latest.BytesOut, unit: "By/s", description: "Bytes written per second (last full second).");
         _meter.CreateObservableCounter("fastws.handshake.failures.by_reason", () => HandshakeFailureMeasurements(metrics), description: "Failed upgrades by reason.");

@@ -161,8 +161,10 @@ public sealed class TypedPublisher
     }
 
     /// <summary>
-    /// Publishes <paramref name="json"/> (one JSON value, sent as given) to <c>user:&lt;userId&gt;</c>: every connection of
-    /// that user subscribed to its own channel gets it (the intents backend's <c>send_to_connection</c>).
+    /// Publishes <paramref name="json"/> to <c>user:&lt;userId&gt;</c>: every connection of that user subscribed to its own
+    /// channel gets it (the intents backend's <c>send_to_connection</c>). With the <c>user</c> namespace's default
+    /// format (Inline) it must be a JSON object, which goes out with <c>channel</c> and <c>seq</c> appended (otherwise
+    /// the result is <see cref="PublishOutcome.NotAnObject"/>); with the envelope any JSON value goes out as its data.
     /// </summary>
     public ValueTask<PublishResult> SendToUserAsync(string userId, ReadOnlySpan<byte> json, CancellationToken cancellationToken = default)
     {

@@ -175,6 +175,28 @@ public sealed class RecoveryTests
         Assert.NotEqual(epoch, ack.GetProperty("positions").GetProperty("trades:SOL").GetProperty("epoch").GetString());
     }
 
+    [Fact]
+    public async Task A_subscription_waiting_for_the_token_keeps_its_since()
+    {
+        using var tokens = new TokenFactory();
+        await using TestServer server = await TestServer.StartAsync(tokens.Configure, marketDataDefaults: true);
+        await PublishAsync(server, "intent:7", 1);
+        await PublishAsync(server, "intent:7", 2);
+        string epoch = server.State.Channels.TryGet("intent:7", out Channel? intent) ? intent.Epoch : "";
+
+        await using TestClient client = await server.ConnectAsync();
+        await client.SendAsync($$$$"""{"type":"subscribe","channels":["intent:7"],"since":{"intent:7":{"epoch":"{{{{epoch}}}}","seq":1}}}""");
+        Assert.Empty((await client.ReceiveTypeAsync("subscribed")).GetProperty("channels").EnumerateArray()); // waits for the token
+        await client.SendAsync($$"""{"type":"auth","token":"{{tokens.Create()}}"}""");
+
+        await client.ReceiveTypeAsync("authenticated");
+        JsonElement ack = await client.ReceiveTypeAsync("subscribed");
+        Assert.Equal(["intent:7"], ack.GetProperty("recovered").EnumerateArray().Select(c => c.GetString()));
+        JsonElement replayed = await client.ReceiveJsonAsync();
+        Assert.Equal(2, replayed.GetProperty("seq").GetInt64());
+        Assert.Equal(2, replayed.GetProperty("n").GetInt32());
+    }
+
     [Theory]
     [InlineData("""{"type":"subscribe","channels":["trades:SOL"],"since":[1]}""", "\"since\" must be an object")]
     [InlineData("""{"type":"subscribe","channels":["trades:SOL"],"since":{"trades:SOL":{"epoch":"e"}}}""", "must map channel names")]

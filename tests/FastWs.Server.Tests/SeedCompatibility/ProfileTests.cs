@@ -148,7 +148,7 @@ public sealed class ProfileTests
     [Fact]
     public void IntentsBackend_does_not_start_without_a_token_key()
     {
-        InvalidOperationException refused = Assert.Throws<InvalidOperationException>(() =>
+        Microsoft.Extensions.Options.OptionsValidationException refused = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() =>
             FastWsServer.Create(["--environment", "IntentsBackend", "--FastWs:WebSocket:Port=0", "--FastWs:Http:Port=0", "--FastWs:WarmUp=false"]));
         Assert.Contains("FastWs:Auth:Required", refused.Message, StringComparison.Ordinal);
     }
