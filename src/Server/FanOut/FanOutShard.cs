@@ -331,14 +331,13 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>
     /// Numbers the messages of <paramref name="channel"/> from <paramref name="next"/> on (through the channel log,
     /// which also keeps them in the channel's history), up to the first message of another channel or
-    /// <see cref="MaxRunBytes"/>, and encodes them when anyone is subscribed. Gives back the data buffers the history
+    /// <see cref="MaxRunBytes"/>, and encodes them. Gives back the data buffers the history
     /// did not keep. Moves <paramref name="next"/> past every message it took, even if encoding one fails. Returns
     /// the messages in the run.
     /// </summary>
     private int EncodeRun(ChannelState channel, ref int next, int count)
     {
         _encoder.Clear();
-        bool encode = channel.SubscriberCount > 0;
         long nowMs = Environment.TickCount64;
         int messages = 0;
         do
@@ -349,11 +348,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             bool kept = false;
             try
             {
+                // Encoded even when nobody is subscribed right now: a subscriber joining between here and the walk
+                // below read a position before this number and is owed the message live (see StreamJoin).
                 long sequence = _log.Record(channel, message.Data, message.Length, nowMs, out kept);
-                if (encode)
-                {
-                    _encoder.Append(channel, sequence, message.Data.AsSpan(0, message.Length));
-                }
+                _encoder.Append(channel, sequence, message.Data.AsSpan(0, message.Length));
 
                 messages++;
             }

@@ -242,6 +242,57 @@ public sealed class RecoveryTests
     }
 
     /// <summary>
+    /// Joining a channel nobody else listens to while it is published to flat out: every message numbered after the
+    /// position a subscriber was given must reach it, though the channel had no subscriber when fan-out took it.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(100)]
+    public async Task A_lone_subscriber_joining_a_busy_channel_misses_nothing_after_its_position(int historySize)
+    {
+        const string Channel = "lone:X";
+        await using TestServer server = await TestServer.StartAsync(o => o.Namespaces["lone"] = new NamespaceOptions
+        {
+            History = new HistoryOptions { Size = historySize },
+            Retention = TimeSpan.FromMinutes(1),
+        }, marketDataDefaults: true);
+        await using (StreamClient first = await StreamClient.SubscribeAsync(server, Channel))
+        {
+            // Creates the channel, which then stays (retention) with no subscribers between the joins below.
+        }
+
+        using var stop = new CancellationTokenSource();
+        Task publisher = Task.Run(async () =>
+        {
+            for (int i = 1; !stop.IsCancellationRequested; i++)
+            {
+                await server.Server.Publisher.PublishAsync(Channel, $$"""{"n":{{i}}}""");
+                if (i % 16 == 0)
+                {
+                    await Task.Yield();
+                }
+            }
+        });
+
+        try
+        {
+            for (int join = 0; join < 40; join++)
+            {
+                await using StreamClient stream = await StreamClient.SubscribeAsync(server, Channel);
+                for (int i = 0; i < 20; i++)
+                {
+                    await stream.NextAsync(); // asserts seq = position + 1, + 2, ...
+                }
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await publisher;
+        }
+    }
+
+    /// <summary>
     /// The seam under fire: a publisher runs flat out on one channel while clients subscribe (snapshot then live) and
     /// others drop and recover with since (replay then live), over and over. Every client's stream must be gapless
     /// and duplicate-free, and every message's data must be the one published with that seq.
