@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Text;
+using FastWs.Protocol.Compression;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
 using FastWs.Server.Auth;
@@ -26,6 +27,8 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     private readonly ServerState _state;
     private readonly UpgradeParserOptions _parserOptions;
     private readonly WebSocketReaderOptions _readerOptions;
+    // Null when compression is switched off: no offer is then looked at.
+    private readonly DeflateNegotiationOptions? _deflateOptions;
     private readonly SubscriptionManager _subscriptions;
     private readonly ClientRequestHandler _requests;
 
@@ -39,6 +42,9 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         _state = state;
         _parserOptions = new UpgradeParserOptions { MaxHeaderBytes = state.Options.MaxHandshakeHeaderBytes };
         _readerOptions = new WebSocketReaderOptions { MaxMessageSize = state.Options.MaxMessageSize };
+        _deflateOptions = state.Options.Compression.Enabled
+            ? new DeflateNegotiationOptions { AllowClientContextTakeover = state.Options.Compression.ClientContextTakeover }
+            : null;
         _subscriptions = new SubscriptionManager(state);
         _requests = new ClientRequestHandler(_subscriptions, state);
         _directSends = state.Options.Transport.DirectSends && !state.Options.WebSocket.Tls.Enabled;
@@ -74,7 +80,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             // state machine alive instead of two (about 150 bytes each). Everything done with a read's bytes is in
             // ProcessReceived, so no buffer or read result is kept in that state machine between reads either.
             PipeReader input = connection.Transport.Input;
-            using var reader = new WebSocketReader(_readerOptions);
+            using var reader = new WebSocketReader(_readerOptions, client.Deflate);
             while (true)
             {
                 ReadResult result = await input.ReadAsync().ConfigureAwait(false);
@@ -225,7 +231,14 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         bool admitted = !badToken && _state.ConnectionLimiter.TryAcquire(clientIp, out countedIp, out refusal);
         var client = new WebSocketConnection(connection, _state.Metrics, countedIp,
             _state.Options.SlowConsumer.MaxBufferedBytes, _directSends);
-        client.WriteAccept(request.Key, credentials.SubProtocol);
+        // permessage-deflate (RFC 7692): the first offer the server can accept, or none (a bad offer never fails the upgrade).
+        DeflateParameters deflate = default;
+        if (_deflateOptions is not null)
+        {
+            PerMessageDeflateNegotiation.TryNegotiate(request.Extensions, _deflateOptions, out deflate);
+        }
+
+        client.WriteAccept(request.Key, credentials.SubProtocol, deflate);
 
         if (!admitted)
         {
