@@ -38,8 +38,9 @@ public sealed class WebSocketReader : IDisposable
 
     private readonly WebSocketReaderOptions _options;
     private readonly DeflateParameters _deflate;
-    // Created on the first compressed message, so a connection that negotiated the extension but never uses it
-    // (every browser offers it; few send compressed subscribes) carries nothing for it.
+    // Created on a compressed message, so a connection that negotiated the extension but never uses it (every
+    // browser offers it; few send compressed subscribes) carries nothing for it; kept between messages only with
+    // client context takeover.
     private MessageInflater? _inflater;
     // Control payloads (at most 125 bytes) are assembled here; allocated on the first control frame, so a
     // connection that never sends one (most browsers) carries no buffer for it.
@@ -447,6 +448,12 @@ public sealed class WebSocketReader : IDisposable
         _inflater ??= new MessageInflater(contextTakeover: !_deflate.ClientNoContextTakeover);
         InflateResult result = _inflater.Inflate(compressed, _options.MaxMessageSize, ref _inflated, out int length);
         _releaseMessageBufferOnNextRead = true;
+        if (_deflate.ClientNoContextTakeover)
+        {
+            // Nothing to keep between messages: not even the two small objects (about 100 bytes a connection).
+            _inflater = null;
+        }
+
         if (result == InflateResult.TooBig)
         {
             return Fail(CloseCode.MessageTooBig, "Message inflates beyond the maximum size");
