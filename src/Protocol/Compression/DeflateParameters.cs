@@ -28,6 +28,9 @@ public readonly struct DeflateParameters : IEquatable<DeflateParameters>
     private const byte ServerBitsInResponseFlag = 4;
     private const byte ClientBitsInResponseFlag = 8;
 
+    private const string ServerNoContextTakeoverOnly = "permessage-deflate; server_no_context_takeover";
+    private const string BothNoContextTakeover = ServerNoContextTakeoverOnly + "; client_no_context_takeover";
+
     private readonly byte _flags;
     private readonly byte _serverMaxWindowBits;
     private readonly byte _clientMaxWindowBits;
@@ -64,6 +67,12 @@ public readonly struct DeflateParameters : IEquatable<DeflateParameters>
     /// The windowBits to give a zlib raw deflater for this connection's messages: <see cref="ServerMaxWindowBits"/>,
     /// raised from 8 to 9 (see <see cref="MinCompressorWindowBits"/>). For the outbound encoder, which is still to come.
     /// </summary>
+    /// <remarks>
+    /// .NET 10's public <c>DeflateStream</c> and <c>ZLibCompressionOptions</c> have no window setting: they always
+    /// compress with 15 bits. Such an encoder honours a smaller <see cref="ServerMaxWindowBits"/> N by compressing
+    /// only messages of at most 2^N bytes (with <c>server_no_context_takeover</c> no distance can then exceed the
+    /// message) and sending larger ones uncompressed, which RFC 7692 allows per message.
+    /// </remarks>
     public int ServerCompressorWindowBits => IsEnabled ? Math.Max((int)_serverMaxWindowBits, MinCompressorWindowBits) : 0;
 
     /// <summary>
@@ -78,6 +87,12 @@ public readonly struct DeflateParameters : IEquatable<DeflateParameters>
         if (!IsEnabled)
         {
             return null;
+        }
+
+        if ((_flags & (ServerBitsInResponseFlag | ClientBitsInResponseFlag)) == 0)
+        {
+            // What browsers get (they offer no window sizes): one string for every such connection.
+            return ClientNoContextTakeover ? BothNoContextTakeover : ServerNoContextTakeoverOnly;
         }
 
         var text = new StringBuilder(PerMessageDeflateNegotiation.ExtensionName, 110);

@@ -7,22 +7,43 @@ namespace FastWs.Protocol.Compression;
 /// payload that is already in memory reaches zlib without a copy of its own (DeflateStream copies it once into
 /// its input buffer).
 /// </summary>
+/// <remarks>
+/// When the DEFLATE stream is not to outlive the message (no context takeover), an empty final block (0x03 0x00:
+/// BFINAL, fixed Huffman codes, end of block) follows the four octets. A message that ends on a block boundary,
+/// as it must, then ends the stream; one cut off inside a block does not, and the inflater, still wanting input,
+/// asks for more after the end: <see cref="ReadsAfterEnd"/> counts those requests.
+/// </remarks>
 internal sealed class InflateInput : Stream
 {
-    private static ReadOnlySpan<byte> Tail => [0x00, 0x00, 0xFF, 0xFF];
+    private static ReadOnlySpan<byte> SyncTail => [0x00, 0x00, 0xFF, 0xFF];
+
+    private static ReadOnlySpan<byte> FinishingTail => [0x00, 0x00, 0xFF, 0xFF, 0x03, 0x00];
 
     private ReadOnlyMemory<byte> _payload;
     private int _position;
-    private int _tailPosition = Tail.Length;
+    private bool _finish;
+    private int _tailPosition = 4; // nothing to hand out until a message is set
+
+    private ReadOnlySpan<byte> Tail => _finish ? FinishingTail : SyncTail;
+
+    /// <summary>True when all of the payload has been handed out (the tail may not have been).</summary>
+    public bool PayloadConsumed => _position == _payload.Length;
 
     /// <summary>True when the payload and the tail have all been handed out.</summary>
     public bool IsDrained => _position == _payload.Length && _tailPosition == Tail.Length;
 
-    public void SetMessage(ReadOnlyMemory<byte> payload)
+    /// <summary>Reads asked for once everything had been handed out.</summary>
+    public int ReadsAfterEnd { get; private set; }
+
+    /// <param name="payload">The compressed message, without the four octets.</param>
+    /// <param name="finish">Follow the four octets with an empty final block (see remarks).</param>
+    public void SetMessage(ReadOnlyMemory<byte> payload, bool finish)
     {
         _payload = payload;
         _position = 0;
+        _finish = finish;
         _tailPosition = 0;
+        ReadsAfterEnd = 0;
     }
 
     /// <summary>Drops the reference to the caller's payload once the message is done.</summary>
@@ -30,11 +51,18 @@ internal sealed class InflateInput : Stream
     {
         _payload = default;
         _position = 0;
-        _tailPosition = Tail.Length;
+        _finish = false;
+        _tailPosition = SyncTail.Length;
     }
 
     public override int Read(Span<byte> buffer)
     {
+        if (IsDrained)
+        {
+            ReadsAfterEnd++;
+            return 0;
+        }
+
         int written = 0;
         if (_position < _payload.Length)
         {
@@ -43,10 +71,11 @@ internal sealed class InflateInput : Stream
             _position += written;
         }
 
-        if (_position == _payload.Length && _tailPosition < Tail.Length && written < buffer.Length)
+        ReadOnlySpan<byte> tail = Tail;
+        if (_position == _payload.Length && _tailPosition < tail.Length && written < buffer.Length)
         {
-            int count = Math.Min(buffer.Length - written, Tail.Length - _tailPosition);
-            Tail.Slice(_tailPosition, count).CopyTo(buffer[written..]);
+            int count = Math.Min(buffer.Length - written, tail.Length - _tailPosition);
+            tail.Slice(_tailPosition, count).CopyTo(buffer[written..]);
             _tailPosition += count;
             written += count;
         }

@@ -42,10 +42,18 @@ public enum InflateResult
 /// gets 1007). Browsers and the common libraries end messages with a sync flush instead.
 /// </para>
 /// <para>
-/// The loop never asks the DeflateStream for more once zlib has consumed the whole message and returned less than
-/// it was offered, so the runtime's opt-in strict truncation check (AppContext switch
+/// Without context takeover the stream is closed after each message by an empty final block appended to the
+/// four octets (<see cref="InflateInput"/>), so a message cut off inside a block is caught (1007) rather than
+/// handed on as whatever part of it inflated. With context takeover the stream must stay open and that check is
+/// not possible: a client that truncates its own data gets a truncated message (and, likely, garbage or 1007 on
+/// its next one); no other connection is affected.
+/// </para>
+/// <para>
+/// With context takeover the loop never asks the DeflateStream for more once zlib has consumed the whole message
+/// and returned less than it was offered, so the runtime's opt-in strict truncation check (AppContext switch
 /// System.IO.Compression.UseStrictValidation) is not reached for ordinary messages; with that switch on, an empty
-/// message or one that fills the limit exactly would be reported as invalid data.
+/// message or one that fills the limit exactly would be reported as invalid data. Without context takeover every
+/// valid message ends its stream, which that check accepts.
 /// </para>
 /// </remarks>
 public sealed class MessageInflater : IDisposable
@@ -90,11 +98,12 @@ public sealed class MessageInflater : IDisposable
         }
 
         bool freshStream = _stream is null;
-        _input.SetMessage(compressed);
+        bool finish = !_contextTakeover;
+        _input.SetMessage(compressed, finish);
         try
         {
             InflateResult result = InflateCore(maxSize, ref output, out length);
-            if (result == InflateResult.Ok && !_input.IsDrained)
+            if (result == InflateResult.Ok && !_input.PayloadConsumed)
             {
                 // The DEFLATE stream had ended (a final block) before this message's data was used up.
                 if (freshStream)
@@ -105,13 +114,21 @@ public sealed class MessageInflater : IDisposable
                 {
                     // A previous message ended the stream: start a new one for this message.
                     DisposeStream();
-                    _input.SetMessage(compressed);
+                    _input.SetMessage(compressed, finish);
                     result = InflateCore(maxSize, ref output, out length);
-                    if (result == InflateResult.Ok && !_input.IsDrained)
+                    if (result == InflateResult.Ok && !_input.PayloadConsumed)
                     {
                         result = InflateResult.InvalidData;
                     }
                 }
+            }
+
+            if (result == InflateResult.Ok && finish && !StreamEnded())
+            {
+                // The empty final block after the message did not end the stream: the message was cut off inside a
+                // block (or its last block was never closed), so the appended octets were taken as part of it.
+                length = 0;
+                result = InflateResult.InvalidData;
             }
 
             if (result != InflateResult.Ok || !_contextTakeover)
@@ -126,6 +143,24 @@ public sealed class MessageInflater : IDisposable
         {
             _input.Clear();
         }
+    }
+
+    /// <summary>
+    /// Whether the DEFLATE stream has ended: asked once more for output, an ended stream answers at once, while one
+    /// that still wants input asks <see cref="InflateInput"/> for more after its end.
+    /// </summary>
+    private bool StreamEnded()
+    {
+        if (_input.ReadsAfterEnd == 0)
+        {
+            Span<byte> probe = stackalloc byte[1];
+            if (_stream!.Read(probe) != 0)
+            {
+                return false;
+            }
+        }
+
+        return _input.ReadsAfterEnd == 0;
     }
 
     /// <summary>Frees the zlib state, if any.</summary>

@@ -138,6 +138,46 @@ public sealed class MessageInflaterTests
     }
 
     [Fact]
+    public void A_message_cut_off_inside_a_block_is_invalid_without_context_takeover()
+    {
+        string text = string.Concat(Enumerable.Range(0, 200).Select(i => $"{{\"price\":{i}}},"));
+        byte[] whole = Deflate.Once(text);
+        using var inflater = new MessageInflater(contextTakeover: false);
+        Assert.Equal((InflateResult.Ok, text), Pick(Inflate(inflater, whole)));
+        for (int cut = 1; cut < whole.Length; cut += 7)
+        {
+            Assert.Equal(InflateResult.InvalidData, Inflate(inflater, whole[..cut]).Result);
+        }
+    }
+
+    [Fact]
+    public void With_context_takeover_a_cut_off_message_cannot_be_told_apart_and_yields_what_inflated()
+    {
+        // Documented limitation: the stream must stay open for the next message, so no final block can close it.
+        string text = new('z', 3000);
+        byte[] whole = Deflate.Once(text);
+        using var inflater = new MessageInflater(contextTakeover: true);
+        (InflateResult result, string inflated) = Pick(Inflate(inflater, whole[..(whole.Length / 2)]));
+        Assert.True(result == InflateResult.InvalidData || (result == InflateResult.Ok && text.StartsWith(inflated, StringComparison.Ordinal)), $"{result} '{inflated}'");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_final_stored_block_ending_exactly_at_the_inflaters_input_buffer_size_is_read(bool contextTakeover)
+    {
+        // BFINAL stored block: 1 header octet, LEN, NLEN, then the data; 8192 octets in all, DeflateStream's input buffer.
+        byte[] data = new byte[8192 - 5];
+        new Random(5).NextBytes(data);
+        byte[] message = [0x01, (byte)data.Length, (byte)(data.Length >> 8), (byte)~data.Length, (byte)(~data.Length >> 8), .. data];
+        using var inflater = new MessageInflater(contextTakeover);
+        byte[]? output = null;
+        Assert.Equal(InflateResult.Ok, inflater.Inflate(message, Limit, ref output, out int length));
+        Assert.Equal(data, output.AsSpan(0, length).ToArray());
+        Assert.Equal((InflateResult.Ok, "next"), Pick(Inflate(inflater, Deflate.Once("next"))));
+    }
+
+    [Fact]
     public void Steady_state_with_context_takeover_allocates_nothing_per_message()
     {
         using var deflate = new Deflate();
@@ -173,5 +213,58 @@ public sealed class MessageInflaterTests
         }
 
         return (outcome.Result, outcome.Text);
+    }
+}
+
+/// <summary>Whatever a client sends as compressed data, the inflater answers with a result, never an exception.</summary>
+public sealed class MessageInflaterFuzzTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void Random_and_mutated_payloads_give_a_result_and_never_throw(int seed)
+    {
+        var random = new Random(seed);
+        byte[] valid = Deflate.Once(string.Concat(Enumerable.Repeat("{\"type\":\"publish\",\"channel\":\"price:SOL\",\"data\":{\"price\":150.25}}", 50)));
+        using var takeover = new MessageInflater(contextTakeover: true);
+        using var fresh = new MessageInflater(contextTakeover: false);
+        var seen = new HashSet<InflateResult>();
+        for (int i = 0; i < 300; i++)
+        {
+            byte[] payload;
+            if (i % 2 == 0)
+            {
+                payload = new byte[random.Next(1, 3000)];
+                random.NextBytes(payload);
+            }
+            else
+            {
+                // A valid message with a few bytes flipped, cut short, or both.
+                payload = (byte[])valid.Clone();
+                for (int flips = random.Next(1, 4); flips > 0; flips--)
+                {
+                    payload[random.Next(payload.Length)] ^= (byte)random.Next(1, 256);
+                }
+
+                payload = payload[..random.Next(1, payload.Length + 1)];
+            }
+
+            foreach (MessageInflater inflater in new[] { takeover, fresh })
+            {
+                byte[]? output = null;
+                InflateResult result = inflater.Inflate(payload, 4096, ref output, out int length);
+                Assert.InRange(length, 0, 4096);
+                Assert.True(output is null || output.Length <= 4096, $"output grew to {output?.Length}");
+                seen.Add(result);
+                if (output is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(output);
+                }
+            }
+        }
+
+        Assert.Contains(InflateResult.InvalidData, seen);
     }
 }
