@@ -41,6 +41,10 @@ public sealed class CompressionTests
         await client.SendAsync($$"""{"type":"publish","channel":"bench:deflate","data":{{data}}}""");
         Assert.Equal($$"""{"type":"message","channel":"bench:deflate","seq":1,"data":{{data}}}""", await client.ReceiveAsync());
 
+        // ClientWebSocket compressed all three (each was counted before its reply went out).
+        Assert.Equal(1, server.State.Metrics.DeflateConnections);
+        Assert.Equal(3, server.State.Metrics.CompressedMessagesIn);
+        Assert.Equal(3, server.State.Metrics.MessagesIn);
         await client.CloseAsync();
     }
 
@@ -109,6 +113,7 @@ public sealed class CompressionTests
 
         Assert.Contains((byte)0xC1, recording.FirstBytes); // FIN + RSV1 + text
         Assert.Equal(1, server.State.Metrics.ConnectionsTotal);
+        Assert.Equal(1, server.State.Metrics.CompressedMessagesIn);
     }
 
     [Fact]
@@ -214,6 +219,8 @@ public sealed class CompressionTests
         await plain.WaitConnectedAsync();
         await plain.SendAsync("""{"type":"ping"}""");
         await plain.ReceiveTypeAsync("pong");
+        Assert.Equal(0, server.State.Metrics.DeflateConnections);
+        Assert.Equal(0, server.State.Metrics.CompressedMessagesIn);
     }
 
     [Theory]

@@ -352,7 +352,7 @@ public sealed class WebSocketReader : IDisposable
 
         buffer = buffer.Slice(length);
         _inMessage = false;
-        message = new WebSocketMessage(_messageType, payload);
+        message = new WebSocketMessage(_messageType, payload, _compressed);
         return true;
     }
 
@@ -434,7 +434,7 @@ public sealed class WebSocketReader : IDisposable
 
         _inMessage = false;
         _releaseMessageBufferOnNextRead = true;
-        message = new WebSocketMessage(_messageType, payload);
+        message = new WebSocketMessage(_messageType, payload, _compressed);
         return true;
     }
 

@@ -282,6 +282,10 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
         _state.Connections.Add(client);
         _state.Metrics.ConnectionOpened();
+        if (deflate.IsEnabled)
+        {
+            _state.Metrics.DeflateNegotiated();
+        }
 
         // The first message after the 101, before the acks of URL subscriptions: the id to send to or close it by.
         client.WriteControl(ReplyEncoder.Connected(client.ConnectionId!, client.User?.Id));
@@ -379,6 +383,11 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         {
             case WebSocketMessageType.Text:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                if (message.WasCompressed)
+                {
+                    _state.Metrics.CompressedMessageIn();
+                }
+
                 if (client.CloseSent)
                 {
                     // After our close frame only the peer's close matters (RFC 6455 5.5.1).

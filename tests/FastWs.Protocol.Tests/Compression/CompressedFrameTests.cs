@@ -63,6 +63,21 @@ public class CompressedFrameTests
     }
 
     [Fact]
+    public void Messages_say_whether_they_arrived_compressed()
+    {
+        using var reader = new WebSocketReader(Options, Deflate.Negotiated());
+        var input = new System.Buffers.ReadOnlySequence<byte>(Wire.Concat(
+            Compressed(Deflate.Once("a")),
+            Wire.Frame(WebSocketRole.Server, WebSocketOpcode.Text, "b")));
+
+        Assert.Equal(WebSocketReadStatus.Message, reader.Read(ref input, out WebSocketMessage first));
+        Assert.True(first.WasCompressed);
+        Assert.Equal("a"u8.ToArray(), first.Payload.ToArray());
+        Assert.Equal(WebSocketReadStatus.Message, reader.Read(ref input, out WebSocketMessage second));
+        Assert.False(second.WasCompressed);
+    }
+
+    [Fact]
     public void No_inflater_state_is_held_without_context_takeover()
     {
         using FrameFeeder feeder = Feeder();
