@@ -24,14 +24,16 @@ public enum InflateResult
 /// <remarks>
 /// <para>
 /// zlib comes from the runtime: a <see cref="DeflateStream"/> (raw DEFLATE, 15-bit window, so any client window
-/// of 8-15 decodes) over <see cref="InflateInput"/>. Its cost is about 45 KB of native zlib state and window plus
-/// an 8 KB input buffer it rents from the shared pool, held from construction to disposal.
+/// of 8-15 decodes) over <see cref="InflateInput"/>. Its cost, measured (perf/deflate_memory.py and by hand): about
+/// 41 KB of native zlib state and window (zlib-ng allocates the whole 32 KB window up front; only the pages a
+/// message reaches become resident) plus an 8 KB input buffer it rents from the shared pool, held from
+/// construction to disposal, and a few hundred bytes of objects.
 /// </para>
 /// <para>
 /// With context takeover the client's messages form one DEFLATE stream, so the stream is kept for the life of the
 /// connection. With <c>client_no_context_takeover</c> (the server's default answer) it is disposed after every
-/// message: a DeflateStream cannot be reset, and keeping one would hold those 53 KB for a connection that may send
-/// one subscribe in its lifetime. That costs about 230 bytes of managed allocation and 2 microseconds per
+/// message: a DeflateStream cannot be reset, and keeping one would hold those 50 KB for a connection that may send
+/// one subscribe in its lifetime. That costs about 300 bytes of managed allocation and a few microseconds per
 /// compressed message, for messages that are rare and rate limited. Inflaters are never shared between
 /// connections: a client whose data stops in the middle of a DEFLATE block leaves the inflater in a state
 /// that would corrupt the next message it decoded, which must only ever be that client's own.

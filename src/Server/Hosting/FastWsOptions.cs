@@ -246,8 +246,10 @@ public sealed class CompressionOptions
 
     /// <summary>
     /// Let clients keep their compression context between messages (RFC 7692 "context takeover"). Off by default:
-    /// the server answers <c>client_no_context_takeover</c>, so it keeps no inflater (about 54 KB) per connection
-    /// between messages; client messages are few and small, so the context would save little.
+    /// the server answers <c>client_no_context_takeover</c>, so it keeps no inflater (about 50 KB) per connection
+    /// between messages; client messages are few and small, so the context would save little. Node's <c>ws</c>
+    /// configured with <c>clientNoContextTakeover: false</c> refuses that answer (its handshake fails): such
+    /// deployments switch this on.
     /// </summary>
     public bool ClientContextTakeover { get; set; }
 }
