@@ -18,12 +18,21 @@ public enum WebSocketMessageType : byte
 public readonly struct WebSocketMessage
 {
     public WebSocketMessage(WebSocketMessageType type, ReadOnlyMemory<byte> payload)
+        : this(type, payload, wasCompressed: false)
+    {
+    }
+
+    public WebSocketMessage(WebSocketMessageType type, ReadOnlyMemory<byte> payload, bool wasCompressed)
     {
         Type = type;
         Payload = payload;
+        WasCompressed = wasCompressed;
     }
 
     public WebSocketMessageType Type { get; }
+
+    /// <summary>The message arrived compressed (permessage-deflate, RSV1); <see cref="Payload"/> is the inflated data.</summary>
+    public bool WasCompressed { get; }
 
     /// <summary>Unmasked payload. For text messages it is known-valid UTF-8. For a close frame it is the whole close payload.</summary>
     public ReadOnlyMemory<byte> Payload { get; }

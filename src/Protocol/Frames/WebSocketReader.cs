@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using FastWs.Protocol.Compression;
 
 namespace FastWs.Protocol.Frames;
 
@@ -20,14 +21,27 @@ namespace FastWs.Protocol.Frames;
 /// <see cref="ArrayPool{T}.Shared"/>, which is returned on the next call, so steady state allocates nothing and
 /// an idle connection holds no buffer.
 /// </para>
+/// <para>
+/// With permessage-deflate negotiated (RFC 7692), RSV1 on the first frame of a data message marks it compressed:
+/// the frames are assembled (or taken in place) as they are, then inflated whole by a <see cref="MessageInflater"/>
+/// into a pooled buffer no larger than <see cref="WebSocketReaderOptions.MaxMessageSize"/>, and a text message is
+/// checked for UTF-8 after inflating. The size limit thus applies twice: to the compressed bytes as they arrive and
+/// to the inflated ones as they are produced.
+/// </para>
 /// </remarks>
 public sealed class WebSocketReader : IDisposable
 {
     private const int MaxHeaderSize = 14;
     private const int MaxControlPayload = 125;
     private const int MinimumRent = 1024;
+    private const byte Rsv1 = 0x4;
 
     private readonly WebSocketReaderOptions _options;
+    private readonly DeflateParameters _deflate;
+    // Created on a compressed message, so a connection that negotiated the extension but never uses it (every
+    // browser offers it; few send compressed subscribes) carries nothing for it; kept between messages only with
+    // client context takeover.
+    private MessageInflater? _inflater;
     // Control payloads (at most 125 bytes) are assembled here; allocated on the first control frame, so a
     // connection that never sends one (most browsers) carries no buffer for it.
     private byte[]? _control;
@@ -47,15 +61,28 @@ public sealed class WebSocketReader : IDisposable
     private byte[]? _messageBuffer;
     private int _messageLength;
     private bool _releaseMessageBufferOnNextRead;
+    private bool _compressed;
+    private byte[]? _inflated;
     private Utf8StreamValidator _utf8;
 
     private ushort _errorCode;
     private string _errorReason = string.Empty;
 
     public WebSocketReader(WebSocketReaderOptions? options = null)
+        : this(options, default)
+    {
+    }
+
+    /// <param name="options">Limits and role.</param>
+    /// <param name="deflate">What the handshake agreed for permessage-deflate; <c>default</c> when it was not negotiated.</param>
+    public WebSocketReader(WebSocketReaderOptions? options, DeflateParameters deflate)
     {
         _options = options ?? WebSocketReaderOptions.ServerDefault;
+        _deflate = deflate;
     }
+
+    /// <summary>True while the reader holds zlib state between messages (context takeover after a compressed message).</summary>
+    public bool HoldsInflaterState => _inflater?.HoldsState == true;
 
     /// <summary>The close code to send after <see cref="WebSocketReadStatus.ProtocolError"/> (1002, 1007 or 1009).</summary>
     public ushort ErrorCloseCode => _errorCode;
@@ -136,8 +163,13 @@ public sealed class WebSocketReader : IDisposable
         }
     }
 
-    /// <summary>Returns any pooled buffer. The reader must not be used afterwards.</summary>
-    public void Dispose() => ReleaseMessageBuffer();
+    /// <summary>Returns any pooled buffer and frees any zlib state. The reader must not be used afterwards.</summary>
+    public void Dispose()
+    {
+        ReleaseMessageBuffer();
+        _inflater?.Dispose();
+        _inflater = null;
+    }
 
     /// <summary>
     /// Parses and validates a frame header. Checks run on the first byte alone where they can, so a peer that
@@ -160,9 +192,29 @@ public sealed class WebSocketReader : IDisposable
         byte rsv = (byte)((first >> 4) & 0x7);
         var opcode = (WebSocketOpcode)(first & 0x0F);
 
+        bool compressed = false;
+        if ((rsv & Rsv1) != 0 && _deflate.IsEnabled)
+        {
+            // RFC 7692 section 6: RSV1 means "compressed" on the first frame of a data message, and nowhere else.
+            if (opcode.IsControl())
+            {
+                return Fail(CloseCode.ProtocolError, "RSV1 set on a control frame");
+            }
+
+            if (opcode == WebSocketOpcode.Continuation)
+            {
+                return Fail(CloseCode.ProtocolError, "RSV1 set on a continuation frame");
+            }
+
+            compressed = true;
+            rsv &= unchecked((byte)~Rsv1);
+        }
+
         if ((rsv & ~_options.AllowedReservedBits) != 0)
         {
-            return Fail(CloseCode.ProtocolError, "RSV bits set without a negotiated extension");
+            return Fail(CloseCode.ProtocolError, (rsv & Rsv1) != 0
+                ? "RSV1 set but permessage-deflate was not negotiated"
+                : "RSV bits set without a negotiated extension");
         }
 
         if (!opcode.IsDefined())
@@ -259,6 +311,7 @@ public sealed class WebSocketReader : IDisposable
             _inMessage = true;
             _messageType = (WebSocketMessageType)opcode;
             _messageLength = 0;
+            _compressed = compressed;
             _utf8.Reset();
         }
 
@@ -285,14 +338,21 @@ public sealed class WebSocketReader : IDisposable
             Masking.Apply(payload.Span, _maskKey, 0);
         }
 
-        if (_messageType == WebSocketMessageType.Text && !Utf8StreamValidator.IsValid(payload.Span))
+        if (_compressed)
+        {
+            if (!TryInflate(payload, out payload))
+            {
+                return false;
+            }
+        }
+        else if (_messageType == WebSocketMessageType.Text && !Utf8StreamValidator.IsValid(payload.Span))
         {
             return Fail(CloseCode.InvalidPayloadData, "Text message is not valid UTF-8");
         }
 
         buffer = buffer.Slice(length);
         _inMessage = false;
-        message = new WebSocketMessage(_messageType, payload);
+        message = new WebSocketMessage(_messageType, payload, _compressed);
         return true;
     }
 
@@ -322,7 +382,7 @@ public sealed class WebSocketReader : IDisposable
 
             if (!control)
             {
-                if (_messageType == WebSocketMessageType.Text && !_utf8.Append(destination))
+                if (_messageType == WebSocketMessageType.Text && !_compressed && !_utf8.Append(destination))
                 {
                     return Fail(CloseCode.InvalidPayloadData, "Text message is not valid UTF-8");
                 }
@@ -344,13 +404,13 @@ public sealed class WebSocketReader : IDisposable
         message = default;
         if (_opcode.IsControl())
         {
-            var payload = _payloadLength == 0 ? ReadOnlyMemory<byte>.Empty : new ReadOnlyMemory<byte>(_control, 0, (int)_payloadLength);
-            if (_opcode == WebSocketOpcode.Close && !IsValidClosePayload(payload.Span))
+            var controlPayload = _payloadLength == 0 ? ReadOnlyMemory<byte>.Empty : new ReadOnlyMemory<byte>(_control, 0, (int)_payloadLength);
+            if (_opcode == WebSocketOpcode.Close && !IsValidClosePayload(controlPayload.Span))
             {
                 return false;
             }
 
-            message = new WebSocketMessage((WebSocketMessageType)_opcode, payload);
+            message = new WebSocketMessage((WebSocketMessageType)_opcode, controlPayload);
             return true;
         }
 
@@ -359,14 +419,57 @@ public sealed class WebSocketReader : IDisposable
             return false;
         }
 
-        if (_messageType == WebSocketMessageType.Text && !_utf8.IsComplete)
+        var payload = new Memory<byte>(_messageBuffer ?? [], 0, _messageLength);
+        if (_compressed)
+        {
+            if (!TryInflate(payload, out payload))
+            {
+                return false;
+            }
+        }
+        else if (_messageType == WebSocketMessageType.Text && !_utf8.IsComplete)
         {
             return Fail(CloseCode.InvalidPayloadData, "Text message ends inside a UTF-8 sequence");
         }
 
         _inMessage = false;
         _releaseMessageBufferOnNextRead = true;
-        message = new WebSocketMessage(_messageType, new ReadOnlyMemory<byte>(_messageBuffer ?? [], 0, _messageLength));
+        message = new WebSocketMessage(_messageType, payload, _compressed);
+        return true;
+    }
+
+    /// <summary>
+    /// Inflates a whole compressed message into <see cref="_inflated"/> (released with the message buffer on the next
+    /// read) and checks text for UTF-8 there. Fails with 1009 past the size limit, 1007 for bad DEFLATE data or text.
+    /// </summary>
+    private bool TryInflate(Memory<byte> compressed, out Memory<byte> inflated)
+    {
+        inflated = default;
+        _inflater ??= new MessageInflater(contextTakeover: !_deflate.ClientNoContextTakeover);
+        InflateResult result = _inflater.Inflate(compressed, _options.MaxMessageSize, ref _inflated, out int length);
+        _releaseMessageBufferOnNextRead = true;
+        if (_deflate.ClientNoContextTakeover)
+        {
+            // Nothing to keep between messages: not even the two small objects (about 100 bytes a connection).
+            _inflater = null;
+        }
+
+        if (result == InflateResult.TooBig)
+        {
+            return Fail(CloseCode.MessageTooBig, "Message inflates beyond the maximum size");
+        }
+
+        if (result == InflateResult.InvalidData)
+        {
+            return Fail(CloseCode.InvalidPayloadData, "Compressed message is not valid DEFLATE data");
+        }
+
+        inflated = new Memory<byte>(_inflated ?? [], 0, length);
+        if (_messageType == WebSocketMessageType.Text && !Utf8StreamValidator.IsValid(inflated.Span))
+        {
+            return Fail(CloseCode.InvalidPayloadData, "Text message is not valid UTF-8");
+        }
+
         return true;
     }
 
@@ -423,6 +526,12 @@ public sealed class WebSocketReader : IDisposable
         {
             ArrayPool<byte>.Shared.Return(_messageBuffer);
             _messageBuffer = null;
+        }
+
+        if (_inflated is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_inflated);
+            _inflated = null;
         }
     }
 

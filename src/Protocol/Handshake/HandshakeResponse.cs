@@ -22,6 +22,11 @@ public static class HandshakeResponse
 
     private static ReadOnlySpan<byte> ProtocolHeader => "Sec-WebSocket-Protocol: "u8;
 
+    private static ReadOnlySpan<byte> ExtensionsHeader => "Sec-WebSocket-Extensions: "u8;
+
+    private static readonly SearchValues<char> HeaderValueChars =
+        SearchValues.Create("\t !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+
     private static ReadOnlySpan<byte> Crlf => "\r\n"u8;
 
     private static ReadOnlySpan<byte> ErrorHeaders => "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "u8;
@@ -88,8 +93,13 @@ public static class HandshakeResponse
     /// <param name="output">Destination.</param>
     /// <param name="key">The client's Sec-WebSocket-Key (<see cref="UpgradeRequest.Key"/>).</param>
     /// <param name="subProtocol">The selected sub-protocol, which must be one the client offered; null for none.</param>
-    /// <exception cref="ArgumentException"><paramref name="subProtocol"/> is not an HTTP token.</exception>
-    public static void WriteAccept(IBufferWriter<byte> output, string key, string? subProtocol = null)
+    /// <param name="extensions">
+    /// The accepted extensions (for example <see cref="Compression.DeflateParameters.ToResponseHeader"/>), which must be
+    /// ones the client offered; null for none.
+    /// </param>
+    /// <exception cref="ArgumentException"><paramref name="subProtocol"/> is not an HTTP token, or
+    /// <paramref name="extensions"/> is empty or holds a character a header value cannot (CR, LF, other controls, non-ASCII).</exception>
+    public static void WriteAccept(IBufferWriter<byte> output, string key, string? subProtocol = null, string? extensions = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(key);
@@ -100,10 +110,21 @@ public static class HandshakeResponse
             throw new ArgumentException("Sub-protocol must be a non-empty HTTP token.", nameof(subProtocol));
         }
 
+        // Visible ASCII, spaces and tabs only: no response splitting either.
+        if (extensions is not null && (extensions.Length == 0 || extensions.AsSpan().ContainsAnyExcept(HeaderValueChars)))
+        {
+            throw new ArgumentException("Extensions must be a non-empty header value of visible ASCII.", nameof(extensions));
+        }
+
         int length = AcceptPrefix.Length + AcceptKeyLength + Crlf.Length + Crlf.Length;
         if (subProtocol is not null)
         {
             length += ProtocolHeader.Length + subProtocol.Length + Crlf.Length;
+        }
+
+        if (extensions is not null)
+        {
+            length += ExtensionsHeader.Length + extensions.Length + Crlf.Length;
         }
 
         Span<byte> span = output.GetSpan(length);
@@ -116,6 +137,13 @@ public static class HandshakeResponse
         {
             Append(ref rest, ProtocolHeader);
             rest = rest[Encoding.ASCII.GetBytes(subProtocol.AsSpan(), rest)..];
+            Append(ref rest, Crlf);
+        }
+
+        if (extensions is not null)
+        {
+            Append(ref rest, ExtensionsHeader);
+            rest = rest[Encoding.ASCII.GetBytes(extensions.AsSpan(), rest)..];
             Append(ref rest, Crlf);
         }
 

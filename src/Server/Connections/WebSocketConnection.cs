@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using FastWs.Protocol.Compression;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
 using FastWs.Server.Auth;
@@ -169,6 +170,12 @@ public sealed class WebSocketConnection
 
     /// <summary>Whether any namespace lets this connection publish; its publishes then count against the publish rate limit.</summary>
     internal bool CanPublish { get; set; }
+
+    /// <summary>
+    /// What the upgrade agreed for permessage-deflate (<c>default</c>: not negotiated). The reader inflates with it;
+    /// the fan-out encoder is to use it to send compressed frames (it has <c>server_no_context_takeover</c>).
+    /// </summary>
+    internal DeflateParameters Deflate { get; private set; }
 
     /// <summary>The general per-connection message limit (read loop only).</summary>
     internal SlidingWindowCounter MessageRate;
@@ -367,11 +374,12 @@ public sealed class WebSocketConnection
     /// Writes the 101 response. It goes through the connection (not straight into the pipe) so that the next
     /// flush sends it: a client waiting for its 101 sends nothing else to trigger one.
     /// </summary>
-    internal void WriteAccept(string key, string? subProtocol = null)
+    internal void WriteAccept(string key, string? subProtocol = null, DeflateParameters deflate = default)
     {
+        Deflate = deflate;
         lock (_output)
         {
-            HandshakeResponse.WriteAccept(_output, key, subProtocol);
+            HandshakeResponse.WriteAccept(_output, key, subProtocol, deflate.ToResponseHeader());
             _hasUnflushed = true;
         }
     }

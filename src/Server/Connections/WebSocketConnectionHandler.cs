@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Text;
+using FastWs.Protocol.Compression;
 using FastWs.Protocol.Frames;
 using FastWs.Protocol.Handshake;
 using FastWs.Server.Auth;
@@ -27,6 +28,8 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     private readonly ServerState _state;
     private readonly UpgradeParserOptions _parserOptions;
     private readonly WebSocketReaderOptions _readerOptions;
+    // Null when compression is switched off: no offer is then looked at.
+    private readonly DeflateNegotiationOptions? _deflateOptions;
     private readonly SubscriptionManager _subscriptions;
     private readonly ClientRequestHandler _requests;
 
@@ -44,6 +47,9 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         _health = health;
         _parserOptions = new UpgradeParserOptions { MaxHeaderBytes = state.Options.MaxHandshakeHeaderBytes };
         _readerOptions = new WebSocketReaderOptions { MaxMessageSize = state.Options.MaxMessageSize };
+        _deflateOptions = state.Options.Compression.Enabled
+            ? new DeflateNegotiationOptions { AllowClientContextTakeover = state.Options.Compression.ClientContextTakeover }
+            : null;
         _subscriptions = new SubscriptionManager(state);
         _requests = new ClientRequestHandler(_subscriptions, state);
         _directSends = state.Options.Transport.DirectSends && !state.Options.WebSocket.Tls.Enabled;
@@ -79,7 +85,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
             // state machine alive instead of two (about 150 bytes each). Everything done with a read's bytes is in
             // ProcessReceived, so no buffer or read result is kept in that state machine between reads either.
             PipeReader input = connection.Transport.Input;
-            using var reader = new WebSocketReader(_readerOptions);
+            using var reader = new WebSocketReader(_readerOptions, client.Deflate);
             while (true)
             {
                 ReadResult result = await input.ReadAsync().ConfigureAwait(false);
@@ -232,7 +238,14 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         bool admitted = !badToken && _state.ConnectionLimiter.TryAcquire(clientIp, out countedIp, out refusal);
         var client = new WebSocketConnection(connection, _state.Metrics, countedIp,
             _state.Options.SlowConsumer.MaxBufferedBytes, _directSends);
-        client.WriteAccept(request.Key, credentials.SubProtocol);
+        // permessage-deflate (RFC 7692): the first offer the server can accept, or none (a bad offer never fails the upgrade).
+        DeflateParameters deflate = default;
+        if (_deflateOptions is not null)
+        {
+            PerMessageDeflateNegotiation.TryNegotiate(request.Extensions, _deflateOptions, out deflate);
+        }
+
+        client.WriteAccept(request.Key, credentials.SubProtocol, deflate);
 
         if (!admitted)
         {
@@ -278,6 +291,10 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
         _state.Connections.Add(client);
         _state.Metrics.ConnectionOpened();
+        if (deflate.IsEnabled)
+        {
+            _state.Metrics.DeflateNegotiated();
+        }
 
         // The first message after the 101, before the acks of URL subscriptions: the id to send to or close it by.
         client.WriteControl(ReplyEncoder.Connected(client.ConnectionId!, client.User?.Id));
@@ -375,6 +392,11 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         {
             case WebSocketMessageType.Text:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                if (message.WasCompressed)
+                {
+                    _state.Metrics.CompressedMessageIn();
+                }
+
                 if (client.CloseSent)
                 {
                     // After our close frame only the peer's close matters (RFC 6455 5.5.1).

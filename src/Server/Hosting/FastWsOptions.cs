@@ -35,6 +35,9 @@ public sealed class FastWsOptions
 
     public LimitOptions Limits { get; set; } = new();
 
+    /// <summary>permessage-deflate (RFC 7692): "FastWs:Compression".</summary>
+    public CompressionOptions Compression { get; set; } = new();
+
     /// <summary>The HTTP API's own settings ("FastWs:Api").</summary>
     public ApiOptions Api { get; set; } = new();
 
@@ -228,6 +231,32 @@ public sealed class MemoryOptions
     /// fan-out path allocates nothing, so steady traffic never arms it; connection bursts and HTTP calls do.
     /// </summary>
     public long TrimMinAllocatedBytes { get; set; } = 16L * 1024 * 1024;
+}
+
+/// <summary>
+/// permessage-deflate (RFC 7692), negotiated per connection at the upgrade. Implemented so far: the negotiation and
+/// inflating what clients send compressed; the server's own frames still go out uncompressed (RFC 7692 lets a
+/// sender compress any message or none), until the fan-out encoder compresses each message once.
+/// </summary>
+/// <remarks>
+/// Per-namespace switches belong with outbound compression: the namespace is not known at the upgrade (channels
+/// come later), so it decides whether a channel's messages are sent compressed to connections that negotiated
+/// the extension, and the threshold below which they are not (issue 20: default 128 bytes), not whether the
+/// extension is negotiated.
+/// </remarks>
+public sealed class CompressionOptions
+{
+    /// <summary>Accept a client's permessage-deflate offer. Off: the upgrade answers no extension, and RSV1 is a protocol error (1002).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Let clients keep their compression context between messages (RFC 7692 "context takeover"). Off by default:
+    /// the server answers <c>client_no_context_takeover</c>, so it keeps no inflater (about 50 KB) per connection
+    /// between messages; client messages are few and small, so the context would save little. Node's <c>ws</c>
+    /// configured with <c>clientNoContextTakeover: false</c> refuses that answer (its handshake fails): such
+    /// deployments switch this on.
+    /// </summary>
+    public bool ClientContextTakeover { get; set; }
 }
 
 public sealed class HeartbeatOptions

@@ -13,6 +13,8 @@ public static class MetricsCatalog
     [
         new("connections", "connectionsTotal", "WebSocket connections accepted since start.", m => m.ConnectionsTotal),
         new("messages_in", "messagesIn", "Data messages received from clients.", m => m.MessagesIn),
+        new("compressed_messages_in", "compressedMessagesIn", "Client data messages that arrived compressed (permessage-deflate), also counted in messages_in.", m => m.CompressedMessagesIn),
+        new("deflate_connections", "deflateConnections", "Connections that negotiated permessage-deflate.", m => m.DeflateConnections),
         new("bytes_in", "bytesIn", "Payload bytes of data messages received from clients.", m => m.BytesIn),
         new("messages_out", "messagesOut", "Data messages written to subscribers.", m => m.MessagesOut),
         new("bytes_out", "bytesOut", "Frame bytes of data messages written to subscribers.", m => m.BytesOut),

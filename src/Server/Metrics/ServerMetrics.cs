@@ -17,6 +17,8 @@ public sealed class ServerMetrics
     private long _connectionsTotal;
     private long _connectionsActive;
     private readonly StripedCounter _messagesIn = new();
+    private long _compressedMessagesIn;
+    private long _deflateConnections;
     private readonly StripedCounter _bytesIn = new();
     private long _messagesOut;
     private long _bytesOut;
@@ -62,6 +64,12 @@ public sealed class ServerMetrics
 
     /// <summary>Client data messages received (text and binary).</summary>
     public long MessagesIn => _messagesIn.Value;
+
+    /// <summary>Client data messages that arrived compressed (permessage-deflate); also counted in <see cref="MessagesIn"/>.</summary>
+    public long CompressedMessagesIn => Volatile.Read(ref _compressedMessagesIn);
+
+    /// <summary>Admitted connections that negotiated permessage-deflate.</summary>
+    public long DeflateConnections => Volatile.Read(ref _deflateConnections);
 
     public long BytesIn => _bytesIn.Value;
 
@@ -185,6 +193,11 @@ public sealed class ServerMetrics
     }
 
     internal void ConnectionClosed() => Interlocked.Decrement(ref _connectionsActive);
+
+    // Not striped: compressed client messages are rare (subscribes, pings), unlike messages in general.
+    internal void CompressedMessageIn() => Interlocked.Increment(ref _compressedMessagesIn);
+
+    internal void DeflateNegotiated() => Interlocked.Increment(ref _deflateConnections);
 
     internal void MessageIn(int bytes)
     {

@@ -153,9 +153,9 @@ internal sealed class FrameFeeder : IDisposable
 {
     private readonly List<byte[]> _pending = [];
 
-    public FrameFeeder(WebSocketReaderOptions? options = null)
+    public FrameFeeder(WebSocketReaderOptions? options = null, FastWs.Protocol.Compression.DeflateParameters deflate = default)
     {
-        Reader = new WebSocketReader(options);
+        Reader = new WebSocketReader(options, deflate);
     }
 
     public WebSocketReader Reader { get; }

@@ -118,6 +118,35 @@ public class HandshakeResponseTests
             response);
     }
 
+    [Fact]
+    public void WriteAccept_WithExtensions_ExactBytes()
+    {
+        string response = Written(o => HandshakeResponse.WriteAccept(o, SampleKey, "chat", "permessage-deflate; server_no_context_takeover"));
+
+        Assert.Equal(
+            "HTTP/1.1 101 Switching Protocols\r\n" +
+            "Upgrade: websocket\r\n" +
+            "Connection: Upgrade\r\n" +
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" +
+            "Sec-WebSocket-Protocol: chat\r\n" +
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n" +
+            "\r\n",
+            response);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("permessage-deflate\r\nSet-Cookie: x=1")]
+    [InlineData("caf\u00E9")]
+    [InlineData("a\u0000b")]
+    public void WriteAccept_ExtensionsNotAHeaderValue_ThrowsAndWritesNothing(string extensions)
+    {
+        var output = new ArrayBufferWriter<byte>();
+
+        Assert.Throws<ArgumentException>(() => HandshakeResponse.WriteAccept(output, SampleKey, null, extensions));
+        Assert.Equal(0, output.WrittenCount);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("chat\r\nSet-Cookie: x=1")]
