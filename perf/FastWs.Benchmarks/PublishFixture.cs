@@ -53,11 +53,7 @@ internal sealed class PublishFixture : IDisposable
     {
         foreach (NamespaceOptions settings in options.Namespaces.Values)
         {
-            settings.Format = MessageFormat.Envelope;
-            settings.ConflationInterval = TimeSpan.Zero;
-            settings.Snapshot = false;
-            settings.History.Size = 0;
-            settings.Retention = TimeSpan.Zero;
+            settings.DeliverPlainly();
         }
     }
 

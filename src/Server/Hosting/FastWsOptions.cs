@@ -364,6 +364,19 @@ public sealed class NamespaceOptions
     /// </summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Delivers as <c>bench</c> does: the envelope, no conflation, no snapshot, no history, and a channel goes with its
+    /// last subscriber (for namespaces that only fan out; benchmarks and the tests of fan-out use it too).
+    /// </summary>
+    public void DeliverPlainly()
+    {
+        Format = MessageFormat.Envelope;
+        ConflationInterval = TimeSpan.Zero;
+        Snapshot = false;
+        History.Size = 0;
+        Retention = TimeSpan.Zero;
+    }
+
     /// <summary>Whether a channel of this namespace has anything worth keeping between subscribers.</summary>
     internal bool KeepsMessages => Snapshot || History.Size > 0;
 }

@@ -97,11 +97,7 @@ internal sealed class TestServer : IAsyncDisposable
     {
         foreach (NamespaceOptions settings in options.Namespaces.Values)
         {
-            settings.Format = MessageFormat.Envelope;
-            settings.ConflationInterval = TimeSpan.Zero;
-            settings.Snapshot = false;
-            settings.History.Size = 0;
-            settings.Retention = TimeSpan.Zero;
+            settings.DeliverPlainly();
         }
     }
 
