@@ -65,7 +65,7 @@ internal static class ConflationScenario
         report.Setting("slabs per subscriber", $"{k} (subscriber i: slabs i*{k} .. i*{k}+{k - 1} mod {s.Slabs})");
         report.Setting("rate (slab updates/s published)", s.Rate);
         report.Setting("probe slabs", s.Probes == 0 ? "none" : $"{s.Probes} ({ProbeName(s.ChannelPrefix, 0)}..{ProbeName(s.ChannelPrefix, s.Probes - 1)}), each updated every {s.ProbeEvery} s, staggered; subscriber i takes probe i mod {s.Probes}");
-        report.Setting("server conflation interval (ms, as configured there)", s.ConflationMs);
+        report.Setting("conflation interval (ms)", $"{s.ConflationMs} (as the server is configured: --conflation-ms)");
         report.Setting("payload (bytes of data)", s.Payload);
         report.Setting("publishers", $"{s.Publishers} WebSocket connection(s), slab i on connection i mod {s.Publishers}; probes on one more");
         report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
