@@ -1099,7 +1099,7 @@ function render(results, o, ctx, finished) {
 - TLS: wss:// on every run: FastWs (\`FastWs:WebSocket:Tls:CertificateFile/KeyFile\`, Kestrel's TLS on its socket transport) and uWS.js \`SSLApp\` with the same ${o.cert ? 'PEM certificate and key' : 'self-signed P-256 certificate (openssl, made for this run)'}; the load tool trusts it with \`--ca\` (TLS 1.2/1.3, no session resumption)` : ''}${o.workloads.some(isTokenWorkload) ? `
 - Tokens: the d-* runs start FastWs with \`--FastWs:Auth:Jwt:HmacSecret=<64 hex chars>\` and \`--FastWs:Auth:Jwt:PublicKeyFiles:0=pub.pem\` (both, on every d-* run); the load tool sends no token, or mints one per connection before the ramp (\`--mint-token hs256|es256 --token-in header\`)` : ''}
 
-## Results
+${o.workloads.every(isConflationWorkload) ? '' : `## Results
 
 ${resultsTable(results, o)}
 
@@ -1110,7 +1110,7 @@ Server RSS = peak in the window ((d): after the hold). mem/idle conn = (RSS afte
 tool CPU = the load tool's own CPU, % of its one core (≥ 85% means it may be the bottleneck; for (e), ≥ ${TOOL_BOUND_PCT}% at the failing rate is flagged tool-bound?).
 † = the publisher fell ≥ ${STALL_MS} ms behind its schedule in that run: a stall of the machine (or a server pushing back) that usually shows up in p99; compare such a row with care, or re-run it.
 
-${inlineSection(results, o) ? `## Inline vs envelope (issue 17)
+`}${inlineSection(results, o) ? `## Inline vs envelope (issue 17)
 
 ${inlineSection(results, o)}
 
