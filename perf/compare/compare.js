@@ -23,15 +23,24 @@ const CALLER_CWD = process.env.FASTWS_COMPARE_CWD || process.cwd();
 
 // cmd(ports, env): env.tls = { cert, key } (PEM files) for wss://, env.auth = { secret, publicKey } for token runs.
 // Only FastWs and uWS.js (SSLApp) serve TLS here; only FastWs checks tokens.
+const fastwsCmd = (extra) => ([ws, http], env = {}) => ['dotnet', [path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll'),
+  '--environment', 'LoadTest', `--FastWs:WebSocket:Port=${ws}`, `--FastWs:Http:Port=${http}`, ...extra,
+  ...(env.tls ? [`--FastWs:WebSocket:Tls:CertificateFile=${env.tls.cert}`, `--FastWs:WebSocket:Tls:KeyFile=${env.tls.key}`] : []),
+  ...(env.auth ? [`--FastWs:Auth:Jwt:HmacSecret=${env.auth.secret}`, `--FastWs:Auth:Jwt:PublicKeyFiles:0=${env.auth.publicKey}`] : [])]];
 const SERVERS = {
   fastws: {
     label: 'FastWs',
     ports: 2,
     tls: true,
-    cmd: ([ws, http], env = {}) => ['dotnet', [path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll'),
-      '--environment', 'LoadTest', `--FastWs:WebSocket:Port=${ws}`, `--FastWs:Http:Port=${http}`,
-      ...(env.tls ? [`--FastWs:WebSocket:Tls:CertificateFile=${env.tls.cert}`, `--FastWs:WebSocket:Tls:KeyFile=${env.tls.key}`] : []),
-      ...(env.auth ? [`--FastWs:Auth:Jwt:HmacSecret=${env.auth.secret}`, `--FastWs:Auth:Jwt:PublicKeyFiles:0=${env.auth.publicKey}`] : [])]],
+    cmd: fastwsCmd([]),
+  },
+  // Issue 17: the same binary with the bench namespace delivering the inline format (the published object with
+  // "channel" and "seq" appended) instead of the envelope. Not in the default list; compare it with fastws.
+  'fastws-inline': {
+    label: 'FastWs inline',
+    ports: 2,
+    tls: true,
+    cmd: fastwsCmd(['--FastWs:Namespaces:bench:Format=Inline']),
   },
   aspnetcore: {
     label: 'ASP.NET Core',
@@ -53,6 +62,8 @@ const SERVERS = {
   },
 };
 const SERVER_ORDER = ['fastws', 'aspnetcore', 'node-ws', 'uws'];
+// Every server --servers accepts, in table order; the default is SERVER_ORDER.
+const ALL_SERVERS = ['fastws', 'fastws-inline', 'aspnetcore', 'node-ws', 'uws'];
 const BASELINES = SERVER_ORDER.filter((s) => s !== 'fastws');
 
 const WORKLOADS = {
@@ -67,10 +78,24 @@ const WORKLOADS = {
   'd-none': { kind: 'connect', token: 'none', connections: 10000, title: '(d) idle conns, no token' },
   'd-hs256': { kind: 'connect', token: 'hs256', connections: 10000, title: '(d) idle conns, HS256 token' },
   'd-es256': { kind: 'connect', token: 'es256', connections: 10000, title: '(d) idle conns, ES256 token' },
+  // Issue 17: the load tool's conflation scenario against FastWs's price defaults (inline, 500 ms conflation,
+  // snapshots): 50,000 updates/s over 1,000 slabs to 1,000 subscribers (10 slabs each: 10 subscribers per slab), plus
+  // 20 probe slabs updated once every 1.5 s each, whose updates must go out at once. FastWs only; not in the default list.
+  'f-conflation': {
+    kind: 'conflation', subscribers: 1000, slabs: 1000, perSubscriber: 10, rate: 50000, probes: 20, probeEvery: 1.5,
+    title: '(f-conflation) 50k updates/s, 1k slabs, 1k subs',
+  },
 };
-const WORKLOAD_ORDER = ['a', 'b', 'c', 'd', 'e', 'd-none', 'd-hs256', 'd-es256'];
+const WORKLOAD_ORDER = ['a', 'b', 'c', 'd', 'e', 'd-none', 'd-hs256', 'd-es256', 'f-conflation'];
 const DEFAULT_WORKLOADS = ['a', 'b', 'c', 'd', 'e'];
 const isTokenWorkload = (wk) => WORKLOADS[wk].token !== undefined;
+const isConflationWorkload = (wk) => WORKLOADS[wk].kind === 'conflation';
+// Workloads that run on FastWs only (its token auth, its conflation).
+const isFastWsOnly = (wk) => isTokenWorkload(wk) || isConflationWorkload(wk);
+// Issue 17: FastWs's CPU per delivery with the inline format at most this multiple of the envelope's.
+const INLINE_MAX_CPU_RATIO = 1.05;
+// Issue 17's conflation figure: the first update after a quiet interval goes out at once; p99 below this.
+const PROBE_P99_MS = 10;
 // The ES256 target of issue 16: handshakes/s with an ES256 token at least this share of the no-token rate.
 const ES256_MIN_SHARE = 0.7;
 // The wss target of issue 16: FastWs CPU per delivery over TLS at most this multiple of uWS.js SSLApp's.
@@ -93,9 +118,11 @@ Runs FastWs and the baselines (perf/baselines) through tools/FastWs.LoadGen, eac
 (taskset -c 0) and the load tool to core 1, and prints one comparison table (also written as Markdown).
 
   --quick               short runs (1 s warm-up + 3 s measured, 2 s hold, coarse (e) search); a few minutes
-  --servers LIST        comma-separated subset of: ${SERVER_ORDER.join(',')} (default: all)
+  --servers LIST        comma-separated subset of: ${ALL_SERVERS.join(',')} (default: ${SERVER_ORDER.join(',')});
+                        fastws-inline = FastWs with --FastWs:Namespaces:bench:Format=Inline (inline vs envelope, issue 17)
   --workloads LIST      comma-separated subset of: ${WORKLOAD_ORDER.join(',')} (default: ${DEFAULT_WORKLOADS.join(',')});
-                        d-none,d-hs256,d-es256 = (d) on FastWs with token auth on, no token / HS256 / ES256 per connection
+                        d-none,d-hs256,d-es256 = (d) on FastWs with token auth on, no token / HS256 / ES256 per connection;
+                        f-conflation = the conflation scenario on FastWs's price defaults (issue 17)
   --tls                 wss://: a self-signed P-256 certificate (openssl) in the results dir, served by FastWs and
                         uWS.js SSLApp (the only servers with TLS here; the default --servers becomes fastws,uws)
   --cert FILE --key FILE  wss:// with this PEM certificate and key instead (the tool trusts FILE with --ca)
@@ -140,7 +167,7 @@ function parseArgs(argv) {
     const next = () => (v !== undefined ? v : argv[++i]);
     switch (a) {
       case '--quick': o.quick = true; break;
-      case '--servers': o.servers = list(a, next(), SERVER_ORDER); break;
+      case '--servers': o.servers = list(a, next(), ALL_SERVERS); break;
       case '--workloads': o.workloads = list(a, next(), WORKLOAD_ORDER); break;
       case '--duration': o.duration = num(a, next()); break;
       case '--warmup': o.warmup = Number(next()); if (!(o.warmup >= 0)) throw new Error('--warmup needs a number >= 0'); break;
@@ -162,13 +189,14 @@ function parseArgs(argv) {
   }
   if (!o.cert !== !o.key) throw new Error('--cert and --key go together');
   if (o.servers === null) {
-    o.servers = o.workloads.every(isTokenWorkload) ? ['fastws'] : o.tls ? SERVER_ORDER.filter((k) => SERVERS[k].tls) : [...SERVER_ORDER];
+    o.servers = o.workloads.every(isFastWsOnly) ? ['fastws'] : o.tls ? SERVER_ORDER.filter((k) => SERVERS[k].tls) : [...SERVER_ORDER];
   }
   if (o.tls) {
     const plainOnly = o.servers.filter((k) => !SERVERS[k].tls);
     if (plainOnly.length) throw new Error(`--tls: ${plainOnly.join(',')} cannot serve TLS here (only ${SERVER_ORDER.filter((k) => SERVERS[k].tls).join(',')})`);
   }
   if (o.workloads.some(isTokenWorkload) && !o.servers.includes('fastws')) throw new Error('the token workloads (d-*) run on fastws only');
+  if (o.workloads.some(isConflationWorkload) && !o.servers.includes('fastws')) throw new Error('f-conflation runs on fastws only');
   if (o.servers.length === 0 || o.workloads.length === 0) throw new Error('nothing to run');
   o.duration ??= o.quick ? 3 : 20;
   o.warmup ??= o.quick ? 1 : 5;
@@ -473,6 +501,55 @@ function connectRow(run, server, o) {
   };
 }
 
+/** The numbers the conflation table needs, from a conflation summary. */
+function conflationRow(run, server) {
+  const s = run.summary;
+  const notes = [];
+  if (!s) notes.push(`no summary.json (load tool exit ${run.exit}; see ${rel(run.logPath)})`);
+  if (s?.partial) notes.push(`partial: ${s.stopReason}`);
+  if (s?.fatalError) notes.push(`fatal: ${s.fatalError}`);
+  for (const e of s?.errors ?? []) notes.push(`${e.count}× ${e.kind}`);
+  for (const w of s?.warnings ?? []) notes.push(`tool: ${w}`);
+  const publishRate = metric(s, 'publish_rate');
+  const target = Number(s?.settings?.['rate (slab updates/s published)']);
+  if (publishRate !== null && target > 0 && publishRate < E_MIN_PUBLISH_SHARE * target) {
+    notes.push(`publisher reached ${fmtInt(publishRate)}/s of ${fmtInt(target)}/s`);
+  }
+  const lag = metric(s, 'publisher_max_lag_ms');
+  if (lag !== null && lag >= 20) notes.push(`publisher fell ${fmtMs(lag)} ms behind schedule once (server push-back or a machine stall)`);
+  if (server && !serverAlive(server)) notes.push('server exited during the run');
+  return {
+    ok: !!s && !s.fatalError,
+    publishRate,
+    targetRate: target || null,
+    delivered: metric(s, 'rate'),
+    conflationRatio: metric(s, 'conflation_ratio'),
+    perSubscription: metric(s, 'per_subscription_rate'),
+    cpuPer1kPublished: metric(s, 'server_cpu_us_per_1k_published'),
+    cpuPer1k: metric(s, 'server_cpu_us_per_1k'),
+    userPer1k: metric(s, 'server_user_us_per_1k'),
+    sysPer1k: metric(s, 'server_sys_us_per_1k'),
+    serverCpuPct: metric(s, 'server_cpu_pct'),
+    rss: metric(s, 'server_rss_peak'),
+    workingSet: metric(s, 'stats_working_set'),
+    waitingMax: metric(s, 'conflated_waiting_max'),
+    statsConflated: metric(s, 'stats_conflated'),
+    p50: metric(s, 'probe_p50'),
+    p99: metric(s, 'probe_p99'),
+    probeMax: metric(s, 'probe_max'),
+    probeRatio: metric(s, 'probe_ratio'),
+    conflatedP50: metric(s, 'conflated_p50'),
+    conflatedP99: metric(s, 'conflated_p99'),
+    backwards: metric(s, 'backwards'),
+    repeats: metric(s, 'repeats'),
+    staleAtEnd: metric(s, 'stale_at_end'),
+    toolCpu: metric(s, 'tool_cpu_pct'),
+    errors: metric(s, 'errors'),
+    lagMs: lag,
+    notes,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Repeated runs: the median of each number (the machine is shared; one run can hit a busy spell)
 
@@ -495,6 +572,7 @@ function combineRuns(runs) {
   worst('ratio', Math.min);
   worst('lagMs', Math.max);
   worst('errors', Math.max);
+  if (ok[0].backwards !== undefined) for (const k of ['backwards', 'repeats', 'staleAtEnd']) worst(k, Math.max);
   const received = ok.map((r) => r.received), expected = ok.map((r) => r.expected);
   const lossy = ok.findIndex((r) => r.received !== null && r.expected !== null && r.received < r.expected);
   if (lossy >= 0) { row.received = received[lossy]; row.expected = expected[lossy]; }
@@ -521,6 +599,13 @@ async function runFixed(key, wk, o, ctx, rep = 1) {
       const args = fanoutArgs(w, o, w.rate, o.duration, o.warmup);
       const run = await runLoad(server, args, dir, o.warmup + o.duration + o.grace + 120, ctx);
       return { ...fanoutRow(run, server), pid: server.pid, cpus: server.cpus };
+    }
+    if (w.kind === 'conflation') {
+      const args = ['conflation', '--subscribers', String(w.subscribers), '--slabs', String(w.slabs), '--slabs-per-subscriber', String(w.perSubscriber),
+        '--rate', String(w.rate), '--probes', String(w.probes), '--probe-every', String(w.probeEvery),
+        '--duration', String(o.duration), '--warmup', String(o.warmup), '--grace', String(o.grace), '--no-progress'];
+      const run = await runLoad(server, args, dir, o.warmup + o.duration + o.grace + 120, ctx);
+      return { ...conflationRow(run, server), pid: server.pid, cpus: server.cpus };
     }
     const args = ['connect', '--connections', String(o.connections), '--channels', '1', '--hold', String(o.hold),
       '--duration', '60', '--no-progress'];
@@ -712,6 +797,63 @@ function tokensSection(results, o) {
     rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
 }
 
+/** Issue 17: FastWs's CPU per delivery with the bench namespace inline vs envelope, per fanout workload that both ran. */
+function inlineSection(results, o) {
+  if (!o.servers.includes('fastws') || !o.servers.includes('fastws-inline')) return '';
+  const range = (r, v, rg, f) => ((r.runs ?? 1) > 1 && rg && Number.isFinite(rg[0]) && Number.isFinite(rg[1]) ? `${f(v)} (${f(rg[0])}–${f(rg[1])})` : f(v));
+  const split = (r) => (r.userPer1k === null || r.userPer1k === undefined ? dash : `${fmtInt(r.userPer1k)} / ${fmtInt(r.sysPer1k)}`);
+  const lossy = (r) => r.ratio !== null && r.received !== null && r.expected !== null && r.received < r.expected;
+  const rows = [];
+  for (const wk of o.workloads.filter((w) => WORKLOADS[w].kind === 'fanout')) {
+    const e = results.fastws?.[wk];
+    const i = results['fastws-inline']?.[wk];
+    if (!e && !i) continue;
+    const ok = (r) => r && !r.failed;
+    const ratio = ok(e) && ok(i) && e.cpuPer1k && i.cpuPer1k ? i.cpuPer1k / e.cpuPer1k : null;
+    let verdict = ratio === null ? 'n/a' : ratio <= INLINE_MAX_CPU_RATIO + 1e-9 ? 'PASS' : 'MISS';
+    const caveat = ok(e) && lossy(e) ? 'envelope lost messages' : ok(i) && lossy(i) ? 'inline lost messages'
+      : [e, i].some((r) => ok(r) && r.lagMs >= STALL_MS) ? 'stall †: re-run' : [e, i].some((r) => ok(r) && r.toolCpu >= 85) ? 'tool ≥ 85% of its core' : null;
+    if (caveat && ratio !== null) verdict += ` (${caveat})`;
+    const cell = (r, f) => (!r ? dash : r.failed ? 'failed' : f(r));
+    rows.push([WORKLOADS[wk].title,
+      cell(e, (r) => range(r, r.cpuPer1k, r.cpuRange, fmtInt)), cell(e, split),
+      cell(i, (r) => range(r, r.cpuPer1k, r.cpuRange, fmtInt)), cell(i, split),
+      ratio === null ? dash : ratio.toFixed(3), `≤ ${INLINE_MAX_CPU_RATIO.toFixed(2)}`, verdict,
+      cell(e, (r) => fmtRatio(r.ratio)), cell(i, (r) => fmtRatio(r.ratio)), cell(e, fmtP99), cell(i, fmtP99)]);
+  }
+  if (rows.length === 0) return '';
+  return mdTable(['workload', 'envelope CPU µs/1k', 'user / kernel', 'inline CPU µs/1k', 'user / kernel', 'inline ÷ envelope', 'goal', 'verdict',
+    'ratio env.', 'ratio inl.', 'p99 env. ms', 'p99 inl. ms'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'l', 'r', 'r', 'r', 'r']);
+}
+
+/** Issue 17: the conflation workload on FastWs (price defaults). */
+function conflationSection(results, o) {
+  const wks = o.workloads.filter(isConflationWorkload);
+  const rows = [];
+  for (const wk of wks) {
+    const r = results.fastws?.[wk];
+    if (!r) continue;
+    if (r.failed) { rows.push([WORKLOADS[wk].title, 'failed', ...Array(14).fill(dash)]); continue; }
+    const range = (v, rg, f) => ((r.runs ?? 1) > 1 && rg && Number.isFinite(rg[0]) && Number.isFinite(rg[1]) ? `${f(v)} (${f(rg[0])}–${f(rg[1])})` : f(v));
+    const broken = (r.backwards ?? 0) + (r.repeats ?? 0);
+    let verdict = r.p99 === null || r.p99 === undefined ? 'n/a' : r.p99 < PROBE_P99_MS && broken === 0 && r.probeRatio === 1 ? 'PASS' : 'MISS';
+    const why = [];
+    if (broken > 0) why.push(`${fmtInt(broken)} value(s) backwards/repeated`);
+    if (r.probeRatio !== null && r.probeRatio !== undefined && r.probeRatio < 1) why.push('probe updates lost');
+    if (r.lagMs >= STALL_MS) why.push('stall †: re-run');
+    if (why.length && verdict !== 'n/a') verdict += ` (${why.join(', ')})`;
+    rows.push([WORKLOADS[wk].title, fmtInt(r.publishRate), fmtInt(r.delivered), r.conflationRatio === null || r.conflationRatio === undefined ? dash : r.conflationRatio.toFixed(4),
+      fmtInt(r.cpuPer1kPublished), range(r.cpuPer1k, r.cpuRange, fmtInt), fmtPct(r.serverCpuPct), fmtBytes(r.rss),
+      fmtInt(r.waitingMax), `${fmtMs(r.p50)} / ${range(r.p99, r.p99Range, fmtMs)}${r.lagMs !== null && r.lagMs !== undefined && r.lagMs >= STALL_MS ? ' †' : ''}`,
+      `< ${PROBE_P99_MS}`, verdict, `${fmtMs(r.conflatedP50)} / ${fmtMs(r.conflatedP99)}`,
+      `${fmtInt(r.backwards)} / ${fmtInt(r.repeats)} / ${fmtInt(r.staleAtEnd)}`, fmtPct(r.toolCpu)]);
+  }
+  if (rows.length === 0) return '';
+  return mdTable(['workload', 'published/s', 'delivered/s', 'delivered ÷ unconflated', 'CPU µs/1k published', 'CPU µs/1k delivered', 'server CPU',
+    'server RSS', 'conflatedWaiting max', 'probe p50 / p99 ms', 'goal ms', 'verdict', 'conflated p50 / p99 ms', 'backwards / repeats / stale', 'tool CPU'],
+  rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l', 'r', 'r', 'r']);
+}
+
 function resultsTable(results, o) {
   const header = ['workload', 'server', 'delivered msgs/s', 'ratio', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/1k msgs',
     'user / kernel', 'server CPU', 'server RSS', 'mem/idle conn', 'handshakes/s', 'max sustained pub/s', 'tool CPU'];
@@ -719,7 +861,7 @@ function resultsTable(results, o) {
   // Older summaries (before the load tool split user from kernel time) have no split: a dash.
   const split = (r) => (r.userPer1k === null || r.userPer1k === undefined ? dash : `${fmtInt(r.userPer1k)} / ${fmtInt(r.sysPer1k)}`);
   const rows = [];
-  for (const wk of o.workloads) {
+  for (const wk of o.workloads.filter((w) => !isConflationWorkload(w))) {
     for (const key of o.servers) {
       const r = results[key]?.[wk];
       const name = serverLabel(key, o);
@@ -823,6 +965,11 @@ function targets(results, o) {
       bestBase ? fmtInt(bestBase[1].handshakes) : dash, hr, '> 1', hr !== null && hr > 1, null);
   }
   return mdTable(['target', 'wl', 'FastWs', 'vs', 'value', 'ratio', 'goal', 'verdict'], rows, ['l', 'l', 'r', 'l', 'r', 'r', 'l', 'l']);
+}
+
+/** True when no target applies to the workloads run (for example f-conflation alone): the Targets section is left out. */
+function targetsEmpty(results, o) {
+  return targets(results, o).split('\n').length <= 2;
 }
 
 function probesSection(results, o) {
@@ -952,7 +1099,7 @@ function render(results, o, ctx, finished) {
 - TLS: wss:// on every run: FastWs (\`FastWs:WebSocket:Tls:CertificateFile/KeyFile\`, Kestrel's TLS on its socket transport) and uWS.js \`SSLApp\` with the same ${o.cert ? 'PEM certificate and key' : 'self-signed P-256 certificate (openssl, made for this run)'}; the load tool trusts it with \`--ca\` (TLS 1.2/1.3, no session resumption)` : ''}${o.workloads.some(isTokenWorkload) ? `
 - Tokens: the d-* runs start FastWs with \`--FastWs:Auth:Jwt:HmacSecret=<64 hex chars>\` and \`--FastWs:Auth:Jwt:PublicKeyFiles:0=pub.pem\` (both, on every d-* run); the load tool sends no token, or mints one per connection before the ramp (\`--mint-token hs256|es256 --token-in header\`)` : ''}
 
-## Results
+${o.workloads.every(isConflationWorkload) ? '' : `## Results
 
 ${resultsTable(results, o)}
 
@@ -963,17 +1110,29 @@ Server RSS = peak in the window ((d): after the hold). mem/idle conn = (RSS afte
 tool CPU = the load tool's own CPU, % of its one core (≥ 85% means it may be the bottleneck; for (e), ≥ ${TOOL_BOUND_PCT}% at the failing rate is flagged tool-bound?).
 † = the publisher fell ≥ ${STALL_MS} ms behind its schedule in that run: a stall of the machine (or a server pushing back) that usually shows up in p99; compare such a row with care, or re-run it.
 
-${tokensSection(results, o) ? `## Handshakes with tokens (issue 16)
+`}${inlineSection(results, o) ? `## Inline vs envelope (issue 17)
+
+${inlineSection(results, o)}
+
+Both run the same FastWs binary; \`fastws-inline\` adds \`--FastWs:Namespaces:bench:Format=Inline\`, so each delivery is the published object with \`"channel"\` and \`"seq"\` appended instead of \`{"type":"message","channel","seq","data"}\`. CPU µs/1k = server CPU per 1,000 delivered messages (median of the runs, their range in brackets); goal: inline ≤ ${INLINE_MAX_CPU_RATIO} × envelope.
+
+` : ''}${conflationSection(results, o) ? `## Conflation (issue 17)
+
+${conflationSection(results, o)}
+
+FastWs's \`price\` defaults (inline, \`ConflationInterval\` 500 ms, snapshots). Each subscriber takes 10 slabs (subscriber i: slabs 10i … 10i+9 mod 1,000, so 10 subscribers per slab) and one of the 20 probe slabs. delivered ÷ unconflated = slab updates delivered ÷ (published × subscribers per slab). CPU µs/1k published and delivered = the server's CPU in the window per 1,000 updates published (slabs and probes) and per 1,000 delivered. conflatedWaiting max = the highest /ws/stats \`conflatedWaiting\`, read once a second. Probe latency = the first update after a quiet interval (each probe slab is updated once every 1.5 s), which must go out at once: goal p99 < ${PROBE_P99_MS} ms, no value backwards or repeated, every probe update delivered. Conflated latency includes up to the interval by design. backwards / repeats / stale = values older than or equal to the last one a subscriber had, and subscriptions that did not end with their slab's last value.
+
+` : ''}${tokensSection(results, o) ? `## Handshakes with tokens (issue 16)
 
 ${tokensSection(results, o)}
 
 Handshakes/s = connections opened ÷ ramp time, each with its subscribe ack; server CPU µs/handshake = the server's CPU in the ramp ÷ connections. Minting is not timed.
 
-` : ''}## Targets (${o.tls || (o.workloads.some(isTokenWorkload) && !o.workloads.some((w) => DEFAULT_WORKLOADS.includes(w))) ? 'issue 16' : o.workloads.some(isTokenWorkload) ? 'issues 5 and 16' : 'issue 5'})
+` : ''}${targetsEmpty(results, o) ? '' : `## Targets (${o.tls || (o.workloads.some(isTokenWorkload) && !o.workloads.some((w) => DEFAULT_WORKLOADS.includes(w))) ? 'issue 16' : o.workloads.some(isTokenWorkload) ? 'issues 5 and 16' : 'issue 5'})
 
 ${targets(results, o)}
 
-${o.workloads.includes('e') ? `## (e) search probes (publishes/s)\n\n${probesSection(results, o)}\n\n` : ''}## Notes
+`}${o.workloads.includes('e') ? `## (e) search probes (publishes/s)\n\n${probesSection(results, o)}\n\n` : ''}## Notes
 
 ${notesSection(results, o) || '- none'}
 `;
@@ -1086,7 +1245,8 @@ async function main() {
       continue;
     }
     const rounds = WORKLOADS[wk].kind === 'search' ? 1 : o.repeat;
-    for (let round = 1; round <= rounds; round++) for (const key of o.servers) plan.push({ wk, round, rounds, key });
+    const keys = isConflationWorkload(wk) ? ['fastws'] : o.servers;
+    for (let round = 1; round <= rounds; round++) for (const key of keys) plan.push({ wk, round, rounds, key });
   }
   outer:
   for (const { wk, round, rounds, key } of plan) {
@@ -1099,7 +1259,9 @@ async function main() {
         if (stopping) { r.notes = [...(r.notes ?? []), 'interrupted']; }
         record(key, wk, r, rounds);
         const secs = ((Date.now() - t0) / 1000).toFixed(0);
-        if (WORKLOADS[wk].kind === 'connect') {
+        if (isConflationWorkload(wk)) {
+          log(`    ${fmtInt(r.publishRate)} published/s, ${fmtInt(r.delivered)} delivered/s (${r.conflationRatio === null || r.conflationRatio === undefined ? dash : r.conflationRatio.toFixed(4)} of unconflated), probe p99 ${fmtMs(r.p99)} ms, ${fmtInt(r.cpuPer1kPublished)} µs/1k published, backwards ${fmtInt(r.backwards)}, server CPU ${fmtPct(r.serverCpuPct)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
+        } else if (WORKLOADS[wk].kind === 'connect') {
           log(`    ${fmtInt(r.connections)} conns, ${fmtInt(r.handshakes)} handshakes/s, ${fmtInt(r.cpuPerHs)} µs CPU/handshake, ${fmtBytes(r.memPerConn)}/conn, RSS ${fmtBytes(r.rss)}, tool CPU ${fmtPct(r.toolCpu)} (${secs} s)`);
         } else if (wk === 'e') {
           log(`    max sustained ${r.maxRate === null ? dash : fmtInt(r.maxRate)} pub/s${r.capped ? ' (ladder top)' : ''} (${secs} s)`);

@@ -60,7 +60,12 @@ internal static class Program
 
         // A scenario's own pass/fail rules (reconnect: no gap, duplicate or out-of-order message), unless the command
         // line gave a rule on the same metric.
-        IReadOnlyList<string> required = settings.Scenario == "reconnect" ? ReconnectScenario.RequiredThresholds : [];
+        IReadOnlyList<string> required = settings.Scenario switch
+        {
+            "reconnect" => ReconnectScenario.RequiredThresholds,
+            "conflation" => ConflationScenario.RequiredThresholds,
+            _ => [],
+        };
         foreach (string expression in required)
         {
             Threshold.TryParse(expression, out Threshold? rule);
@@ -131,6 +136,8 @@ internal static class Program
                 "connect" => await ConnectScenario.RunAsync(ctx).ConfigureAwait(false),
                 "churn" => await ChurnScenario.RunAsync(ctx).ConfigureAwait(false),
                 "reconnect" => await ReconnectScenario.RunAsync(ctx).ConfigureAwait(false),
+                "conflation" => await ConflationScenario.RunAsync(ctx).ConfigureAwait(false),
+                "history-memory" => await HistoryMemoryScenario.RunAsync(ctx).ConfigureAwait(false),
                 _ => throw new InvalidOperationException("unknown scenario " + settings.Scenario),
             };
         }

@@ -12,12 +12,14 @@ internal static class Commands
     public static RootCommand Build()
     {
         var root = new RootCommand(
-            "FastWs.LoadGen: WebSocket load scenarios (fanout, connect, churn, slow, reconnect) against any RFC 6455 server speaking the FastWs JSON protocol. Loopback targets only.");
+            "FastWs.LoadGen: WebSocket load scenarios (fanout, connect, churn, slow, reconnect, conflation, history-memory) against any RFC 6455 server speaking the FastWs JSON protocol. Loopback targets only.");
         root.Subcommands.Add(BuildFanout("fanout", "S subscribers over C channels, publishers at R msgs/s; reports delivered msgs/s, delivery ratio, end-to-end latency percentiles and errors.", slow: false));
         root.Subcommands.Add(BuildFanout("slow", "A fanout in which a share of the subscribers stop reading after warm-up; reports whether the healthy ones still get everything on time.", slow: true));
         root.Subcommands.Add(BuildConnect());
         root.Subcommands.Add(BuildChurn());
         root.Subcommands.Add(BuildReconnect());
+        root.Subcommands.Add(BuildConflation());
+        root.Subcommands.Add(BuildHistoryMemory());
         root.Subcommands.Add(BuildKeyGen());
         return root;
     }
@@ -122,6 +124,65 @@ internal static class Commands
             DropMax = result.GetValue(dropMax),
             Offline = result.GetValue(offline),
             OnTimeMs = result.GetValue(onTime),
+        })));
+        return command;
+    }
+
+    private static Command BuildConflation()
+    {
+        var command = new Command("conflation", "Price updates at R msgs/s over S slabs to N subscribers (K slabs each) on a namespace with conflation (FastWs price: 500 ms), plus probe slabs updated once every few seconds; reports delivered vs published, server CPU per published and delivered update, memory, /ws/stats conflation figures, the probes' latency (first update after a quiet interval) and checks that no slab's value ever goes backwards (which fails the run).");
+        var common = new CommonOptions(command, duration: 20, warmup: 3, durationHelp: "Measured seconds (after the warm-up).", channelPrefix: "price:");
+        Option<int> subscribers = Add(command, new Option<int>("--subscribers", "-s") { Description = "Subscriber connections.", DefaultValueFactory = _ => 1000 });
+        Option<int> slabs = Add(command, new Option<int>("--slabs") { Description = "Slabs: channels PREFIXS0..PREFIXS{n-1}; publishes go round robin over them.", DefaultValueFactory = _ => 1000 });
+        Option<int> perSubscriber = Add(command, new Option<int>("--slabs-per-subscriber", "-k") { Description = "Slabs per subscriber: subscriber i takes slabs i*K .. i*K+K-1 (mod slabs).", DefaultValueFactory = _ => 10 });
+        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Slab updates per second, in total over all slabs.", DefaultValueFactory = _ => 50000 });
+        Option<int> probes = Add(command, new Option<int>("--probes") { Description = "Probe slabs PREFIXP0..: each updated once every --probe-every s (staggered), so every update follows a quiet interval; subscriber i takes probe i mod P. 0 = none.", DefaultValueFactory = _ => 20 });
+        Option<double> probeEvery = Add(command, new Option<double>("--probe-every") { Description = "Seconds between two updates of one probe slab (more than the server's conflation interval).", DefaultValueFactory = _ => 1.5 });
+        Option<double> interval = Add(command, new Option<double>("--conflation-ms") { Description = "The server's conflation interval for the namespace, in ms (FastWs price: 500): for the report and the drain; the server's setting decides.", DefaultValueFactory = _ => 500 });
+        Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object {\"t\":..,\"v\":..,\"p\":\"xx..\"} (minimum about 40).", DefaultValueFactory = _ => 100 });
+        Option<int> publishers = Add(command, new Option<int>("--publishers") { Description = "WebSocket publisher connections for the slabs (slab i always on connection i mod P); the probes have one more.", DefaultValueFactory = _ => 1 });
+        Option<string?> statsUrl = Add(command, new Option<string?>("--stats-url") { Description = "The server's stats (default: http://HOST:PORT/ws/stats from a ws:// --url; FastWs answers it on its WebSocket port)." });
+        Option<double> onTime = Add(command, new Option<double>("--on-time-ms") { Description = "Deliveries slower than this count as 'late'.", DefaultValueFactory = _ => 100 });
+
+        command.SetAction(result => Program.RunAsync(common.Settings(result, "conflation", s => s with
+        {
+            Subscribers = result.GetValue(subscribers),
+            Slabs = result.GetValue(slabs),
+            ChannelsPerSubscriber = result.GetValue(perSubscriber),
+            Rate = result.GetValue(rate),
+            Probes = result.GetValue(probes),
+            ProbeEvery = result.GetValue(probeEvery),
+            ConflationMs = result.GetValue(interval),
+            Payload = result.GetValue(payload),
+            Publishers = result.GetValue(publishers),
+            StatsUrlText = result.GetValue(statsUrl),
+            OnTimeMs = result.GetValue(onTime),
+        })));
+        return command;
+    }
+
+    private static Command BuildHistoryMemory()
+    {
+        var command = new Command("history-memory", "Fills M new channels of a namespace with history (trades: by default) with N messages of B bytes each through POST /api/publish, and reports the memory per channel and per kept message from /ws/stats (history buffers, working set, GC heap) and /proc.");
+        var common = new CommonOptions(command, duration: 300, warmup: 0, durationHelp: "Longest the fill may take; it stops there.", channelPrefix: "trades:");
+        Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels to fill (new ones: PREFIXhm-<run tag>-<i>).", DefaultValueFactory = _ => 1000 });
+        Option<int> messages = Add(command, new Option<int>("--messages", "-m") { Description = "Messages published to each channel.", DefaultValueFactory = _ => 1000 });
+        Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object (minimum about 30).", DefaultValueFactory = _ => 100 });
+        Option<int> batch = Add(command, new Option<int>("--batch") { Description = "Messages per POST (each body also stays under about 1 MiB).", DefaultValueFactory = _ => 1000 });
+        Option<double> settle = Add(command, new Option<double>("--settle") { Description = "Seconds to wait after the fill before the last reading.", DefaultValueFactory = _ => 2 });
+        Option<string?> httpUrl = Add(command, new Option<string?>("--http-url") { Description = "Publish API (default: http://HOST:8081/api/publish, HOST from --url)." });
+        Option<string?> statsUrl = Add(command, new Option<string?>("--stats-url") { Description = "The server's stats (default: /ws/stats on the --http-url's host and port)." });
+
+        command.SetAction(result => Program.RunAsync(common.Settings(result, "history-memory", s => s with
+        {
+            Channels = result.GetValue(channels),
+            Messages = result.GetValue(messages),
+            Payload = result.GetValue(payload),
+            Batch = result.GetValue(batch),
+            Hold = result.GetValue(settle),
+            HttpUrlText = result.GetValue(httpUrl),
+            StatsUrlText = result.GetValue(statsUrl),
+            PublishVia = PublishVia.Http,
         })));
         return command;
     }
@@ -294,6 +355,13 @@ internal sealed record ParsedOptions
     public double DropMin { get; init; }
     public double DropMax { get; init; }
     public double Offline { get; init; }
+    public int Slabs { get; init; }
+    public int Probes { get; init; }
+    public double ProbeEvery { get; init; }
+    public double ConflationMs { get; init; }
+    public string? StatsUrlText { get; init; }
+    public int Messages { get; init; }
+    public int Batch { get; init; }
 
     public TokenArgs Token { get; init; } = new();
 
@@ -327,13 +395,27 @@ internal sealed record ParsedOptions
         }
 
         Uri? httpUrl = null;
-        if (PublishVia == PublishVia.Http)
+        if (PublishVia == PublishVia.Http || Scenario == "history-memory")
         {
             string text = HttpUrlText ?? $"http://{uri!.Host}:8081/api/publish";
             error = LoopbackGuard.Check(text, ["http"], out httpUrl, out _);
             if (error is not null)
             {
                 return (null, "--http-url " + error);
+            }
+        }
+
+        Uri? statsUrl = null;
+        string? statsText = StatsUrlText
+            ?? (Scenario == "conflation" ? StatsReader.DefaultFor(uri!)
+                : Scenario == "history-memory" ? new UriBuilder(httpUrl!) { Path = "/ws/stats", Query = "" }.Uri.ToString()
+                : null);
+        if (statsText is not null)
+        {
+            error = LoopbackGuard.Check(statsText, ["http"], out statsUrl, out _);
+            if (error is not null)
+            {
+                return (null, "--stats-url " + error);
             }
         }
 
@@ -360,6 +442,13 @@ internal sealed record ParsedOptions
             Scenario == "reconnect" && DropMax < DropMin ? "--drop-max must be >= --drop-min" :
             Scenario == "reconnect" && Offline < 0 ? "--offline must be >= 0" :
             Scenario == "reconnect" && SubscribeVia == SubscribeVia.Url ? "reconnect subscribes with a message (since cannot go in the URL): leave out --subscribe-via url" :
+            Scenario == "conflation" && (Subscribers < 1 || Slabs < 1 || Rate <= 0 || Publishers < 1) ? "--subscribers, --slabs, --rate and --publishers must be > 0" :
+            Scenario == "conflation" && (ChannelsPerSubscriber < 1 || ChannelsPerSubscriber > Slabs) ? "--slabs-per-subscriber must be between 1 and --slabs" :
+            Scenario == "conflation" && (Probes < 0 || ConflationMs <= 0) ? "--probes must be >= 0 and --conflation-ms > 0" :
+            Scenario == "conflation" && Probes > 0 && ProbeEvery * 1000 <= ConflationMs ? "--probe-every must be longer than the conflation interval (--conflation-ms), or a probe update would not follow a quiet interval" :
+            Scenario == "conflation" && SubscribeVia == SubscribeVia.Url ? "conflation subscribes each connection to several channels with a message: leave out --subscribe-via url" :
+            Scenario == "history-memory" && (Channels < 1 || Messages < 1 || Batch < 1 || Hold < 0) ? "--channels, --messages and --batch must be >= 1, --settle >= 0" :
+            Scenario == "history-memory" && (long)Channels * Messages > 100_000_000 ? "--channels × --messages must be at most 100,000,000" :
             Payload is < 0 or > 8 * 1024 * 1024 ? "--payload must be between 0 and 8 MiB" :
             ServerPid is <= 0 ? "--server-pid must be a process id" :
             null;
@@ -411,6 +500,13 @@ internal sealed record ParsedOptions
             DropMin = DropMin,
             DropMax = DropMax,
             Offline = Offline,
+            Slabs = Slabs,
+            Probes = Probes,
+            ProbeEvery = ProbeEvery,
+            ConflationMs = ConflationMs,
+            StatsUrl = statsUrl,
+            Messages = Messages,
+            Batch = Batch,
             Token = token,
         };
         return (settings, null);

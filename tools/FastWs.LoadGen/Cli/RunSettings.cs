@@ -104,6 +104,25 @@ internal sealed class RunSettings
     /// <summary>Seconds a dropped subscriber stays away before reconnecting.</summary>
     public double Offline { get; init; } = 0.1;
 
+    // conflation
+    public int Slabs { get; init; } = 1000;
+
+    /// <summary>Probe slabs, each updated once every <see cref="ProbeEvery"/> seconds.</summary>
+    public int Probes { get; init; } = 20;
+
+    public double ProbeEvery { get; init; } = 1.5;
+
+    /// <summary>The server's conflation interval as the user says it is configured (ms): for the report and the drain.</summary>
+    public double ConflationMs { get; init; } = 500;
+
+    /// <summary>The server's /ws/stats (conflation, history-memory); null: not read.</summary>
+    public Uri? StatsUrl { get; init; }
+
+    // history-memory
+    public int Messages { get; init; } = 1000;
+
+    public int Batch { get; init; } = 1000;
+
     /// <summary>Tokens churn mints when none are given: its cycles are open-ended, so cycle n uses token n mod this many.</summary>
     public const int ChurnTokenPool = 4096;
 
@@ -117,6 +136,8 @@ internal sealed class RunSettings
         "connect" => (Connections, 0),
         "churn" => (Math.Max(ChurnTokenPool, Concurrency), ChurnWait == ChurnWait.Message ? 1 : 0),
         "reconnect" => (Subscribers, 1),
+        "conflation" => (Subscribers, Publishers + 1),
+        "history-memory" => (0, 0),
         _ => (Subscribers, PublishVia == PublishVia.Ws ? Publishers : 0),
     };
 

@@ -40,6 +40,25 @@ internal sealed class PayloadFactory
         output.Advance(at);
     }
 
+    /// <summary>
+    /// Writes <c>{"t":TICKS,"v":VALUE,"p":"xx.."}</c>, the same size as <see cref="WriteData(IBufferWriter{byte}, long)"/>
+    /// (the padding gives way to the value, down to none): the conflation scenario's rising per-slab counter.
+    /// </summary>
+    public void WriteData(IBufferWriter<byte> output, long ticks, long value)
+    {
+        Span<byte> span = output.GetSpan(MaxDataBytes + 32);
+        int at = Copy(span, 0, "{\"t\":"u8);
+        Utf8Formatter.TryFormat(ticks, span[at..], out int written);
+        at += written;
+        at = Copy(span, at, ",\"v\":"u8);
+        Utf8Formatter.TryFormat(value, span[at..], out written);
+        at += written;
+        at = Copy(span, at, ",\"p\":\""u8);
+        at = Copy(span, at, _padding.AsSpan(0, Math.Max(0, _padding.Length - 5 - written)));
+        at = Copy(span, at, "\"}"u8);
+        output.Advance(at);
+    }
+
     private static int Copy(Span<byte> span, int at, ReadOnlySpan<byte> bytes)
     {
         bytes.CopyTo(span[at..]);

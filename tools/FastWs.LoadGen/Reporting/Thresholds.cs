@@ -42,6 +42,25 @@ internal sealed partial record Threshold(string Expression, string Metric, strin
         ["gaps"] = MetricKind.Count, ["gap_notices"] = MetricKind.Count, ["missing"] = MetricKind.Count, ["duplicates"] = MetricKind.Count,
         ["out_of_order"] = MetricKind.Count, ["behind_at_end"] = MetricKind.Count,
         ["reconnect_p50"] = MetricKind.LatencyMs, ["reconnect_p99"] = MetricKind.LatencyMs, ["reconnect_max"] = MetricKind.LatencyMs,
+        // conflation
+        ["unconflated"] = MetricKind.Count, ["conflation_ratio"] = MetricKind.Ratio, ["per_subscription_rate"] = MetricKind.Rate,
+        ["conflated_p50"] = MetricKind.LatencyMs, ["conflated_p90"] = MetricKind.LatencyMs, ["conflated_p99"] = MetricKind.LatencyMs,
+        ["conflated_p999"] = MetricKind.LatencyMs, ["conflated_max"] = MetricKind.LatencyMs, ["conflated_mean"] = MetricKind.LatencyMs,
+        ["probe_published"] = MetricKind.Count, ["probe_expected"] = MetricKind.Count, ["probe_received"] = MetricKind.Count, ["probe_ratio"] = MetricKind.Ratio,
+        ["probe_p50"] = MetricKind.LatencyMs, ["probe_p90"] = MetricKind.LatencyMs, ["probe_p99"] = MetricKind.LatencyMs,
+        ["probe_p999"] = MetricKind.LatencyMs, ["probe_max"] = MetricKind.LatencyMs, ["probe_mean"] = MetricKind.LatencyMs,
+        ["backwards"] = MetricKind.Count, ["repeats"] = MetricKind.Count, ["stale_at_end"] = MetricKind.Count,
+        ["server_cpu_us_per_1k_published"] = MetricKind.Micros, ["stats_published"] = MetricKind.Count, ["stats_conflated"] = MetricKind.Count,
+        ["stats_messages_out"] = MetricKind.Count, ["stats_skipped"] = MetricKind.Count, ["conflated_waiting_max"] = MetricKind.Count,
+        ["conflated_waiting_mean"] = MetricKind.Count, ["stats_working_set"] = MetricKind.Bytes, ["stats_gc_heap"] = MetricKind.Bytes,
+        ["stats_history_buffer_bytes"] = MetricKind.Bytes,
+        // history-memory
+        ["channels"] = MetricKind.Count, ["fill_s"] = MetricKind.Seconds, ["history_channels"] = MetricKind.Count, ["kept_messages"] = MetricKind.Count,
+        ["data_bytes"] = MetricKind.Bytes, ["buffer_bytes"] = MetricKind.Bytes, ["buffer_per_channel"] = MetricKind.Bytes, ["buffer_per_message"] = MetricKind.Bytes,
+        ["buffer_overhead"] = MetricKind.Ratio, ["working_set_growth"] = MetricKind.Bytes, ["working_set_per_channel"] = MetricKind.Bytes,
+        ["working_set_per_message"] = MetricKind.Bytes, ["working_set_overhead"] = MetricKind.Ratio, ["gc_heap_growth"] = MetricKind.Bytes,
+        ["gc_heap_per_channel"] = MetricKind.Bytes, ["server_working_set"] = MetricKind.Bytes, ["server_gc_heap"] = MetricKind.Bytes,
+        ["rss_per_channel"] = MetricKind.Bytes,
     };
 
     private static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase)

@@ -359,8 +359,13 @@ internal static class FanoutScenario
         return total;
     }
 
-    /// <summary>Receives for all subscribers: timestamps to latency, seq numbers to gap counts, errors to the counter.</summary>
-    private sealed class FanoutSink : IConnectionSink
+    /// <summary>
+    /// Receives for all subscribers: timestamps to latency, seq numbers to gap counts, errors to the counter. Data comes as
+    /// an envelope (<c>{"type":"message",...}</c>) or, from a FastWs namespace with the inline format, as the published
+    /// object with <c>"channel"</c> and <c>"seq"</c> appended (no protocol <c>type</c>), which the connection hands over
+    /// as other stream text, as it does for the reconnect scenario.
+    /// </summary>
+    private sealed class FanoutSink : IStreamSink
     {
         private readonly ErrorCounter _errors;
 
@@ -406,6 +411,19 @@ internal static class FanoutScenario
                 }
 
                 connection.LastSeq = seq;
+            }
+        }
+
+        public void OnSubscribed(WsConnection connection, ReadOnlySpan<byte> json)
+        {
+        }
+
+        public void OnStreamText(WsConnection connection, ServerMessageKind kind, ReadOnlySpan<byte> json, long receivedAt)
+        {
+            // Inline data has a seq; other text without a protocol type (none is expected here) has not.
+            if (kind == ServerMessageKind.Other && ProtocolText.TryReadSeq(json, out _))
+            {
+                OnData(connection, json, receivedAt);
             }
         }
 
