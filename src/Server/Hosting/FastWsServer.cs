@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using FastWs.Server.Connections;
 using FastWs.Server.Demo;
@@ -89,10 +90,12 @@ public sealed class FastWsServer : IAsyncDisposable
         CertificateSource? webSocketTls = options.WebSocket.Tls.Enabled ? CertificateSource.Load(options.WebSocket.Tls, SectionName("WebSocket")) : null;
         CertificateSource? httpTls = options.Http.Tls.Enabled ? CertificateSource.Load(options.Http.Tls, SectionName("Http")) : null;
 
-        var state = new ServerState(options, time);
+        // The state is made by the container, so that its FastWs meter comes from the host's IMeterFactory (the
+        // container then owns the meter, and listeners tell this server's meter from another's by its scope).
+        builder.Services.AddMetrics();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
-        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(services => new ServerState(options, time, services.GetRequiredService<IMeterFactory>()));
         builder.Services.AddFastWsHealthChecks();
         builder.Services.AddProblemDetails();
         builder.Services.AddHostedService<ConnectionSupervisor>();
@@ -128,10 +131,9 @@ public sealed class FastWsServer : IAsyncDisposable
         // The WebSocket endpoint on FastWs's epoll transport where it can run; the HTTP endpoint always on Kestrel's.
         // TLS needs Kestrel's: its TLS is a connection middleware that encrypts what goes through the transport pipe,
         // and the epoll transport has no pipe for frames (direct sends write plaintext to the socket). state.Transport
-        // is what actually runs, whatever was configured.
+        // (set once the container has made the state) is what actually runs, whatever was configured.
         bool epoll = options.Transport.Engine == TransportEngine.Epoll && options.Transport.DirectSends && EpollTransportFactory.IsSupported
             && webSocketTls is null;
-        state.Transport = epoll ? TransportEngine.Epoll : TransportEngine.Sockets;
         if (epoll)
         {
             // Made by the container (not handed to it) so that the container disposes it, stopping its epoll threads.
@@ -171,6 +173,8 @@ public sealed class FastWsServer : IAsyncDisposable
         });
 
         WebApplication app = builder.Build();
+        ServerState state = app.Services.GetRequiredService<ServerState>();
+        state.Transport = epoll ? TransportEngine.Epoll : TransportEngine.Sockets;
         ILoggerFactory loggers = app.Services.GetRequiredService<ILoggerFactory>();
         state.Auth.AttachLogger(loggers.CreateLogger("FastWs.Auth"));
         state.Log = new ServerEvents(loggers.CreateLogger("FastWs.Connections"));

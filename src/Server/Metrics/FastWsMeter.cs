@@ -7,19 +7,27 @@ namespace FastWs.Server.Metrics;
 /// <summary>
 /// Publishes the server's counters through a <see cref="Meter"/> named "FastWs", so
 /// <c>dotnet-counters monitor --counters FastWs</c> and OpenTelemetry collectors read them with no extra code.
-/// Instruments are observable: they read the lock-free counters when a listener asks, costing nothing otherwise.
+/// The counters are observable instruments: they read the lock-free counters when a listener asks, costing nothing
+/// otherwise. The latency histograms (<see cref="ServerHistograms"/>) are recorded by the server itself.
 /// </summary>
+/// <remarks>
+/// The meter comes from an <see cref="IMeterFactory"/>: the host's (the DI container's, so that the container owns it
+/// and a listener can tell this server's meter from another's by <see cref="Meter.Scope"/>), or, for a
+/// <see cref="ServerState"/> made without a host (tests, benchmarks), one of its own.
+/// </remarks>
 public sealed class FastWsMeter : IDisposable
 {
     public const string MeterName = "FastWs";
 
     private readonly Meter _meter;
 
-    public FastWsMeter(ServerState state)
+    public FastWsMeter(ServerState state, IMeterFactory meterFactory)
     {
         ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(meterFactory);
         ServerMetrics metrics = state.Metrics;
-        _meter = new Meter(MeterName, typeof(FastWsMeter).Assembly.GetName().Version?.ToString());
+        _meter = meterFactory.Create(new MeterOptions(MeterName) { Version = typeof(FastWsMeter).Assembly.GetName().Version?.ToString() });
+        Histograms = new ServerHistograms(_meter);
 
         foreach (MetricsCatalog.CounterInfo counter in MetricsCatalog.Counters)
         {
@@ -42,6 +50,9 @@ public sealed class FastWsMeter : IDisposable
     /// server's instruments (tests running several) matches <see cref="Instrument.Meter"/> against this.
     /// </summary>
     public Meter Meter => _meter;
+
+    /// <summary>The latency histograms the server records into.</summary>
+    public ServerHistograms Histograms { get; }
 
     public void Dispose() => _meter.Dispose();
 

@@ -345,4 +345,68 @@ public sealed partial class MetricsTests
         Assert.Equal(1, values["fastws.connections.per_key_group{group=SOL}"]);
         Assert.Equal(WebSocketState.Open, b.Socket.State);
     }
+
+    [Fact]
+    public async Task Latency_histograms_record_fan_out_publish_delay_and_handshakes_per_message_not_per_subscriber()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        Meter meter = server.State.Meter.Meter;
+        var recorded = new Dictionary<string, List<double>>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument is Histogram<double>)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            lock (recorded)
+            {
+                Assert.Equal(0, tags.Length);
+                (recorded.TryGetValue(instrument.Name, out List<double>? values) ? values : recorded[instrument.Name] = []).Add(value);
+            }
+        });
+        listener.Start();
+
+        await using TestClient a = await server.ConnectAsync();
+        await using TestClient b = await server.ConnectAsync();
+        await using TestClient c = await server.ConnectAsync();
+        await SubscriptionTests.Subscribe(a, "price:SOL");
+        await SubscriptionTests.Subscribe(b, "price:SOL");
+        await SubscriptionTests.Subscribe(c, "price:SOL");
+        var watch = Stopwatch.StartNew();
+        for (int i = 1; i <= 5; i++)
+        {
+            await server.Server.Publisher.PublishAsync("price:SOL", "1");
+        }
+
+        foreach (TestClient client in new[] { a, b, c })
+        {
+            for (int i = 1; i <= 5; i++)
+            {
+                await client.ReceiveAsync();
+            }
+        }
+
+        double elapsed = watch.Elapsed.TotalSeconds;
+        lock (recorded)
+        {
+            // Three connections upgraded while listening: three handshakes, each under the test's own time for them.
+            Assert.Equal(3, recorded[ServerHistograms.HandshakeName].Count);
+            Assert.All(recorded[ServerHistograms.HandshakeName], v => Assert.InRange(v, 0, 30));
+
+            // Five messages to three subscribers: five values each (per message), not fifteen (per subscriber).
+            Assert.Equal(5, recorded[ServerHistograms.FanOutName].Count);
+            Assert.Equal(5, recorded[ServerHistograms.PublishDelayName].Count);
+            Assert.All(recorded[ServerHistograms.FanOutName], v => Assert.InRange(v, 0, elapsed));
+            Assert.All(recorded[ServerHistograms.PublishDelayName], v => Assert.InRange(v, 0, elapsed));
+            for (int i = 0; i < 5; i++)
+            {
+                Assert.True(recorded[ServerHistograms.PublishDelayName][i] <= recorded[ServerHistograms.FanOutName][i],
+                    "the first write of a message starts before its last ends");
+            }
+        }
+    }
 }
