@@ -19,6 +19,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace FastWs.Server.Hosting;
 
@@ -96,6 +99,7 @@ public sealed class FastWsServer : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddSingleton(services => new ServerState(options, time, services.GetRequiredService<IMeterFactory>()));
+        AddTelemetry(builder.Services, options.Telemetry);
         builder.Services.AddFastWsHealthChecks();
         builder.Services.AddProblemDetails();
         builder.Services.AddHostedService<ConnectionSupervisor>();
@@ -188,6 +192,9 @@ public sealed class FastWsServer : IAsyncDisposable
         ConnectionEndpoints.Map(app);
         HealthEndpoints.Map(app);
         StatsEndpoints.Map(app);
+        // GET /metrics: the FastWs meter in Prometheus text (or OpenMetrics, when the scraper asks for it), written by
+        // OpenTelemetry's Prometheus exporter from the same instruments dotnet-counters and OTLP see.
+        app.MapPrometheusScrapingEndpoint(StatsEndpoints.MetricsPath);
 
         // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
         _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;
@@ -237,6 +244,54 @@ public sealed class FastWsServer : IAsyncDisposable
     {
         await _app.DisposeAsync().ConfigureAwait(false);
         await State.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// OpenTelemetry's metrics SDK over the FastWs meter: the Prometheus exporter behind <c>/metrics</c> always, the OTLP
+    /// exporter when <see cref="TelemetryOptions.OtlpEndpoint"/> is set. Both read the observable counters (the server's
+    /// lock-free <see cref="Metrics.ServerMetrics"/>) only when they collect, and aggregate the histograms the server records.
+    /// </summary>
+    private static void AddTelemetry(IServiceCollection services, TelemetryOptions telemetry)
+    {
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(telemetry.ServiceName))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(Metrics.FastWsMeter.MeterName);
+                metrics.AddPrometheusExporter();
+                if (telemetry.OtlpEnabled)
+                {
+                    metrics.AddOtlpExporter((exporter, reader) =>
+                    {
+                        exporter.Protocol = telemetry.OtlpProtocol == OtlpTransport.HttpProtobuf ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
+                        exporter.Endpoint = OtlpEndpoint(telemetry);
+                        exporter.TimeoutMilliseconds = (int)telemetry.ExportTimeout.TotalMilliseconds;
+                        reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)telemetry.ExportInterval.TotalMilliseconds;
+                        reader.PeriodicExportingMetricReaderOptions.ExportTimeoutMilliseconds = (int)telemetry.ExportTimeout.TotalMilliseconds;
+                    });
+                }
+            });
+
+        // Only this server's meter: every server in a process has one named FastWs (an embedding host may run several,
+        // the tests do), and the SDK subscribes by name. Ours is the one made by this container's IMeterFactory; the
+        // others' instruments are dropped, so this provider does not even enable them.
+        services.ConfigureOpenTelemetryMeterProvider((provider, metrics) =>
+        {
+            IMeterFactory own = provider.GetRequiredService<IMeterFactory>();
+            metrics.AddView(instrument => ReferenceEquals(instrument.Meter.Scope, own) ? null : MetricStreamConfiguration.Drop);
+        });
+    }
+
+    /// <summary>
+    /// The configured endpoint; over HTTP, a base address (<c>http://collector:4318</c>) gets the metrics path
+    /// <c>/v1/metrics</c>, as the exporter does for its environment variables but not for an address set in code.
+    /// </summary>
+    internal static Uri OtlpEndpoint(TelemetryOptions telemetry)
+    {
+        var endpoint = new Uri(telemetry.OtlpEndpoint!, UriKind.Absolute);
+        return telemetry.OtlpProtocol == OtlpTransport.HttpProtobuf && endpoint.AbsolutePath is "" or "/"
+            ? new Uri(endpoint, "v1/metrics")
+            : endpoint;
     }
 
     /// <summary>The configuration path of an endpoint's TLS settings, as error messages and logs name them.</summary>

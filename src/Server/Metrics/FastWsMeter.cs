@@ -37,8 +37,8 @@ public sealed class FastWsMeter : IDisposable
 
         _meter.CreateObservableUpDownCounter("fastws.connections.active", () => metrics.ConnectionsActive, description: "Open WebSocket connections.");
         _meter.CreateObservableUpDownCounter("fastws.channels", () => (long)state.Channels.Count, description: "Channels with at least one subscriber.");
-        _meter.CreateObservableGauge("fastws.messages.out.rate", () => metrics.Rates.Latest.MessagesOut, unit: "{message}/s", description: "Data messages written per second (last full second).");
-        _meter.CreateObservableGauge("fastws.bytes.out.rate", () => metrics.Rates.Latest.BytesOut, unit: "By/s", description: "Bytes written per second (last full second).");
+        _meter.CreateObservableGauge("fastws.messages.out.per_second", () => metrics.Rates.Latest.MessagesOut, unit: "{message}/s", description: "Data messages written per second (last full second).");
+        _meter.CreateObservableGauge("fastws.bytes.out.per_second", () => metrics.Rates.Latest.BytesOut, unit: "{byte}/s", description: "Bytes written per second (last full second).");
         _meter.CreateObservableCounter("fastws.handshake.failures.by_reason", () => HandshakeFailureMeasurements(metrics), description: "Failed upgrades by reason.");
         _meter.CreateObservableCounter("fastws.auth.failures.by_reason", () => AuthFailureMeasurements(metrics), description: "Refused tokens by reason.");
         _meter.CreateObservableCounter("fastws.closes", () => CloseMeasurements(metrics), description: "Connections ended, by close code (1006: no close frame).");
@@ -60,11 +60,9 @@ public sealed class FastWsMeter : IDisposable
     {
         foreach (HandshakeFailure reason in Enum.GetValues<HandshakeFailure>())
         {
-            long count = metrics.HandshakeFailureCount(reason);
-            if (count > 0)
-            {
-                yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", HandshakeFailures.Name(reason)));
-            }
+            // Every reason, 0 included: the set is fixed and small, and a series that exists from the start lets
+            // rate() see its first failure.
+            yield return new Measurement<long>(metrics.HandshakeFailureCount(reason), new KeyValuePair<string, object?>("reason", HandshakeFailures.Name(reason)));
         }
     }
 
@@ -72,11 +70,7 @@ public sealed class FastWsMeter : IDisposable
     {
         foreach (AuthFailure reason in Enum.GetValues<AuthFailure>())
         {
-            long count = metrics.AuthFailureCount(reason);
-            if (count > 0)
-            {
-                yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", AuthFailures.Name(reason)));
-            }
+            yield return new Measurement<long>(metrics.AuthFailureCount(reason), new KeyValuePair<string, object?>("reason", AuthFailures.Name(reason)));
         }
     }
 
