@@ -31,6 +31,14 @@ internal sealed class PublishFixture : IDisposable
     {
         var options = new FastWsOptions { FanOutShards = 1 };
         options.Limits.MaxSubscribersPerKeyGroup = 0; // the default (100) would refuse most subscribers
+        // The frame measured since the first runs: the envelope {"type":"message","channel","seq","data"}, no history or
+        // snapshot. The market-data defaults of price (inline format, conflation, snapshots) made Verify fail (117 bytes, not 145).
+        NamespaceOptions price = options.Namespaces["price"];
+        price.Format = MessageFormat.Envelope;
+        price.ConflationInterval = TimeSpan.Zero;
+        price.Snapshot = false;
+        price.History.Size = 0;
+        price.Retention = TimeSpan.Zero;
         State = new ServerState(options);
         _subscriptions = new SubscriptionManager(State);
     }
