@@ -26,7 +26,8 @@ public static class FuzzTargets
         ["client-request"] = ClientRequest,
     };
 
-    private static readonly UpgradeParserOptions UpgradeOptions = new() { MaxHeaderBytes = 8192 };
+    /// <summary>The server's default head limit. Made per input, not in a static initializer: instrumented code must run only inside SharpFuzz's run loop.</summary>
+    private const int MaxHeaderBytes = 8192;
 
     /// <summary>
     /// <see cref="UpgradeRequestParser.TryParse"/> over the whole input in one segment and in segments cut at the
@@ -42,22 +43,23 @@ public static class FuzzTargets
 
         int chunk = 1 + (input[0] % 17);
         ReadOnlyMemory<byte> data = input.AsMemory(1);
-        (UpgradeParseStatus whole, UpgradeFailure wholeFailure, long wholeConsumed) = ParseUpgrade(new ReadOnlySequence<byte>(data));
-        (UpgradeParseStatus split, UpgradeFailure splitFailure, long splitConsumed) = ParseUpgrade(Segments(data, chunk));
+        var options = new UpgradeParserOptions { MaxHeaderBytes = MaxHeaderBytes };
+        (UpgradeParseStatus whole, UpgradeFailure wholeFailure, long wholeConsumed) = ParseUpgrade(new ReadOnlySequence<byte>(data), options);
+        (UpgradeParseStatus split, UpgradeFailure splitFailure, long splitConsumed) = ParseUpgrade(Segments(data, chunk), options);
         if (whole != split || wholeFailure != splitFailure || wholeConsumed != splitConsumed)
         {
             throw new FuzzInvariantException($"upgrade: {whole}/{wholeFailure}/{wholeConsumed} in one segment, {split}/{splitFailure}/{splitConsumed} in segments of {chunk}");
         }
     }
 
-    private static (UpgradeParseStatus, UpgradeFailure, long) ParseUpgrade(ReadOnlySequence<byte> buffer)
+    private static (UpgradeParseStatus, UpgradeFailure, long) ParseUpgrade(ReadOnlySequence<byte> buffer, UpgradeParserOptions options)
     {
-        UpgradeParseStatus status = UpgradeRequestParser.TryParse(buffer, UpgradeOptions, out UpgradeRequest? request, out UpgradeRejection rejection, out SequencePosition consumed);
+        UpgradeParseStatus status = UpgradeRequestParser.TryParse(buffer, options, out UpgradeRequest? request, out UpgradeRejection rejection, out SequencePosition consumed);
         long consumedBytes = buffer.Slice(0, consumed).Length;
         switch (status)
         {
             case UpgradeParseStatus.Complete:
-                if (request is null || consumedBytes == 0 || consumedBytes > UpgradeOptions.MaxHeaderBytes)
+                if (request is null || consumedBytes == 0 || consumedBytes > MaxHeaderBytes)
                 {
                     throw new FuzzInvariantException($"upgrade: Complete with request {request is not null}, consumed {consumedBytes}");
                 }
@@ -73,9 +75,9 @@ public static class FuzzTargets
 
                 break;
             case UpgradeParseStatus.Incomplete:
-                if (consumedBytes != 0 || buffer.Length >= UpgradeOptions.MaxHeaderBytes)
+                if (consumedBytes != 0 || buffer.Length >= MaxHeaderBytes)
                 {
-                    throw new FuzzInvariantException($"upgrade: Incomplete after {buffer.Length} bytes (limit {UpgradeOptions.MaxHeaderBytes}), consumed {consumedBytes}");
+                    throw new FuzzInvariantException($"upgrade: Incomplete after {buffer.Length} bytes (limit {MaxHeaderBytes}), consumed {consumedBytes}");
                 }
 
                 break;
