@@ -74,7 +74,7 @@ internal sealed class PublishFixture : IDisposable
             throw new InvalidOperationException("The channel does not have the expected subscribers.");
         }
 
-        _shard = new FanOutShard(16, State.Metrics);
+        _shard = new FanOutShard(16, State.Metrics, histograms: State.Meter.Histograms);
         RestartSequence();
     }
 
@@ -83,13 +83,13 @@ internal sealed class PublishFixture : IDisposable
 
     /// <summary>
     /// Copies the data into a buffer from PendingMessage.DataPool (as <c>MessagePublisher.PublishValidatedAsync</c>
-    /// does; delivery returns it) and delivers it on this thread: <c>FanOutShard.DeliverNow</c>.
+    /// does; delivery returns it, and it takes the queue timestamp the same way: none while no listener is attached) and delivers it on this thread: <c>FanOutShard.DeliverNow</c>.
     /// </summary>
     public void DeliverOnce()
     {
         byte[] copy = PendingMessage.DataPool.Rent(Data.Length);
         Data.CopyTo(copy, 0);
-        _shard!.DeliverNow(new PendingMessage(_channel!, copy, Data.Length));
+        _shard!.DeliverNow(new PendingMessage(_channel!, copy, Data.Length, State.Meter.Histograms.QueueStamp()));
     }
 
     /// <summary>The complete frame every subscriber must get for the message numbered <paramref name="sequence"/>.</summary>

@@ -110,7 +110,7 @@ public sealed class IdleMemoryTrimTests
         Assert.True(memory.GetProperty("idleTrims").GetInt64() >= 1);
         Assert.True(memory.GetProperty("lastIdleTrimPauseMs").GetDouble() > 0);
         string prometheus = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        Assert.Matches(@"(?m)^fastws_memory_idle_trims_total [1-9][0-9]*$", prometheus);
+        Assert.True(Protection.MetricsTests.ParsePrometheus(prometheus, out _)["fastws_memory_idle_trims_total"] >= 1);
 
         // The connection made before the trim still gets what is published after it.
         await server.Server.Publisher.PublishAsync("price:BTC", """{"after":"trim"}""");

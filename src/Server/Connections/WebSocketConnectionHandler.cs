@@ -187,6 +187,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         UpgradeRequest? request = null;
         HandshakeFailure failure = HandshakeFailure.Disconnected;
         WebSocketPortRequest plain = WebSocketPortRequest.None;
+        long handshakeStarted = _state.Meter.Histograms.HandshakeStamp();
         _state.PendingHandshakes.Add(connection);
         try
         {
@@ -306,6 +307,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         }
 
         client.Flush();
+        _state.Meter.Histograms.HandshakeDone(handshakeStarted);
         return client;
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Threading.Channels;
 using FastWs.Server.Channels;
 using FastWs.Server.Connections;
@@ -8,8 +9,12 @@ using ChannelState = FastWs.Server.Channels.Channel;
 
 namespace FastWs.Server.FanOut;
 
-/// <summary>A message waiting for fan-out: the channel and the published JSON in a buffer rented from <see cref="DataPool"/>.</summary>
-internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length)
+/// <summary>
+/// A message waiting for fan-out: the channel and the published JSON in a buffer rented from <see cref="DataPool"/>;
+/// <paramref name="QueuedAt"/> is the <see cref="System.Diagnostics.Stopwatch"/> timestamp of its entry into the queue
+/// for the latency histograms, or 0 when none was taken (no listener: see <see cref="ServerHistograms"/>).
+/// </summary>
+internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length, long QueuedAt = 0)
 {
     /// <summary>
     /// Buffers for queued message data. The shared pool keeps only a few dozen arrays per size, so while messages
@@ -90,6 +95,12 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>The batch being delivered, taken whole first so that each message's channel knows whether it comes again.</summary>
     private readonly PendingMessage[] _batch = new PendingMessage[MaxMessagesPerBatch];
 
+    /// <summary>The batch's queue timestamps (<see cref="PendingMessage.QueuedAt"/>), kept while the histograms are on: the batch's slots are cleared as runs are encoded.</summary>
+    private readonly long[] _queuedAt = new long[MaxMessagesPerBatch];
+
+    /// <summary>Fan-out time and publish-to-socket delay, recorded per message (never per subscriber); null in tests that need none.</summary>
+    private readonly ServerHistograms? _histograms;
+
     /// <summary>Messages queued and not yet taken for delivery: counted before the write, so never too low (a cheap "anything to do?").</summary>
     private int _queued;
 
@@ -99,9 +110,11 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Subscriber writes a publishing thread does itself (default 2,048: a millisecond or two of sends).</summary>
     private readonly int _inlineDeliveryBudget;
 
-    public FanOutShard(int capacity, ServerMetrics metrics, int inlineDeliveryBudget = FastWsOptions.DefaultFanOutInlineDeliveryBudget, IChannelLog? log = null)
+    public FanOutShard(int capacity, ServerMetrics metrics, int inlineDeliveryBudget = FastWsOptions.DefaultFanOutInlineDeliveryBudget, IChannelLog? log = null,
+        ServerHistograms? histograms = null)
     {
         _metrics = metrics;
+        _histograms = histograms;
         _log = log ?? LocalChannelLog.Instance;
         _inlineDeliveryBudget = inlineDeliveryBudget;
         _queue = System.Threading.Channels.Channel.CreateBounded<PendingMessage>(new BoundedChannelOptions(capacity)
@@ -305,13 +318,34 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// </summary>
     private void DeliverTaken(int count)
     {
+        // One bool read per batch while nobody listens; with a listener the batch's queue timestamps are kept, one
+        // timestamp is taken per run (before its first write) and one per batch (after the flush).
+        ServerHistograms? timing = _histograms is { Timing: true } ? _histograms : null;
+        if (timing is not null)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                _queuedAt[i] = _batch[i].QueuedAt;
+            }
+        }
+
         int next = 0;
         while (next < count)
         {
             ChannelState channel = _batch[next].Channel;
+            int first = next;
             try
             {
                 EncodeRun(channel, ref next, count);
+                if (timing is not null)
+                {
+                    long now = Stopwatch.GetTimestamp();
+                    for (int i = first; i < next; i++)
+                    {
+                        timing.PublishDelay(_queuedAt[i], now);
+                    }
+                }
+
                 SendThrough sendThrough = next == count ? SendThrough.Always
                     : channel.LastIndexInBatch < next ? SendThrough.ToSingleChannelSubscribers
                     : SendThrough.Never;
@@ -326,6 +360,14 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
 
         FlushTouchedConnections();
+        if (timing is not null)
+        {
+            long now = Stopwatch.GetTimestamp();
+            for (int i = 0; i < count; i++)
+            {
+                timing.FanOut(_queuedAt[i], now);
+            }
+        }
     }
 
     /// <summary>

@@ -22,22 +22,24 @@ public sealed class MessagePublisher : IAsyncDisposable
     private readonly ServerMetrics _metrics;
     private readonly FanOutShard[] _shards;
     private readonly Conflator _conflator;
+    private readonly ServerHistograms? _histograms;
     private volatile bool _stopped;
 
     internal MessagePublisher(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics, int queueCapacity, int inlineDeliveryBudget,
-        TimeProvider? time = null)
+        TimeProvider? time = null, ServerHistograms? histograms = null)
     {
+        _histograms = histograms;
         _channels = channels;
         _namespaces = namespaces;
         _metrics = metrics;
         _shards = new FanOutShard[channels.ShardCount];
         for (int i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget);
+            _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget, histograms: histograms);
         }
 
         _conflator = new Conflator(time ?? TimeProvider.System,
-            message => _shards[message.Channel.Shard].TryEnqueue(message),
+            message => _shards[message.Channel.Shard].TryEnqueue(message with { QueuedAt = histograms?.QueueStamp() ?? 0 }),
             channel => _shards[channel.Shard].Deliver(),
             replaced => metrics.ConflatedAway());
     }
@@ -135,7 +137,7 @@ public sealed class MessagePublisher : IAsyncDisposable
 
         byte[] copy = PendingMessage.DataPool.Rent(data.Length);
         data.CopyTo(copy);
-        ValueTask queued = _shards[channel.Shard].EnqueueAsync(new PendingMessage(channel, copy, data.Length), !deferDelivery, cancellationToken);
+        ValueTask queued = _shards[channel.Shard].EnqueueAsync(new PendingMessage(channel, copy, data.Length, _histograms?.QueueStamp() ?? 0), !deferDelivery, cancellationToken);
         return queued.IsCompletedSuccessfully
             ? ValueTask.FromResult(new PublishResult(PublishOutcome.Queued, subscribers))
             : AwaitQueuedAsync(queued, subscribers);

@@ -117,6 +117,46 @@ public sealed class FastWsOptions
 
     /// <summary>Refuse upgrades and HTTP API calls without an Origin header (only browsers expected). Off by default.</summary>
     public bool RequireOrigin { get; set; }
+
+    /// <summary>Exporting the <c>FastWs</c> meter to an OpenTelemetry collector ("FastWs:Telemetry"; off by default).</summary>
+    public TelemetryOptions Telemetry { get; set; } = new();
+}
+
+/// <summary>How the OTLP exporter is spoken to.</summary>
+public enum OtlpTransport
+{
+    /// <summary>OTLP over gRPC (a collector's port 4317).</summary>
+    Grpc,
+
+    /// <summary>OTLP over HTTP with protobuf bodies (a collector's port 4318; the endpoint is the base address, <c>/v1/metrics</c> is added).</summary>
+    HttpProtobuf,
+}
+
+/// <summary>
+/// The OTLP exporter: with <see cref="OtlpEndpoint"/> set, the <c>FastWs</c> meter (counters, gauges and latency
+/// histograms) is pushed to an OpenTelemetry collector every <see cref="ExportInterval"/>, beside <c>/metrics</c>.
+/// An unreachable collector costs a failed export per interval on a background thread and a logged warning from the
+/// exporter; the server goes on.
+/// </summary>
+public sealed class TelemetryOptions
+{
+    /// <summary>The collector, e.g. <c>http://127.0.0.1:4317</c>; empty (the default) switches the exporter off.</summary>
+    public string? OtlpEndpoint { get; set; }
+
+    /// <summary><see cref="OtlpTransport.Grpc"/> (default) or <see cref="OtlpTransport.HttpProtobuf"/>.</summary>
+    public OtlpTransport OtlpProtocol { get; set; } = OtlpTransport.Grpc;
+
+    /// <summary>How often the meter is exported (default 15 s; at least 1 s).</summary>
+    public TimeSpan ExportInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long one export may take before it is given up (default 10 s; positive).</summary>
+    public TimeSpan ExportTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The <c>service.name</c> resource attribute the collector files the metrics under.</summary>
+    public string ServiceName { get; set; } = "FastWs.Server";
+
+    /// <summary>True when an OTLP endpoint is configured.</summary>
+    public bool OtlpEnabled => !string.IsNullOrWhiteSpace(OtlpEndpoint);
 }
 
 public sealed class EndpointOptions

@@ -42,6 +42,7 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
         CheckLimits(options.Limits, failures);
         CheckNamespaces(options, failures);
         CheckAuth(options, failures);
+        CheckTelemetry(options.Telemetry, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
@@ -357,6 +358,43 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
         catch (InvalidOperationException ex)
         {
             failures.Add(ex.Message);
+        }
+    }
+
+    private static void CheckTelemetry(TelemetryOptions? telemetry, List<string> failures)
+    {
+        if (telemetry is null)
+        {
+            failures.Add($"{Root}:Telemetry: missing");
+            return;
+        }
+
+        if (!Enum.IsDefined(telemetry.OtlpProtocol))
+        {
+            failures.Add($"{Root}:Telemetry:OtlpProtocol: '{telemetry.OtlpProtocol}' is not a protocol; expected Grpc or HttpProtobuf");
+        }
+
+        if (telemetry.ExportInterval < TimeSpan.FromSeconds(1) || telemetry.ExportInterval.TotalMilliseconds > int.MaxValue)
+        {
+            failures.Add($"{Root}:Telemetry:ExportInterval: {telemetry.ExportInterval} must be at least 00:00:01 (and under 24 days)");
+        }
+
+        if (telemetry.ExportTimeout <= TimeSpan.Zero || telemetry.ExportTimeout.TotalMilliseconds > int.MaxValue)
+        {
+            failures.Add($"{Root}:Telemetry:ExportTimeout: {telemetry.ExportTimeout} must be positive (and under 24 days)");
+        }
+
+        if (string.IsNullOrWhiteSpace(telemetry.ServiceName))
+        {
+            failures.Add($"{Root}:Telemetry:ServiceName: must name the service (default FastWs.Server)");
+        }
+
+        if (telemetry.OtlpEnabled
+            && (!Uri.TryCreate(telemetry.OtlpEndpoint, UriKind.Absolute, out Uri? endpoint)
+                || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps)
+                || string.IsNullOrEmpty(endpoint.Host)))
+        {
+            failures.Add($"{Root}:Telemetry:OtlpEndpoint: '{telemetry.OtlpEndpoint}' is not an http:// or https:// address (e.g. http://127.0.0.1:4317); leave it empty to switch the exporter off");
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using FastWs.Server.Connections;
 using FastWs.Server.Demo;
@@ -18,6 +19,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace FastWs.Server.Hosting;
 
@@ -89,10 +93,13 @@ public sealed class FastWsServer : IAsyncDisposable
         CertificateSource? webSocketTls = options.WebSocket.Tls.Enabled ? CertificateSource.Load(options.WebSocket.Tls, SectionName("WebSocket")) : null;
         CertificateSource? httpTls = options.Http.Tls.Enabled ? CertificateSource.Load(options.Http.Tls, SectionName("Http")) : null;
 
-        var state = new ServerState(options, time);
+        // The state is made by the container, so that its FastWs meter comes from the host's IMeterFactory (the
+        // container then owns the meter, and listeners tell this server's meter from another's by its scope).
+        builder.Services.AddMetrics();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
-        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(services => new ServerState(options, time, services.GetRequiredService<IMeterFactory>()));
+        AddTelemetry(builder.Services, options.Telemetry);
         builder.Services.AddFastWsHealthChecks();
         builder.Services.AddProblemDetails();
         builder.Services.AddHostedService<ConnectionSupervisor>();
@@ -128,10 +135,9 @@ public sealed class FastWsServer : IAsyncDisposable
         // The WebSocket endpoint on FastWs's epoll transport where it can run; the HTTP endpoint always on Kestrel's.
         // TLS needs Kestrel's: its TLS is a connection middleware that encrypts what goes through the transport pipe,
         // and the epoll transport has no pipe for frames (direct sends write plaintext to the socket). state.Transport
-        // is what actually runs, whatever was configured.
+        // (set once the container has made the state) is what actually runs, whatever was configured.
         bool epoll = options.Transport.Engine == TransportEngine.Epoll && options.Transport.DirectSends && EpollTransportFactory.IsSupported
             && webSocketTls is null;
-        state.Transport = epoll ? TransportEngine.Epoll : TransportEngine.Sockets;
         if (epoll)
         {
             // Made by the container (not handed to it) so that the container disposes it, stopping its epoll threads.
@@ -171,6 +177,8 @@ public sealed class FastWsServer : IAsyncDisposable
         });
 
         WebApplication app = builder.Build();
+        ServerState state = app.Services.GetRequiredService<ServerState>();
+        state.Transport = epoll ? TransportEngine.Epoll : TransportEngine.Sockets;
         ILoggerFactory loggers = app.Services.GetRequiredService<ILoggerFactory>();
         state.Auth.AttachLogger(loggers.CreateLogger("FastWs.Auth"));
         state.Log = new ServerEvents(loggers.CreateLogger("FastWs.Connections"));
@@ -184,6 +192,9 @@ public sealed class FastWsServer : IAsyncDisposable
         ConnectionEndpoints.Map(app);
         HealthEndpoints.Map(app);
         StatsEndpoints.Map(app);
+        // GET /metrics: the FastWs meter in Prometheus text (or OpenMetrics, when the scraper asks for it), written by
+        // OpenTelemetry's Prometheus exporter from the same instruments dotnet-counters and OTLP see.
+        app.MapPrometheusScrapingEndpoint(StatsEndpoints.MetricsPath);
 
         // ConfigureKestrel's callback runs when the server options are first resolved; force that now.
         _ = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value;
@@ -233,6 +244,54 @@ public sealed class FastWsServer : IAsyncDisposable
     {
         await _app.DisposeAsync().ConfigureAwait(false);
         await State.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// OpenTelemetry's metrics SDK over the FastWs meter: the Prometheus exporter behind <c>/metrics</c> always, the OTLP
+    /// exporter when <see cref="TelemetryOptions.OtlpEndpoint"/> is set. Both read the observable counters (the server's
+    /// lock-free <see cref="Metrics.ServerMetrics"/>) only when they collect, and aggregate the histograms the server records.
+    /// </summary>
+    private static void AddTelemetry(IServiceCollection services, TelemetryOptions telemetry)
+    {
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(telemetry.ServiceName))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(Metrics.FastWsMeter.MeterName);
+                metrics.AddPrometheusExporter();
+                if (telemetry.OtlpEnabled)
+                {
+                    metrics.AddOtlpExporter((exporter, reader) =>
+                    {
+                        exporter.Protocol = telemetry.OtlpProtocol == OtlpTransport.HttpProtobuf ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
+                        exporter.Endpoint = OtlpEndpoint(telemetry);
+                        exporter.TimeoutMilliseconds = (int)telemetry.ExportTimeout.TotalMilliseconds;
+                        reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)telemetry.ExportInterval.TotalMilliseconds;
+                        reader.PeriodicExportingMetricReaderOptions.ExportTimeoutMilliseconds = (int)telemetry.ExportTimeout.TotalMilliseconds;
+                    });
+                }
+            });
+
+        // Only this server's meter: every server in a process has one named FastWs (an embedding host may run several,
+        // the tests do), and the SDK subscribes by name. Ours is the one made by this container's IMeterFactory; the
+        // others' instruments are dropped, so this provider does not even enable them.
+        services.ConfigureOpenTelemetryMeterProvider((provider, metrics) =>
+        {
+            IMeterFactory own = provider.GetRequiredService<IMeterFactory>();
+            metrics.AddView(instrument => ReferenceEquals(instrument.Meter.Scope, own) ? null : MetricStreamConfiguration.Drop);
+        });
+    }
+
+    /// <summary>
+    /// The configured endpoint; over HTTP, a base address (<c>http://collector:4318</c>) gets the metrics path
+    /// <c>/v1/metrics</c>, as the exporter does for its environment variables but not for an address set in code.
+    /// </summary>
+    internal static Uri OtlpEndpoint(TelemetryOptions telemetry)
+    {
+        var endpoint = new Uri(telemetry.OtlpEndpoint!, UriKind.Absolute);
+        return telemetry.OtlpProtocol == OtlpTransport.HttpProtobuf && endpoint.AbsolutePath is "" or "/"
+            ? new Uri(endpoint, "v1/metrics")
+            : endpoint;
     }
 
     /// <summary>The configuration path of an endpoint's TLS settings, as error messages and logs name them.</summary>

@@ -5,6 +5,7 @@ using FastWs.Server.FanOut;
 using FastWs.Server.Limits;
 using FastWs.Server.Metrics;
 using FastWs.Server.Publishing;
+using System.Diagnostics.Metrics;
 
 namespace FastWs.Server.Hosting;
 
@@ -12,19 +13,31 @@ namespace FastWs.Server.Hosting;
 public sealed class ServerState : IAsyncDisposable
 {
     /// <param name="time">The clock conflation runs on (tests pass a fake one); the system clock by default.</param>
-    public ServerState(FastWsOptions options, TimeProvider? time = null)
+    /// <param name="meterFactory">
+    /// Creates the <c>FastWs</c> meter: the host's (<see cref="FastWsServer"/> passes its container's); without one the
+    /// state makes a factory of its own and disposes it with itself.
+    /// </param>
+    public ServerState(FastWsOptions options, TimeProvider? time = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Options = options;
+        if (meterFactory is null)
+        {
+            _ownMeterFactory = new StandaloneMeterFactory();
+            meterFactory = _ownMeterFactory;
+        }
+
+        // First: the fan-out shards record into its histograms.
+        Meter = new FastWsMeter(this, meterFactory);
         Namespaces = new NamespaceCatalog(options.Namespaces);
         int shards = options.FanOutShards > 0 ? options.FanOutShards : Environment.ProcessorCount;
         Channels = new ChannelRegistry(shards);
-        Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity, options.FanOutInlineDeliveryBudget, time);
+        Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity, options.FanOutInlineDeliveryBudget, time,
+            Meter.Histograms);
         ConnectionLimiter = new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerIp);
         KeyGroups = new KeyGroupCounter(options.Limits.MaxSubscribersPerKeyGroup);
         ClientAddress = new ClientAddress(options.Limits.TrustedProxies);
         Auth = new Authenticator(options.Auth, options.AllowedOrigins, options.RequireOrigin);
-        Meter = new FastWsMeter(this);
         ConnectionControl = new ConnectionControl(Connections);
         Events = new TypedPublisher(Publisher);
     }
@@ -88,9 +101,19 @@ public sealed class ServerState : IAsyncDisposable
     /// <summary>The counters as a System.Diagnostics.Metrics meter named "FastWs".</summary>
     public FastWsMeter Meter { get; }
 
+    private readonly StandaloneMeterFactory? _ownMeterFactory;
+    private int _disposed;
+
+    /// <summary>Idempotent: the host's container and <see cref="FastWsServer.DisposeAsync"/> may both dispose it.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         Meter.Dispose();
+        _ownMeterFactory?.Dispose();
         await Publisher.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -12,14 +12,16 @@ using Microsoft.AspNetCore.Routing;
 
 namespace FastWs.Server.Http;
 
-/// <summary><c>GET /ws/stats</c> (JSON for dashboards) and <c>GET /metrics</c> (Prometheus text exposition format).</summary>
+/// <summary><c>GET /ws/stats</c>: JSON for dashboards. (<c>GET /metrics</c> is OpenTelemetry's Prometheus exporter over the FastWs meter.)</summary>
 internal static class StatsEndpoints
 {
     public static void Map(IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/ws/stats", (ServerState state) => Results.Bytes(WriteStats(state), StatsContentType));
-        endpoints.MapGet("/metrics", (ServerState state) => Results.Text(WritePrometheus(state), "text/plain; version=0.0.4; charset=utf-8"));
     }
+
+    /// <summary>Where the Prometheus exporter answers (mapped by <see cref="Hosting.FastWsServer"/>).</summary>
+    internal const string MetricsPath = "/metrics";
 
     /// <summary>The content type of <c>/ws/stats</c> (also on the WebSocket port, see <see cref="WebSocketPortRequests"/>).</summary>
     internal const string StatsContentType = "application/json";
@@ -142,62 +144,4 @@ internal static class StatsEndpoints
 
         json.WriteEndArray();
     }
-
-    internal static string WritePrometheus(ServerState state)
-    {
-        ServerMetrics metrics = state.Metrics;
-        var text = new StringBuilder(4096);
-        foreach (MetricsCatalog.CounterInfo counter in MetricsCatalog.Counters)
-        {
-            Metric(text, "fastws_" + counter.Name + "_total", "counter", counter.Help, counter.Read(metrics));
-        }
-
-        Metric(text, "fastws_connections_active", "gauge", "Open WebSocket connections.", metrics.ConnectionsActive);
-        Metric(text, "fastws_channels", "gauge", "Channels with subscribers, or without but keeping their state for their retention.", state.Channels.Count);
-        RateSample latest = metrics.Rates.Latest;
-        Metric(text, "fastws_messages_out_per_second", "gauge", "Data messages written per second (last full second).", latest.MessagesOut);
-        Metric(text, "fastws_bytes_out_per_second", "gauge", "Bytes written per second (last full second).", latest.BytesOut);
-
-        Header(text, "fastws_handshake_failures_by_reason_total", "counter", "Failed upgrades by reason.");
-        foreach (HandshakeFailure reason in Enum.GetValues<HandshakeFailure>())
-        {
-            Sample(text, "fastws_handshake_failures_by_reason_total", "reason", HandshakeFailures.Name(reason), metrics.HandshakeFailureCount(reason));
-        }
-
-        Header(text, "fastws_auth_failures_by_reason_total", "counter", "Refused tokens by reason.");
-        foreach (AuthFailure reason in Enum.GetValues<AuthFailure>())
-        {
-            Sample(text, "fastws_auth_failures_by_reason_total", "reason", AuthFailures.Name(reason), metrics.AuthFailureCount(reason));
-        }
-
-        Header(text, "fastws_closes_total", "counter", "Connections ended, by close code (1006: no close frame).");
-        foreach (KeyValuePair<int, long> close in metrics.ClosesByCode())
-        {
-            Sample(text, "fastws_closes_total", "code", close.Key == 0 ? "other" : close.Key.ToString(CultureInfo.InvariantCulture), close.Value);
-        }
-
-        Header(text, "fastws_connections_per_key_group", "gauge", "Connections subscribed to a channel key group (slab).");
-        foreach (KeyValuePair<string, int> group in state.KeyGroups.Snapshot())
-        {
-            Sample(text, "fastws_connections_per_key_group", "group", group.Key, group.Value);
-        }
-
-        return text.ToString();
-    }
-
-    private static void Metric(StringBuilder text, string name, string type, string help, long value)
-    {
-        Header(text, name, type, help);
-        text.Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
-    }
-
-    private static void Header(StringBuilder text, string name, string type, string help) =>
-        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
-            .Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-
-    /// <summary>Label values here are reason names, close codes and key groups: none needs escaping beyond quotes and backslashes.</summary>
-    private static void Sample(StringBuilder text, string name, string label, string labelValue, long value) =>
-        text.Append(name).Append('{').Append(label).Append("=\"")
-            .Append(labelValue.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal))
-            .Append("\"} ").Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
 }

@@ -7,19 +7,27 @@ namespace FastWs.Server.Metrics;
 /// <summary>
 /// Publishes the server's counters through a <see cref="Meter"/> named "FastWs", so
 /// <c>dotnet-counters monitor --counters FastWs</c> and OpenTelemetry collectors read them with no extra code.
-/// Instruments are observable: they read the lock-free counters when a listener asks, costing nothing otherwise.
+/// The counters are observable instruments: they read the lock-free counters when a listener asks, costing nothing
+/// otherwise. The latency histograms (<see cref="ServerHistograms"/>) are recorded by the server itself.
 /// </summary>
+/// <remarks>
+/// The meter comes from an <see cref="IMeterFactory"/>: the host's (the DI container's, so that the container owns it
+/// and a listener can tell this server's meter from another's by <see cref="Meter.Scope"/>), or, for a
+/// <see cref="ServerState"/> made without a host (tests, benchmarks), one of its own.
+/// </remarks>
 public sealed class FastWsMeter : IDisposable
 {
     public const string MeterName = "FastWs";
 
     private readonly Meter _meter;
 
-    public FastWsMeter(ServerState state)
+    public FastWsMeter(ServerState state, IMeterFactory meterFactory)
     {
         ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(meterFactory);
         ServerMetrics metrics = state.Metrics;
-        _meter = new Meter(MeterName, typeof(FastWsMeter).Assembly.GetName().Version?.ToString());
+        _meter = meterFactory.Create(new MeterOptions(MeterName) { Version = typeof(FastWsMeter).Assembly.GetName().Version?.ToString() });
+        Histograms = new ServerHistograms(_meter);
 
         foreach (MetricsCatalog.CounterInfo counter in MetricsCatalog.Counters)
         {
@@ -29,8 +37,8 @@ public sealed class FastWsMeter : IDisposable
 
         _meter.CreateObservableUpDownCounter("fastws.connections.active", () => metrics.ConnectionsActive, description: "Open WebSocket connections.");
         _meter.CreateObservableUpDownCounter("fastws.channels", () => (long)state.Channels.Count, description: "Channels with subscribers, or without but keeping their state for their retention.");
-        _meter.CreateObservableGauge("fastws.messages.out.rate", () => metrics.Rates.Latest.MessagesOut, unit: "{message}/s", description: "Data messages written per second (last full second).");
-        _meter.CreateObservableGauge("fastws.bytes.out.rate", () => metrics.Rates.Latest.BytesOut, unit: "By/s", description: "Bytes written per second (last full second).");
+        _meter.CreateObservableGauge("fastws.messages.out.per_second", () => metrics.Rates.Latest.MessagesOut, unit: "{message}/s", description: "Data messages written per second (last full second).");
+        _meter.CreateObservableGauge("fastws.bytes.out.per_second", () => metrics.Rates.Latest.BytesOut, unit: "{byte}/s", description: "Bytes written per second (last full second).");
         _meter.CreateObservableCounter("fastws.handshake.failures.by_reason", () => HandshakeFailureMeasurements(metrics), description: "Failed upgrades by reason.");
         _meter.CreateObservableCounter("fastws.auth.failures.by_reason", () => AuthFailureMeasurements(metrics), description: "Refused tokens by reason.");
         _meter.CreateObservableCounter("fastws.closes", () => CloseMeasurements(metrics), description: "Connections ended, by close code (1006: no close frame).");
@@ -43,17 +51,18 @@ public sealed class FastWsMeter : IDisposable
     /// </summary>
     public Meter Meter => _meter;
 
+    /// <summary>The latency histograms the server records into.</summary>
+    public ServerHistograms Histograms { get; }
+
     public void Dispose() => _meter.Dispose();
 
     private static IEnumerable<Measurement<long>> HandshakeFailureMeasurements(ServerMetrics metrics)
     {
         foreach (HandshakeFailure reason in Enum.GetValues<HandshakeFailure>())
         {
-            long count = metrics.HandshakeFailureCount(reason);
-            if (count > 0)
-            {
-                yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", HandshakeFailures.Name(reason)));
-            }
+            // Every reason, 0 included: the set is fixed and small, and a series that exists from the start lets
+            // rate() see its first failure.
+            yield return new Measurement<long>(metrics.HandshakeFailureCount(reason), new KeyValuePair<string, object?>("reason", HandshakeFailures.Name(reason)));
         }
     }
 
@@ -61,11 +70,7 @@ public sealed class FastWsMeter : IDisposable
     {
         foreach (AuthFailure reason in Enum.GetValues<AuthFailure>())
         {
-            long count = metrics.AuthFailureCount(reason);
-            if (count > 0)
-            {
-                yield return new Measurement<long>(count, new KeyValuePair<string, object?>("reason", AuthFailures.Name(reason)));
-            }
+            yield return new Measurement<long>(metrics.AuthFailureCount(reason), new KeyValuePair<string, object?>("reason", AuthFailures.Name(reason)));
         }
     }
 

@@ -45,11 +45,12 @@ public sealed class AuthMetricsTests
         Assert.Equal(1, stats.GetProperty("closesByCode").GetProperty("4001").GetInt64());
 
         (_, string text) = await ProtectionKit.GetAsync(server, "/metrics");
-        Assert.Contains("fastws_auth_failures_total 1", text, StringComparison.Ordinal);
-        Assert.Contains("fastws_auth_failures_by_reason_total{reason=\"wrong_issuer\"} 1", text, StringComparison.Ordinal);
-        Assert.Contains("fastws_token_refreshes_total 1", text, StringComparison.Ordinal);
-        Assert.Contains("fastws_origin_rejections_total 1", text, StringComparison.Ordinal);
-        Assert.Contains("fastws_closes_total{code=\"4001\"} 1", text, StringComparison.Ordinal);
+        Dictionary<string, double> samples = MetricsTests.ParsePrometheus(text, out _);
+        Assert.Equal(1, samples["fastws_auth_failures_total"]);
+        Assert.Equal(1, samples["fastws_auth_failures_by_reason_total{reason=\"wrong_issuer\"}"]);
+        Assert.Equal(1, samples["fastws_token_refreshes_total"]);
+        Assert.Equal(1, samples["fastws_origin_rejections_total"]);
+        Assert.Equal(1, samples["fastws_closes_total{code=\"4001\"}"]);
 
         var values = new Dictionary<string, long>();
         using var listener = new MeterListener();

@@ -17,7 +17,7 @@ public sealed partial class MetricsTests
     private static partial Regex MetricName();
 
     /// <summary>A sample line: name, optional {labels}, value.</summary>
-    [GeneratedRegex("""^(?<name>[^{\s]+)(\{(?<labels>[^}]*)\})? (?<value>-?[0-9.eE+]+|NaN|[+-]Inf)$""")]
+    [GeneratedRegex("""^(?<name>[^{\s]+)(\{(?<labels>[^}]*)\})? (?<value>-?[0-9.eE+-]+|NaN|[+-]Inf)$""")]
     private static partial Regex SampleLine();
 
     [Fact]
@@ -158,7 +158,7 @@ public sealed partial class MetricsTests
     }
 
     [Fact]
-    public async Task Prometheus_text_has_HELP_and_TYPE_for_every_metric_valid_names_and_labelled_events()
+    public async Task Prometheus_text_has_HELP_and_TYPE_for_every_metric_valid_names_labelled_events_and_the_latency_histograms()
     {
         await using TestServer server = await TestServer.StartAsync(o => o.Limits.MaxMessagesPerWindow = 0);
 
@@ -197,9 +197,43 @@ public sealed partial class MetricsTests
 
         (HttpStatusCode status, string text) = await ProtectionKit.GetAsync(server, "/metrics");
         Assert.Equal(HttpStatusCode.OK, status);
+        Dictionary<string, double> samples = ParsePrometheus(text, out Dictionary<string, string> type);
 
+        foreach (string counter in MetricsCatalog.Counters.Select(c => $"fastws_{c.Name}_total"))
+        {
+            Assert.True(samples.ContainsKey(counter), $"{counter} missing");
+        }
+
+        Assert.Equal("gauge", type["fastws_messages_out_per_second"]);
+        Assert.Equal("gauge", type["fastws_bytes_out_per_second"]);
+        Assert.Equal("counter", type["fastws_closes_total"]);
+
+        // The latency histograms: one fan-out (the publish, measured from queue to socket), the three upgrades.
+        foreach (string histogram in new[] { "fastws_fanout_duration_seconds", "fastws_publish_delay_seconds", "fastws_handshake_duration_seconds" })
+        {
+            Assert.Equal("histogram", type[histogram]);
+            double count = samples[histogram + "_count"];
+            Assert.Equal(count, samples[histogram + "_bucket{le=\"+Inf\"}"]);
+            Assert.True(samples[histogram + "_sum"] >= 0);
+            Assert.True(samples[histogram + "_bucket{le=\"1E-05\"}"] <= samples[histogram + "_bucket{le=\"5\"}"]);
+        }
+
+        Assert.True(samples["fastws_fanout_duration_seconds_count"] >= 1);
+        Assert.True(samples["fastws_publish_delay_seconds_count"] >= 1);
+        Assert.True(samples["fastws_handshake_duration_seconds_count"] >= 3);
+    }
+
+    /// <summary>
+    /// Parses Prometheus text format 0.0.4 strictly: every family has exactly one HELP (with text) and one TYPE of a
+    /// known kind, every sample belongs to a family announced before it (histograms by their _bucket, _sum and _count
+    /// series), names are valid, counters end in _total and are not negative. OpenTelemetry's exporter puts the meter
+    /// in otel_scope_name/otel_scope_version labels on every FastWs sample: checked here, then left out of the keys.
+    /// Keys are the name plus the remaining labels as written: <c>fastws_closes_total{code="1000"}</c>.
+    /// </summary>
+    internal static Dictionary<string, double> ParsePrometheus(string text, out Dictionary<string, string> type)
+    {
         var help = new HashSet<string>();
-        var type = new Dictionary<string, string>();
+        type = new Dictionary<string, string>();
         var samples = new Dictionary<string, double>();
         foreach (string line in text.Split('\n'))
         {
@@ -221,7 +255,6 @@ public sealed partial class MetricsTests
                 string[] parts = line.Split(' ');
                 Assert.Equal(4, parts.Length);
                 Assert.Contains(parts[3], new[] { "counter", "gauge", "histogram", "summary", "untyped" });
-                Assert.True(help.Contains(parts[2]), $"TYPE before HELP for {parts[2]}");
                 Assert.True(type.TryAdd(parts[2], parts[3]), $"Second TYPE for {parts[2]}");
                 continue;
             }
@@ -231,32 +264,40 @@ public sealed partial class MetricsTests
             Assert.True(sample.Success, $"Not a sample line: '{line}'");
             string name = sample.Groups["name"].Value;
             Assert.Matches(MetricName(), name);
-            Assert.True(type.TryGetValue(name, out string? kind), $"Sample of {name} without a preceding # TYPE");
-            if (kind == "counter")
+            string family = name;
+            if (!type.ContainsKey(family))
             {
-                Assert.EndsWith("_total", name, StringComparison.Ordinal);
-                Assert.True(double.Parse(sample.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture) >= 0);
+                foreach (string suffix in new[] { "_bucket", "_sum", "_count" })
+                {
+                    if (name.EndsWith(suffix, StringComparison.Ordinal) && type.TryGetValue(name[..^suffix.Length], out string? kind) && kind == "histogram")
+                    {
+                        family = name[..^suffix.Length];
+                    }
+                }
             }
 
-            samples[name + (sample.Groups["labels"].Success ? "{" + sample.Groups["labels"].Value + "}" : string.Empty)] =
-                double.Parse(sample.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(type.TryGetValue(family, out string? familyType), $"Sample of {name} without a preceding # TYPE");
+            Assert.True(help.Contains(family), $"Sample of {name} without a preceding # HELP");
+            double value = double.Parse(sample.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+            if (familyType == "counter")
+            {
+                Assert.EndsWith("_total", name, StringComparison.Ordinal);
+                Assert.True(value >= 0);
+            }
+
+            string labels = sample.Groups["labels"].Success ? sample.Groups["labels"].Value : string.Empty;
+            if (name.StartsWith("fastws_", StringComparison.Ordinal))
+            {
+                const string Scope = "otel_scope_name=\"FastWs\",otel_scope_version=\"";
+                Assert.StartsWith(Scope, labels, StringComparison.Ordinal);
+                int end = labels.IndexOf('"', Scope.Length);
+                labels = labels[(end + 1)..].TrimStart(',');
+            }
+
+            Assert.True(samples.TryAdd(name + (labels.Length > 0 ? "{" + labels + "}" : string.Empty), value), $"Second sample: {line}");
         }
 
-        Assert.Equal(3, samples["fastws_connections_total"]);
-        Assert.Equal(1, samples["fastws_connections_active"]);
-        Assert.Equal(1, samples["fastws_channels"]);
-        Assert.Equal(1, samples["fastws_messages_out_total"]);
-        Assert.Equal(2, samples["fastws_handshake_failures_total"]);
-        Assert.Equal(1, samples["fastws_handshake_failures_by_reason_total{reason=\"not_found\"}"]);
-        Assert.Equal(1, samples["fastws_handshake_failures_by_reason_total{reason=\"invalid_key\"}"]);
-        Assert.Equal(0, samples["fastws_handshake_failures_by_reason_total{reason=\"timeout\"}"]);
-        Assert.Equal(1, samples["fastws_closes_total{code=\"1000\"}"]);
-        Assert.Equal(1, samples["fastws_closes_total{code=\"1002\"}"]);
-        Assert.Equal(1, samples["fastws_connections_per_key_group{group=\"ETH\"}"]);
-        foreach (string counter in MetricsCatalog.Counters.Select(c => $"fastws_{c.Name}_total"))
-        {
-            Assert.True(samples.ContainsKey(counter), $"{counter} missing");
-        }
+        return samples;
     }
 
     [Fact]
@@ -344,5 +385,92 @@ public sealed partial class MetricsTests
         Assert.Equal(1, values["fastws.closes{code=1000}"]);
         Assert.Equal(1, values["fastws.connections.per_key_group{group=SOL}"]);
         Assert.Equal(WebSocketState.Open, b.Socket.State);
+    }
+
+    [Fact]
+    public async Task Latency_histograms_record_fan_out_publish_delay_and_handshakes_per_message_not_per_subscriber()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        Meter meter = server.State.Meter.Meter;
+        var recorded = new Dictionary<string, List<double>>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument is Histogram<double>)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            lock (recorded)
+            {
+                Assert.Equal(0, tags.Length);
+                (recorded.TryGetValue(instrument.Name, out List<double>? values) ? values : recorded[instrument.Name] = []).Add(value);
+            }
+        });
+        listener.Start();
+
+        await using TestClient a = await server.ConnectAsync();
+        await using TestClient b = await server.ConnectAsync();
+        await using TestClient c = await server.ConnectAsync();
+        await SubscriptionTests.Subscribe(a, "price:SOL");
+        await SubscriptionTests.Subscribe(b, "price:SOL");
+        await SubscriptionTests.Subscribe(c, "price:SOL");
+        var watch = Stopwatch.StartNew();
+        for (int i = 1; i <= 5; i++)
+        {
+            await server.Server.Publisher.PublishAsync("price:SOL", "1");
+        }
+
+        foreach (TestClient client in new[] { a, b, c })
+        {
+            for (int i = 1; i <= 5; i++)
+            {
+                await client.ReceiveAsync();
+            }
+        }
+
+        double elapsed = watch.Elapsed.TotalSeconds;
+        lock (recorded)
+        {
+            // Three connections upgraded while listening: three handshakes, each under the test's own time for them.
+            Assert.Equal(3, recorded[ServerHistograms.HandshakeName].Count);
+            Assert.All(recorded[ServerHistograms.HandshakeName], v => Assert.InRange(v, 0, 30));
+
+            // Five messages to three subscribers: five values each (per message), not fifteen (per subscriber).
+            Assert.Equal(5, recorded[ServerHistograms.FanOutName].Count);
+            Assert.Equal(5, recorded[ServerHistograms.PublishDelayName].Count);
+            Assert.All(recorded[ServerHistograms.FanOutName], v => Assert.InRange(v, 0, elapsed));
+            Assert.All(recorded[ServerHistograms.PublishDelayName], v => Assert.InRange(v, 0, elapsed));
+            for (int i = 0; i < 5; i++)
+            {
+                Assert.True(recorded[ServerHistograms.PublishDelayName][i] <= recorded[ServerHistograms.FanOutName][i],
+                    "the first write of a message starts before its last ends");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Each_server_in_a_process_exports_only_its_own_meter()
+    {
+        // Every server's meter is named FastWs; an exporter listening by name alone would report the other servers'
+        // instruments too (a second series of the same name, or the sum of both).
+        await using TestServer a = await TestServer.StartAsync();
+        await using TestServer b = await TestServer.StartAsync();
+        await using TestClient one = await a.ConnectAsync();
+        await using TestClient two = await a.ConnectAsync();
+        await TestServer.WaitUntilAsync(() => a.State.Metrics.ConnectionsActive == 2, "a's two connections");
+
+        (HttpStatusCode statusA, string textA) = await ProtectionKit.GetAsync(a, "/metrics");
+        (HttpStatusCode statusB, string textB) = await ProtectionKit.GetAsync(b, "/metrics");
+        Assert.Equal(HttpStatusCode.OK, statusA);
+        Assert.Equal(HttpStatusCode.OK, statusB);
+        Dictionary<string, double> samplesA = ParsePrometheus(textA, out _);
+        Dictionary<string, double> samplesB = ParsePrometheus(textB, out _);
+        Assert.Equal(2, samplesA["fastws_connections_active"]);
+        Assert.Equal(a.State.Metrics.ConnectionsTotal, samplesA["fastws_connections_total"]);
+        Assert.Equal(0, samplesB["fastws_connections_active"]);
+        Assert.Equal(b.State.Metrics.ConnectionsTotal, samplesB["fastws_connections_total"]);
     }
 }
