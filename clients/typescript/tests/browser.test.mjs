@@ -37,7 +37,7 @@ function serveStatic() {
   return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(srv)));
 }
 
-test("browser: the built bundle recovers a dropped connection gaplessly and resets with the snapshot after a restart", async () => {
+test("browser: the built bundle recovers a dropped connection gaplessly and resets with the snapshot after a restart", { timeout: 90_000 }, async () => {
   let server = await startServer();
   const proxy = await startProxy(server.wsPort);
   const web = await serveStatic();

@@ -29,10 +29,23 @@ export async function launchChromium() {
     "--remote-debugging-port=0",
     "about:blank",
   ];
-  const proc = spawn(CHROMIUM, args, { stdio: ["ignore", "ignore", "pipe"] });
+  // Its own process group, so that closing kills the renderer and GPU processes too (they hold the profile and
+  // the stderr pipe open otherwise).
+  const proc = spawn(CHROMIUM, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  const exited = new Promise((r) => proc.once("exit", r));
+  const killGroup = () => {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      /* gone already */
+    }
+  };
   let log = "";
   const endpoint = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("Chromium did not open its DevTools endpoint within 30 s:\n" + log)), 30_000);
+    const timer = setTimeout(() => {
+      killGroup();
+      reject(new Error("Chromium did not open its DevTools endpoint within 30 s:\n" + log));
+    }, 30_000);
     proc.stderr.on("data", (c) => {
       log += c.toString();
       const m = /DevTools listening on (ws:\/\/\S+)/.exec(log);
@@ -43,6 +56,7 @@ export async function launchChromium() {
     });
     proc.once("error", (e) => {
       clearTimeout(timer);
+      killGroup();
       reject(new Error(`Chromium could not start: ${e.message}`));
     });
     proc.once("exit", (code) => {
@@ -54,12 +68,13 @@ export async function launchChromium() {
   return {
     cdp,
     async close() {
+      await Promise.race([cdp.send("Browser.close").catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
       cdp.close();
-      if (proc.exitCode === null) {
-        proc.kill("SIGKILL");
-        await new Promise((r) => proc.once("exit", r));
-      }
-      rmSync(profile, { recursive: true, force: true });
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      killGroup();
+      await exited;
+      proc.stderr.destroy();
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     },
     /** Opens `url` in a new tab; returns a page with evaluate() and screenshot(). */
     async open(url) {
