@@ -176,7 +176,7 @@ public sealed class WebSocketConnection
     /// fan-out sends it the compressed variant of each run (made once per message for every such subscriber, which
     /// <c>server_no_context_takeover</c> allows).
     /// </summary>
-    internal DeflateParameters Deflate { get; private set; }
+    internal DeflateParameters Deflate { get; set; }
 
     /// <summary>The general per-connection message limit (read loop only).</summary>
     internal SlidingWindowCounter MessageRate;
