@@ -175,6 +175,9 @@ internal readonly ref struct FrameRun
     /// <summary>The longest payload that was compressed: with zlib's 15-bit window no back-reference is longer.</summary>
     public int LargestDeflatedPayload { get; }
 
+    /// <summary>Whether any message of the run was compressed (the run then has a deflate variant).</summary>
+    public bool HasDeflated => DeflatedEnds.Length != 0;
+
     public int Messages => Ends.Length;
 
     public long LastSequence => FirstSequence + Ends.Length - 1;
@@ -185,7 +188,7 @@ internal readonly ref struct FrameRun
     /// reach past it). Otherwise it gets the plain frames, which RFC 7692 allows for any message.
     /// </summary>
     public bool DeflatedFor(DeflateParameters deflate) =>
-        DeflatedEnds.Length != 0 && deflate.IsEnabled && LargestDeflatedPayload <= 1 << deflate.ServerMaxWindowBits;
+        HasDeflated && deflate.IsEnabled && LargestDeflatedPayload <= 1 << deflate.ServerMaxWindowBits;
 
     /// <summary>The plain or compressed frames of the messages from <paramref name="sequence"/> on (which must be within the run).</summary>
     public ReadOnlySpan<byte> From(long sequence, bool deflated)
