@@ -29,8 +29,10 @@ internal sealed class PublishFixture : IDisposable
 
     /// <param name="format">How <c>price</c> messages go out (the other publish benchmarks keep the envelope they always measured).</param>
     /// <param name="history">Keep a history ring of 1,000 messages, as <c>trades</c> does by default (one append per message).</param>
-    public PublishFixture(MessageFormat format = MessageFormat.Envelope, bool history = false)
+    /// <param name="data">What each publish carries; <see cref="Data"/> unless given.</param>
+    public PublishFixture(MessageFormat format = MessageFormat.Envelope, bool history = false, byte[]? data = null)
     {
+        Payload = data ?? Data;
         var options = new FastWsOptions { FanOutShards = 1 };
         options.Limits.MaxSubscribersPerKeyGroup = 0; // the default (100) would refuse most subscribers
         Plain(options);
@@ -42,6 +44,9 @@ internal sealed class PublishFixture : IDisposable
     }
 
     public ServerState State { get; }
+
+    /// <summary>The published JSON.</summary>
+    public byte[] Payload { get; }
 
     public MessageFormat Format { get; }
 
@@ -87,9 +92,9 @@ internal sealed class PublishFixture : IDisposable
     /// </summary>
     public void DeliverOnce()
     {
-        byte[] copy = PendingMessage.DataPool.Rent(Data.Length);
-        Data.CopyTo(copy, 0);
-        _shard!.DeliverNow(new PendingMessage(_channel!, copy, Data.Length, State.Meter.Histograms.QueueStamp()));
+        byte[] copy = PendingMessage.DataPool.Rent(Payload.Length);
+        Payload.CopyTo(copy, 0);
+        _shard!.DeliverNow(new PendingMessage(_channel!, copy, Payload.Length, State.Meter.Histograms.QueueStamp()));
     }
 
     /// <summary>The complete frame every subscriber must get for the message numbered <paramref name="sequence"/>.</summary>

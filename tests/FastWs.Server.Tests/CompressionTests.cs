@@ -14,7 +14,7 @@ namespace FastWs.Server.Tests;
 /// <summary>
 /// permessage-deflate (RFC 7692) against the real server: negotiation at the upgrade, compressed client messages
 /// from .NET's own client, and the close codes for bombs, corrupt data and RSV1 where it does not belong. The
-/// server's frames are uncompressed (outbound compression is still to come), which the RFC allows.
+/// server's replies are uncompressed, which the RFC allows; compressed published messages: OutboundCompressionTests.
 /// </summary>
 public sealed class CompressionTests
 {

@@ -65,11 +65,11 @@ public readonly struct DeflateParameters : IEquatable<DeflateParameters>
 
     /// <summary>
     /// The windowBits to give a zlib raw deflater for this connection's messages: <see cref="ServerMaxWindowBits"/>,
-    /// raised from 8 to 9 (see <see cref="MinCompressorWindowBits"/>). For the outbound encoder, which is still to come.
+    /// raised from 8 to 9 (see <see cref="MinCompressorWindowBits"/>), for an encoder that can set its window.
     /// </summary>
     /// <remarks>
     /// .NET 10's public <c>DeflateStream</c> and <c>ZLibCompressionOptions</c> have no window setting: they always
-    /// compress with 15 bits. Such an encoder honours a smaller <see cref="ServerMaxWindowBits"/> N by compressing
+    /// compress with 15 bits. The server's fan-out encoder (FastWs.Server's MessageDeflater) is such an encoder and honours a smaller <see cref="ServerMaxWindowBits"/> N by compressing
     /// only messages of at most 2^N bytes (with <c>server_no_context_takeover</c> no distance can then exceed the
     /// message) and sending larger ones uncompressed, which RFC 7692 allows per message.
     /// </remarks>

@@ -95,6 +95,13 @@ public sealed class Channel
     /// </summary>
     internal int LastIndexInBatch { get; set; }
 
+    /// <summary>
+    /// Subscribers that negotiated permessage-deflate: fan-out compresses a message only when there is one. Written
+    /// under <see cref="SyncRoot"/> as they join and leave, read without it by the delivering thread; a subscriber
+    /// joining after that read gets the uncompressed frames, which RFC 7692 allows for any message.
+    /// </summary>
+    internal int DeflateSubscribers;
+
     public int SubscriberCount => Subscribers.Count;
 
     /// <summary>The channel's current position: its epoch and the last <c>seq</c> given out.</summary>

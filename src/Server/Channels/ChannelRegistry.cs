@@ -54,6 +54,11 @@ public sealed class ChannelRegistry
                 {
                     // An idle channel leaves the idle set at the next sweep, which sees it has subscribers again.
                     channel.EmptySinceMs = 0;
+                    if (connection.Deflate.IsEnabled)
+                    {
+                        Volatile.Write(ref channel.DeflateSubscribers, channel.DeflateSubscribers + 1);
+                    }
+
                     return channel.Subscribers.Add(connection);
                 }
             }
@@ -107,6 +112,11 @@ public sealed class ChannelRegistry
     {
         lock (channel.SyncRoot)
         {
+            if (channel.Subscribers.Get(slot) is { Deflate.IsEnabled: true })
+            {
+                Volatile.Write(ref channel.DeflateSubscribers, channel.DeflateSubscribers - 1);
+            }
+
             channel.Subscribers.Remove(slot);
             if (channel.Subscribers.Count == 0)
             {

@@ -173,9 +173,10 @@ public sealed class WebSocketConnection
 
     /// <summary>
     /// What the upgrade agreed for permessage-deflate (<c>default</c>: not negotiated). The reader inflates with it;
-    /// the fan-out encoder is to use it to send compressed frames (it has <c>server_no_context_takeover</c>).
+    /// fan-out sends it the compressed variant of each run (made once per message for every such subscriber, which
+    /// <c>server_no_context_takeover</c> allows).
     /// </summary>
-    internal DeflateParameters Deflate { get; private set; }
+    internal DeflateParameters Deflate { get; set; }
 
     /// <summary>The general per-connection message limit (read loop only).</summary>
     internal SlidingWindowCounter MessageRate;
@@ -267,7 +268,8 @@ public sealed class WebSocketConnection
     /// True when nothing later in the fan-out batch is for this connection: where nothing is queued ahead of them
     /// the frames go to the socket at once, without a copy and without a flush owed.
     /// </param>
-    internal DataWrite WriteData(Channel channel, scoped in FrameRun run, bool sendThrough)
+    /// <param name="deflated">Send the run's permessage-deflate variant (<see cref="FrameRun.DeflatedFor"/> said this connection takes it).</param>
+    internal DataWrite WriteData(Channel channel, scoped in FrameRun run, bool deflated, bool sendThrough)
     {
         lock (_output)
         {
@@ -301,7 +303,8 @@ public sealed class WebSocketConnection
                 _hasUnflushed = true;
             }
 
-            return WriteLocked(first == run.FirstSequence ? run.Frames : run.From(first), sendThrough);
+            // A subscriber that joined mid-run starts part-way, in whichever variant it takes.
+            return WriteLocked(run.From(first, deflated), sendThrough);
         }
     }
 

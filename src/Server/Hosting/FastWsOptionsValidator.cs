@@ -197,6 +197,11 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
             failures.Add($"{path}:Format: '{ns.Format}' is not a format; expected Envelope or Inline");
         }
 
+        if (ns.CompressionThreshold < 0)
+        {
+            failures.Add($"{path}:CompressionThreshold: {ns.CompressionThreshold} must be 0 (compress every message) or more");
+        }
+
         if (ns.ConflationInterval < TimeSpan.Zero || ns.ConflationInterval > TimeSpan.FromHours(1))
         {
             failures.Add($"{path}:ConflationInterval: {ns.ConflationInterval} must be between 00:00:00 (off) and one hour");
@@ -298,6 +303,8 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
             Check(ns, "ConflationInterval", IsTimeSpan, "is not a time span (hh:mm:ss.fff)");
             Check(ns, "Retention", IsTimeSpan, "is not a time span (hh:mm:ss)");
             Check(ns, "Snapshot", v => bool.TryParse(v, out _), "is not true or false");
+            Check(ns, "Compression", v => bool.TryParse(v, out _), "is not true or false");
+            Check(ns, "CompressionThreshold", v => int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out _), "is not a whole number");
             Check(ns, "History:Size", v => int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out _), "is not a whole number");
             Check(ns, "History:MaxBytes", v => long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out _), "is not a whole number");
             Check(ns, "History:MaxAge", IsTimeSpan, "is not a time span (hh:mm:ss)");
