@@ -203,33 +203,13 @@ internal static class ConflationScenario
         }
 
         long now = Clock.Now;
-        if (!completed)
-        {
-            long end = Math.Min(now, windowEnd);
-            if (end < windowStart)
-            {
-                metrics.WindowStart = end;
-            }
-
-            metrics.WindowEnd = end;
-            report.Partial = true;
-            report.StopReason = "stopped by signal";
-        }
-
+        ScenarioContext.CloseWindow(metrics, report, completed, windowStart, windowEnd);
         ProcSample endSample = ctx.Sampler.Sample();
         ServerStats? after = await ReadStatsAsync(stats, statErrors, CancellationToken.None).ConfigureAwait(false);
         double windowSeconds = Clock.ToSeconds(metrics.WindowEnd - metrics.WindowStart);
         foreach (Publisher p in probePublisher is null ? [publisher] : new[] { publisher, probePublisher })
         {
-            if (!p.Join(TimeSpan.FromSeconds(5)))
-            {
-                ctx.Errors.Add("publisher: did not stop within 5 s (server not reading?)");
-            }
-
-            if (p.FatalError is not null)
-            {
-                report.Warnings.Add(p.FatalError);
-            }
+            ctx.JoinPublisher(p, report);
         }
 
         if (publisher.PublishedTotal == 0)

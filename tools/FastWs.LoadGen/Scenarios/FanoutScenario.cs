@@ -168,34 +168,13 @@ internal static class FanoutScenario
         }
 
         long now = Clock.Now;
-        if (!completed)
-        {
-            // Stopped early: the window ends now (or is empty if the warm-up never finished).
-            long end = Math.Min(now, windowEnd);
-            if (end < windowStart)
-            {
-                metrics.WindowStart = end;
-            }
-
-            metrics.WindowEnd = end;
-            report.Partial = true;
-            report.StopReason = "stopped by signal";
-        }
-
+        ScenarioContext.CloseWindow(metrics, report, completed, windowStart, windowEnd);
         ProcSample endSample = ctx.Sampler.Sample();
         double windowSeconds = Clock.ToSeconds(metrics.WindowEnd - metrics.WindowStart);
-        if (!publisher.Join(TimeSpan.FromSeconds(5)))
+        ctx.JoinPublisher(publisher, report);
+        if (publisher.FatalError is not null && publisher.PublishedTotal == 0)
         {
-            ctx.Errors.Add("publisher: did not stop within 5 s (server not reading?)");
-        }
-
-        if (publisher.FatalError is not null)
-        {
-            report.Warnings.Add(publisher.FatalError);
-            if (publisher.PublishedTotal == 0)
-            {
-                report.FatalError = "nothing could be published: " + publisher.FatalError;
-            }
+            report.FatalError = "nothing could be published: " + publisher.FatalError;
         }
 
         // 4. Drain: wait (up to the grace period) until every expected healthy delivery has arrived.

@@ -130,33 +130,13 @@ internal static class ReconnectScenario
         }
 
         long now = Clock.Now;
-        if (!completed)
-        {
-            long stoppedAt = Math.Min(now, end);
-            if (stoppedAt < windowStart)
-            {
-                metrics.WindowStart = stoppedAt;
-            }
-
-            metrics.WindowEnd = stoppedAt;
-            report.Partial = true;
-            report.StopReason = "stopped by signal";
-        }
-
+        ScenarioContext.CloseWindow(metrics, report, completed, windowStart, end);
         ProcSample endSample = ctx.Sampler.Sample();
         double windowSeconds = Clock.ToSeconds(metrics.WindowEnd - metrics.WindowStart);
-        if (!publisher.Join(TimeSpan.FromSeconds(5)))
+        ctx.JoinPublisher(publisher, report);
+        if (publisher.FatalError is not null && publisher.PublishedTotal == 0)
         {
-            ctx.Errors.Add("publisher: did not stop within 5 s (server not reading?)");
-        }
-
-        if (publisher.FatalError is not null)
-        {
-            report.Warnings.Add(publisher.FatalError);
-            if (publisher.PublishedTotal == 0)
-            {
-                report.FatalError = "nothing could be published: " + publisher.FatalError;
-            }
+            report.FatalError = "nothing could be published: " + publisher.FatalError;
         }
 
         // Reconnects started before the end finish (each within --connect-timeout); then no more drops.

@@ -223,6 +223,42 @@ internal sealed class ScenarioContext : IDisposable
         }
     }
 
+    /// <summary>
+    /// Ends the measured window: at <paramref name="windowEnd"/> when the run got there (<paramref name="completed"/>),
+    /// else now (or empty, if the warm-up never finished), marking the report partial.
+    /// </summary>
+    public static void CloseWindow(ReceiveMetrics metrics, Reporting.RunReport report, bool completed, long windowStart, long windowEnd)
+    {
+        if (completed)
+        {
+            return;
+        }
+
+        long end = Math.Min(Clock.Now, windowEnd);
+        if (end < windowStart)
+        {
+            metrics.WindowStart = end;
+        }
+
+        metrics.WindowEnd = end;
+        report.Partial = true;
+        report.StopReason = "stopped by signal";
+    }
+
+    /// <summary>Waits for a publisher's thread (5 s at most) and reports a publisher that gave up.</summary>
+    public void JoinPublisher(Publishing.Publisher publisher, Reporting.RunReport report)
+    {
+        if (!publisher.Join(TimeSpan.FromSeconds(5)))
+        {
+            Errors.Add("publisher: did not stop within 5 s (server not reading?)");
+        }
+
+        if (publisher.FatalError is not null)
+        {
+            report.Warnings.Add(publisher.FatalError);
+        }
+    }
+
     /// <summary>Waits until the Stopwatch reaches <paramref name="ticks"/>; returns false if stopped first.</summary>
     public static async Task<bool> DelayUntilAsync(long ticks, CancellationToken ct)
     {
