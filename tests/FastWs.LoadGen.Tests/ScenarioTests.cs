@@ -80,6 +80,11 @@ public sealed class ScenarioTests : IAsyncLifetime
         Assert.Equal(0, Metric(summary, "seq_backwards"));
         Assert.InRange(Metric(summary, "p50"), 0, Metric(summary, "p99"));
         Assert.InRange(Metric(summary, "p99"), 0, Metric(summary, "max"));
+        // Coordinated-omission-corrected percentiles beside the raw ones: never below them (correction only adds samples).
+        Assert.InRange(Metric(summary, "p99_co"), Metric(summary, "p99"), Metric(summary, "max"));
+        Assert.True(Metric(summary, "p999_co") >= Metric(summary, "p999"));
+        Assert.True(Metric(summary, "co_added") >= 0);
+        Assert.Contains("expected interval 10 ms", summary.GetProperty("metrics").GetProperty("p99_co").GetProperty("note").GetString(), StringComparison.Ordinal);
         Assert.True(Metric(summary, "server_cpu_s") > 0, "the server (this process) was sampled from /proc");
         Assert.Equal("16384", Setting(summary, "receive buffer (bytes per connection)"));
         Assert.True(summary.GetProperty("thresholdsPassed").GetBoolean());

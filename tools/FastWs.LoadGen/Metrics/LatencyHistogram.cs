@@ -55,11 +55,11 @@ internal sealed class LatencyHistogram
         Track(value, 1);
         if (expectedInterval > 0 && value > expectedInterval)
         {
-            // The filled-in values lie between the interval and the value: count them and their sum, min stays exact.
+            // The filled-in values step down by the interval from value - interval: count them and their sum.
             long added = Histogram.TotalCount - before - 1;
             long smallest = value - (added * expectedInterval);
             TotalCount += added;
-            Sum += added * (double)(value + smallest) / 2;
+            Sum += added * (double)(value - expectedInterval + smallest) / 2;
             Min = Math.Min(Min, smallest);
         }
     }
