@@ -91,6 +91,12 @@ public sealed class ScenarioTests : IAsyncLifetime
         Assert.Equal(3, summary.GetProperty("thresholds").GetArrayLength());
         Assert.True(summary.GetProperty("timeSeries").GetProperty("p99_ms").GetArrayLength() >= 2);
         Assert.True(File.Exists(Path.Combine(_reports, "fanout", "report.html")));
+
+        // latency.hlog beside them, readable by HdrHistogram's reader: the window's histogram holds every in-window delivery.
+        using var hlog = new HdrHistogram.HistogramLogReader(File.OpenRead(Path.Combine(_reports, "fanout", "latency.hlog")));
+        HdrHistogram.HistogramBase[] logged = [.. hlog.ReadHistograms()];
+        Assert.Equal(Metric(summary, "received"), Assert.Single(logged, h => h.Tag == "window").TotalCount);
+        Assert.Contains(logged, h => string.IsNullOrEmpty(h.Tag) && h.TotalCount > 0);
     }
 
     [Fact]

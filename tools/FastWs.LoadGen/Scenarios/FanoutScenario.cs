@@ -149,6 +149,7 @@ internal static class FanoutScenario
             }
         });
         report.StartedAt = DateTimeOffset.UtcNow;
+        DateTimeOffset t0Wall = report.StartedAt + TimeSpan.FromSeconds(Clock.ToSeconds(t0 - Clock.Now));
         publisher.Start(t0, windowEnd, ctx.Stop);
 
         bool completed = await ScenarioContext.DelayUntilAsync(windowStart, ctx.Stop).ConfigureAwait(false);
@@ -308,6 +309,13 @@ internal static class FanoutScenario
             }
         }
 
+        report.LatencyLog = new LatencyLog(
+            t0Wall,
+            healthy.PerSecondLatency.Take(length).ToArray(),
+            healthy.Window,
+            healthy.WindowCorrected,
+            Clock.ToSeconds(metrics.WindowStart - t0),
+            Clock.ToSeconds(metrics.WindowEnd - t0));
         report.Charts.Add(new ChartSpec("Throughput: deliveries per second" + who, "msgs/s", deliveredSlow is null ? ["delivered", "expected"] : ["delivered", "expected", "delivered_slow"]) { Dashed = ["expected"] });
         report.Charts.Add(new ChartSpec("Published per second", "msgs/s", ["published"]));
         report.Charts.Add(new ChartSpec("Latency per second" + who + ", by arrival second", "ms", ["p50_ms", "p99_ms"]));
