@@ -134,18 +134,20 @@ internal static class FanoutScenario
         sink.Metrics = metrics;
         var publisher = new Publisher(transport, channels.Count, s.Rate, metrics, ctx.Errors);
 
+        var soFar = new LatencySoFar(s.Warmup, second => metrics.Second(Healthy, second).Latency);
         ctx.Sampler.Start(t0, (prev, sample) =>
         {
             int second = (int)Math.Round(sample.Seconds) - 1;
             if (s.Progress && second >= 0)
             {
                 (long count, LatencyHistogram latency) = metrics.Second(Healthy, second);
+                long p99SoFar = soFar.Through(second).Percentile(0.99);
                 long published = (uint)second < (uint)publisher.PerSecond.Length ? publisher.PerSecond[second] : 0;
                 string phase = second < s.Warmup ? "warmup " : sample.Seconds <= s.Warmup + s.Duration + 0.5 ? "measure" : "drain  ";
                 double dt = Math.Max(0.1, sample.Seconds - prev.Seconds);
                 string server = ctx.Sampler.HasServer ? $"  server CPU {(sample.ServerCpuTicks - prev.ServerCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%" : "";
                 ScenarioContext.Log(
-                    $"[{second + 1,4}s] {phase}  published {published,8:N0}/s  delivered {count,10:N0}/s  p50 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.5))),9}  p99 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.99))),9}{server}  tool CPU {(sample.SelfCpuTicks - prev.SelfCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%  errors {ctx.Errors.Total}");
+                    $"[{second + 1,4}s] {phase}  published {published,8:N0}/s  delivered {count,10:N0}/s  p50 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.5))),9}  p99 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.99))),9}  p99 so far {Format.Latency(Clock.NanosToMs(p99SoFar)),9}{server}  tool CPU {(sample.SelfCpuTicks - prev.SelfCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%  errors {ctx.Errors.Total}");
             }
         });
         report.StartedAt = DateTimeOffset.UtcNow;
