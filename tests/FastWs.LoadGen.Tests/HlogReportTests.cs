@@ -21,7 +21,11 @@ public sealed class HlogReportTests
         using var stream = new MemoryStream();
         HlogReport.Write(stream, new LatencyLog(start, seconds, window, corrected, 1.5, 3.5));
 
-        using var reader = new HistogramLogReader(new MemoryStream(stream.ToArray()));
+        // Plain ASCII as the Java tooling reads it (the .NET writer alone would write UTF-16 with a byte-order mark).
+        byte[] bytes = stream.ToArray();
+        Assert.StartsWith("#[Histogram log format version 1.3]", System.Text.Encoding.ASCII.GetString(bytes), StringComparison.Ordinal);
+        Assert.All(bytes, b => Assert.True(b is > 0 and < 128));
+        using var reader = new HistogramLogReader(new MemoryStream(bytes));
         HistogramBase[] read = [.. reader.ReadHistograms()];
         Assert.Equal(5, read.Length);   // three non-empty seconds, the window, the corrected window
 

@@ -21,7 +21,7 @@ internal sealed record LatencyLog(
     double WindowStartSeconds,
     double WindowEndSeconds);
 
-/// <summary>Writes <see cref="LatencyLog"/> as an HdrHistogram interval log (<c>latency.hlog</c>) with <see cref="HistogramLogWriter"/>.</summary>
+/// <summary>Writes <see cref="LatencyLog"/> as an HdrHistogram interval log (<c>latency.hlog</c>, ASCII) with <see cref="HistogramLogWriter"/>.</summary>
 internal static class HlogReport
 {
     public const string FileName = "latency.hlog";
@@ -51,8 +51,18 @@ internal static class HlogReport
             histograms.Add(Stamped(corrected, CorrectedTag, windowStartMs, windowEndMs));
         }
 
-        using var writer = new HistogramLogWriter(stream);
-        writer.Write(log.Start.UtcDateTime, [.. histograms]);
+        // HdrHistogram.NET 2.5.0's writer emits UTF-16 with a byte-order mark, which the Java tooling
+        // (HistogramLogProcessor, HistogramLogAnalyzer) does not read: the log is plain ASCII, so re-encode it as such.
+        using var utf16 = new MemoryStream();
+        using (var writer = new HistogramLogWriter(utf16))
+        {
+            writer.Write(log.Start.UtcDateTime, [.. histograms]);
+        }
+
+        utf16.Position = 0;
+        using var reader = new StreamReader(utf16, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        byte[] ascii = System.Text.Encoding.ASCII.GetBytes(reader.ReadToEnd());
+        stream.Write(ascii);
     }
 
     /// <summary>A copy with the log's timestamps and tag (the run's histograms stay untouched).</summary>
