@@ -99,4 +99,48 @@ public sealed class LatencyHistogramTests
         Assert.Equal(10, histogram.CountAbove(100_000_000));
         Assert.Equal(1_000, histogram.CountAbove(500_000));
     }
+
+    [Fact]
+    public void Coordinated_omission_correction_fills_in_the_samples_a_stall_hid()
+    {
+        // One stream expected every 1 ms: 99 deliveries of 100 µs, then one of 10 ms (a stall that, under a
+        // sampler waiting for replies, would have hidden the 9 sends due during it).
+        const long interval = 1_000_000;
+        var raw = new LatencyHistogram();
+        var corrected = new LatencyHistogram();
+        for (int i = 0; i < 100; i++)
+        {
+            long value = i == 99 ? 10_000_000 : 100_000;
+            raw.Record(value);
+            corrected.RecordWithExpectedInterval(value, interval);
+        }
+
+        // HdrHistogram adds 9 ms, 8 ms, ... 1 ms: 9 samples.
+        Assert.Equal(100, raw.TotalCount);
+        Assert.Equal(109, corrected.TotalCount);
+        Assert.Equal(corrected.TotalCount, corrected.Histogram.TotalCount);
+        Assert.Equal(100_000, corrected.Min);
+        Assert.Equal(10_000_000, corrected.Max);
+        Assert.Equal((99 * 100_000.0) + 10_000_000 + (45 * 1_000_000.0), corrected.Sum);
+        Assert.InRange(raw.Percentile(0.95), 99_600, 100_400);                // 100 µs to bucket precision
+        Assert.InRange(corrected.Percentile(0.95), 4_950_000, 5_050_000);   // 104th of 109: the 5 ms fill-in
+        Assert.Equal(raw.Percentile(0.5), corrected.Percentile(0.5));
+
+        // Values at or under the interval add nothing; merging keeps the counts.
+        var quiet = new LatencyHistogram();
+        quiet.RecordWithExpectedInterval(interval, interval);
+        quiet.RecordWithExpectedInterval(5, interval);
+        Assert.Equal(2, quiet.TotalCount);
+        corrected.Add(quiet);
+        Assert.Equal(111, corrected.TotalCount);
+        Assert.Equal(5, corrected.Min);
+    }
+
+    [Theory]
+    [InlineData(1_000, 10, 10_000_000)]       // 1,000 msgs/s over 10 channels: 100 per stream, 10 ms apart
+    [InlineData(200, 2, 10_000_000)]
+    [InlineData(50_000, 1, 20_000)]
+    [InlineData(0, 4, 0)]
+    public void The_expected_interval_is_channels_over_rate(double rate, int channels, long expectedNanos) =>
+        Assert.Equal(expectedNanos, FastWs.LoadGen.Scenarios.FanoutScenario.ExpectedIntervalNanos(rate, channels));
 }

@@ -80,12 +80,23 @@ public sealed class ScenarioTests : IAsyncLifetime
         Assert.Equal(0, Metric(summary, "seq_backwards"));
         Assert.InRange(Metric(summary, "p50"), 0, Metric(summary, "p99"));
         Assert.InRange(Metric(summary, "p99"), 0, Metric(summary, "max"));
+        // Coordinated-omission-corrected percentiles beside the raw ones: never below them (correction only adds samples).
+        Assert.InRange(Metric(summary, "p99_co"), Metric(summary, "p99"), Metric(summary, "max"));
+        Assert.True(Metric(summary, "p999_co") >= Metric(summary, "p999"));
+        Assert.True(Metric(summary, "co_added") >= 0);
+        Assert.Contains("expected interval 10 ms", summary.GetProperty("metrics").GetProperty("p99_co").GetProperty("note").GetString(), StringComparison.Ordinal);
         Assert.True(Metric(summary, "server_cpu_s") > 0, "the server (this process) was sampled from /proc");
         Assert.Equal("16384", Setting(summary, "receive buffer (bytes per connection)"));
         Assert.True(summary.GetProperty("thresholdsPassed").GetBoolean());
         Assert.Equal(3, summary.GetProperty("thresholds").GetArrayLength());
         Assert.True(summary.GetProperty("timeSeries").GetProperty("p99_ms").GetArrayLength() >= 2);
         Assert.True(File.Exists(Path.Combine(_reports, "fanout", "report.html")));
+
+        // latency.hlog beside them, readable by HdrHistogram's reader: the window's histogram holds every in-window delivery.
+        using var hlog = new HdrHistogram.HistogramLogReader(File.OpenRead(Path.Combine(_reports, "fanout", "latency.hlog")));
+        HdrHistogram.HistogramBase[] logged = [.. hlog.ReadHistograms()];
+        Assert.Equal(Metric(summary, "received"), Assert.Single(logged, h => h.Tag == "window").TotalCount);
+        Assert.Contains(logged, h => string.IsNullOrEmpty(h.Tag) && h.TotalCount > 0);
     }
 
     [Fact]

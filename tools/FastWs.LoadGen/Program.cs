@@ -172,7 +172,16 @@ internal static class Program
 
                 string html = Path.Combine(dir, "report.html");
                 await File.WriteAllTextAsync(html, HtmlReport.Render(report)).ConfigureAwait(false);
-                ScenarioContext.Log($"report written: {json}, {html}");
+                string hlog = "";
+                if (report.LatencyLog is { } latencyLog)
+                {
+                    hlog = Path.Combine(dir, HlogReport.FileName);
+                    await using FileStream file = File.Create(hlog);
+                    HlogReport.Write(file, latencyLog);
+                    hlog = ", " + hlog;
+                }
+
+                ScenarioContext.Log($"report written: {json}, {html}{hlog}");
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

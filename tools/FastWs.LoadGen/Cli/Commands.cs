@@ -242,7 +242,7 @@ internal static class Commands
             _warmup = Add(command, new Option<double>("--warmup", "-w") { Description = "Warm-up seconds before the measured window.", DefaultValueFactory = _ => warmup });
             _grace = Add(command, new Option<double>("--grace") { Description = "Seconds to wait after the window for in-flight messages (and the close budget).", DefaultValueFactory = _ => 2 });
             _serverPid = Add(command, new Option<int?>("--server-pid") { Description = "Server process to sample from /proc: CPU time and RSS." });
-            _report = Add(command, new Option<string?>("--report") { Description = "Directory to write summary.json and report.html into (created if missing)." });
+            _report = Add(command, new Option<string?>("--report") { Description = "Directory to write summary.json, report.html and (fanout, slow) latency.hlog into (created if missing)." });
             _thresholds = Add(command, new Option<string[]>("--threshold") { Description = "Pass/fail rule METRIC OP VALUE[UNIT], repeatable; quote it in the shell: --threshold 'p99<10ms'. Exit code 2 if any fails.", AllowMultipleArgumentsPerToken = false });
             _prefix = Add(command, new Option<string>("--channel-prefix") { Description = "Channel names are PREFIX1..PREFIXn.", DefaultValueFactory = _ => channelPrefix });
             _subscribeVia = Add(command, new Option<string>("--subscribe-via") { Description = "message: send {\"type\":\"subscribe\"} after the handshake; url: ?subscribe=CHANNEL in the upgrade URL.", DefaultValueFactory = _ => "message" });

@@ -1,25 +1,29 @@
-using System.Numerics;
+using HdrHistogram;
+using HdrHistogram.Iteration;
 
 namespace FastWs.LoadGen.Metrics;
 
 /// <summary>
-/// A compact HDR-style log-linear histogram of non-negative values (the tool records nanoseconds).
-/// Values below 256 are counted exactly; above that each power of two is split into 128 equal buckets, so a
-/// bucket is at most 1/128 of the values in it wide and a reported value (the bucket's midpoint, clamped to the
-/// recorded min and max) is within 0.4 % of the recorded one (under 1 % by a wide margin). Values over about
-/// 4.9 hours (2^44 ns) are clamped. Recording is a shift, a count-leading-zeros and an increment, with no locks:
-/// each thread records into its own instance and instances are merged for reporting.
+/// A latency histogram of non-negative values (the tool records nanoseconds), backed by HdrHistogram's
+/// <see cref="LongHistogram"/> with 2 significant digits: the same log-linear layout the tool's hand-written histogram
+/// had (values below 256 counted exactly, each power of two above split into 128 equal buckets, about 39 KB per
+/// instance), so committed comparisons keep their meaning and the many per-second, per-thread instances stay small.
+/// A reported percentile is its bucket's midpoint (HdrHistogram's median-equivalent value), clamped to the recorded
+/// min and max: within 0.4 % of the recorded value. Values over about 4.9 hours (2^44 ns) are clamped.
+/// Min, max and the sum are tracked exactly beside the counts. No locks: each thread records into its own instance
+/// and instances are merged (<see cref="Add"/>) for reporting.
 /// </summary>
 internal sealed class LatencyHistogram
 {
-    private const int SubBucketBits = 8;
-    private const int SubBucketCount = 1 << SubBucketBits;   // 256 exact values in the first bucket
-    private const int SubBucketHalf = SubBucketCount / 2;    // 128 buckets per power of two above it
-    private const int MaxValueBits = 44;
-    private const long MaxTrackable = (1L << MaxValueBits) - 1;
-    private const int BucketCount = (MaxValueBits - SubBucketBits + 2) * SubBucketHalf;
+    /// <summary>Keeps today's precision: HdrHistogram sizes 2 digits as 256 exact values, then 128 sub-buckets per power of two.</summary>
+    public const int SignificantDigits = 2;
 
-    private readonly long[] _counts = new long[BucketCount];
+    public const long MaxTrackable = (1L << 44) - 1;
+
+    public LatencyHistogram() => Histogram = new LongHistogram(MaxTrackable, SignificantDigits);
+
+    /// <summary>The underlying HdrHistogram (for .hlog output and HdrHistogram tooling).</summary>
+    public LongHistogram Histogram { get; }
 
     public long TotalCount { get; private set; }
 
@@ -33,26 +37,30 @@ internal sealed class LatencyHistogram
 
     public void Record(long value)
     {
-        if (value < 0)
-        {
-            value = 0;
-        }
-        else if (value > MaxTrackable)
-        {
-            value = MaxTrackable;
-        }
+        value = Clamp(value);
+        Histogram.RecordValue(value);
+        Track(value, 1);
+    }
 
-        _counts[IndexOf(value)]++;
-        TotalCount++;
-        Sum += value;
-        if (value < Min)
+    /// <summary>
+    /// Records <paramref name="value"/> and, when it exceeds <paramref name="expectedInterval"/>, the values a sampler
+    /// stalled for that long would have missed (value - interval, value - 2 × interval, ... down to the interval):
+    /// HdrHistogram's coordinated-omission correction (<see cref="HistogramBase.RecordValueWithExpectedInterval"/>).
+    /// </summary>
+    public void RecordWithExpectedInterval(long value, long expectedInterval)
+    {
+        value = Clamp(value);
+        long before = Histogram.TotalCount;
+        Histogram.RecordValueWithExpectedInterval(value, expectedInterval);
+        Track(value, 1);
+        if (expectedInterval > 0 && value > expectedInterval)
         {
-            Min = value;
-        }
-
-        if (value > Max)
-        {
-            Max = value;
+            // The filled-in values step down by the interval from value - interval: count them and their sum.
+            long added = Histogram.TotalCount - before - 1;
+            long smallest = value - (added * expectedInterval);
+            TotalCount += added;
+            Sum += added * (double)(value - expectedInterval + smallest) / 2;
+            Min = Math.Min(Min, smallest);
         }
     }
 
@@ -64,11 +72,7 @@ internal sealed class LatencyHistogram
             return;
         }
 
-        for (int i = 0; i < _counts.Length; i++)
-        {
-            _counts[i] += other._counts[i];
-        }
-
+        Histogram.Add(other.Histogram);
         TotalCount += other.TotalCount;
         Sum += other.Sum;
         Min = Math.Min(Min, other.Min);
@@ -89,64 +93,47 @@ internal sealed class LatencyHistogram
         }
 
         long target = Math.Max(1, (long)Math.Ceiling(q * TotalCount));
-        long seen = 0;
-        for (int i = 0; i < _counts.Length; i++)
+        foreach (HistogramIterationValue v in Histogram.RecordedValues())
         {
-            seen += _counts[i];
-            if (seen >= target)
+            if (v.TotalCountToThisValue >= target)
             {
-                return Math.Clamp(Midpoint(i), Min, Max);
+                return Math.Clamp(Histogram.MedianEquivalentValue(v.ValueIteratedTo), Min, Max);
             }
         }
 
         return Max;
     }
 
-    /// <summary>Number of recorded values above <paramref name="value"/> (to bucket precision).</summary>
+    /// <summary>Number of recorded values above <paramref name="value"/> (to bucket precision: values in its bucket do not count).</summary>
     public long CountAbove(long value)
     {
-        int from = IndexOf(Math.Clamp(value, 0, MaxTrackable)) + 1;
+        long bucketTop = Histogram.HighestEquivalentValue(Clamp(value));
         long count = 0;
-        for (int i = from; i < _counts.Length; i++)
+        foreach (HistogramIterationValue v in Histogram.RecordedValues())
         {
-            count += _counts[i];
+            if (Histogram.LowestEquivalentValue(v.ValueIteratedTo) > bucketTop)
+            {
+                count += v.CountAddedInThisIterationStep;
+            }
         }
 
         return count;
     }
 
-    internal static int IndexOf(long value)
+    private static long Clamp(long value) => Math.Clamp(value, 0, MaxTrackable);
+
+    private void Track(long value, long count)
     {
-        if (value < SubBucketCount)
+        TotalCount += count;
+        Sum += value * (double)count;
+        if (value < Min)
         {
-            return (int)value;
+            Min = value;
         }
 
-        int msb = 63 - BitOperations.LeadingZeroCount((ulong)value);
-        int shift = msb - (SubBucketBits - 1);               // value >> shift lies in [128, 256)
-        return (shift * SubBucketHalf) + (int)(value >> shift);
-    }
-
-    internal static long LowestEquivalent(int index)
-    {
-        if (index < SubBucketCount)
+        if (value > Max)
         {
-            return index;
+            Max = value;
         }
-
-        int shift = (index / SubBucketHalf) - 1;
-        long sub = index - (shift * SubBucketHalf);
-        return sub << shift;
-    }
-
-    private static long Midpoint(int index)
-    {
-        if (index < SubBucketCount)
-        {
-            return index;
-        }
-
-        int shift = (index / SubBucketHalf) - 1;
-        return LowestEquivalent(index) + ((1L << shift) >> 1);
     }
 }

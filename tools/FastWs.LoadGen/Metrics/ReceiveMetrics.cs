@@ -27,6 +27,13 @@ internal sealed class ReceiveMetrics : IDisposable
 
     public int MaxSeconds { get; }
 
+    /// <summary>
+    /// The intended interval between two messages of one subscriber's stream, in nanoseconds; when above 0, every
+    /// in-window delivery is also recorded into <see cref="GroupSnapshot.WindowCorrected"/> with HdrHistogram's
+    /// coordinated-omission correction against it. Set before the run starts.
+    /// </summary>
+    public long ExpectedIntervalNanos { get; set; }
+
     /// <summary>Deliveries slower than this count as late.</summary>
     public long OnTimeNanos { get; }
 
@@ -59,6 +66,10 @@ internal sealed class ReceiveMetrics : IDisposable
         {
             shard.InWindow++;
             shard.Window.Record(latency);
+            if (ExpectedIntervalNanos > 0)
+            {
+                shard.WindowCorrected.RecordWithExpectedInterval(latency, ExpectedIntervalNanos);
+            }
             if (latency > OnTimeNanos)
             {
                 shard.Late++;
@@ -84,6 +95,7 @@ internal sealed class ReceiveMetrics : IDisposable
             result.Late += g.Late;
             result.Untimed += g.Untimed;
             result.Window.Add(g.Window);
+            result.WindowCorrected.Add(g.WindowCorrected);
             for (int s = 0; s < MaxSeconds; s++)
             {
                 result.PerSecondCount[s] += g.PerSecondCount[s];
@@ -157,6 +169,7 @@ internal sealed class ReceiveMetrics : IDisposable
         }
 
         public readonly LatencyHistogram Window = new();
+        public readonly LatencyHistogram WindowCorrected = new();
         public readonly long[] PerSecondCount;
         public readonly LatencyHistogram?[] PerSecondLatency;
         public long Total;
@@ -180,6 +193,10 @@ internal sealed class GroupSnapshot
     public long Late;
     public long Untimed;
     public LatencyHistogram Window { get; } = new();
+
+    /// <summary>The window's latencies corrected for coordinated omission (empty unless <see cref="ReceiveMetrics.ExpectedIntervalNanos"/> is set).</summary>
+    public LatencyHistogram WindowCorrected { get; } = new();
+
     public long[] PerSecondCount { get; }
     public LatencyHistogram?[] PerSecondLatency { get; }
 }

@@ -91,6 +91,9 @@ internal sealed class RunReport
 
     public List<KeyValuePair<string, string>> Settings { get; } = [];
 
+    /// <summary>Latency histograms for <c>latency.hlog</c> (fanout and slow), or null.</summary>
+    public LatencyLog? LatencyLog { get; set; }
+
     /// <summary>Token kind: none, fixed, file, hs256 or es256 (summary.json's <c>token.kind</c>, to compare runs).</summary>
     public string TokenKind { get; set; } = "none";
 

@@ -161,6 +161,7 @@ internal static class ConflationScenario
         var publisher = new Publisher(slabTransport, s.Slabs, s.Rate, metrics, ctx.Errors);
         Publisher? probePublisher = s.Probes > 0 ? new Publisher(probeTransport, s.Probes, s.Probes / s.ProbeEvery, metrics, ctx.Errors) : null;
 
+        var probesSoFar = new LatencySoFar(s.Warmup, second => metrics.Second(ProbeGroup, second).Latency);
         ctx.Sampler.Start(t0, (prev, sample) =>
         {
             int second = (int)Math.Round(sample.Seconds) - 1;
@@ -168,12 +169,13 @@ internal static class ConflationScenario
             {
                 (long count, _) = metrics.Second(SlabGroup, second);
                 (long probes, LatencyHistogram probeLatency) = metrics.Second(ProbeGroup, second);
+                long probeP99SoFar = probesSoFar.Through(second).Percentile(0.99);
                 long published = (uint)second < (uint)publisher.PerSecond.Length ? publisher.PerSecond[second] : 0;
                 string phase = second < s.Warmup ? "warmup " : sample.Seconds <= s.Warmup + s.Duration + 0.5 ? "measure" : "drain  ";
                 double dt = Math.Max(0.1, sample.Seconds - prev.Seconds);
                 string server = ctx.Sampler.HasServer ? $"  server CPU {(sample.ServerCpuTicks - prev.ServerCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%" : "";
                 ScenarioContext.Log(
-                    $"[{second + 1,4}s] {phase}  published {published,8:N0}/s  delivered {count,8:N0}/s  probes {probes,6:N0}/s p99 {Format.Latency(Clock.NanosToMs(probeLatency.Percentile(0.99))),9}{server}  tool CPU {(sample.SelfCpuTicks - prev.SelfCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%  errors {ctx.Errors.Total}");
+                    $"[{second + 1,4}s] {phase}  published {published,8:N0}/s  delivered {count,8:N0}/s  probes {probes,6:N0}/s p99 {Format.Latency(Clock.NanosToMs(probeLatency.Percentile(0.99))),9} (so far {Format.Latency(Clock.NanosToMs(probeP99SoFar)),9}){server}  tool CPU {(sample.SelfCpuTicks - prev.SelfCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%  errors {ctx.Errors.Total}");
             }
         });
         report.StartedAt = DateTimeOffset.UtcNow;

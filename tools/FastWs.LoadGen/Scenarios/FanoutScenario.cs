@@ -130,24 +130,28 @@ internal static class FanoutScenario
         long windowEnd = windowStart + Clock.FromSeconds(s.Duration);
         metrics.WindowStart = windowStart;
         metrics.WindowEnd = windowEnd;
+        metrics.ExpectedIntervalNanos = ExpectedIntervalNanos(s.Rate, channels.Count);
         sink.Metrics = metrics;
         var publisher = new Publisher(transport, channels.Count, s.Rate, metrics, ctx.Errors);
 
+        var soFar = new LatencySoFar(s.Warmup, second => metrics.Second(Healthy, second).Latency);
         ctx.Sampler.Start(t0, (prev, sample) =>
         {
             int second = (int)Math.Round(sample.Seconds) - 1;
             if (s.Progress && second >= 0)
             {
                 (long count, LatencyHistogram latency) = metrics.Second(Healthy, second);
+                long p99SoFar = soFar.Through(second).Percentile(0.99);
                 long published = (uint)second < (uint)publisher.PerSecond.Length ? publisher.PerSecond[second] : 0;
                 string phase = second < s.Warmup ? "warmup " : sample.Seconds <= s.Warmup + s.Duration + 0.5 ? "measure" : "drain  ";
                 double dt = Math.Max(0.1, sample.Seconds - prev.Seconds);
                 string server = ctx.Sampler.HasServer ? $"  server CPU {(sample.ServerCpuTicks - prev.ServerCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%" : "";
                 ScenarioContext.Log(
-                    $"[{second + 1,4}s] {phase}  published {published,8:N0}/s  delivered {count,10:N0}/s  p50 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.5))),9}  p99 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.99))),9}{server}  tool CPU {(sample.SelfCpuTicks - prev.SelfCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%  errors {ctx.Errors.Total}");
+                    $"[{second + 1,4}s] {phase}  published {published,8:N0}/s  delivered {count,10:N0}/s  p50 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.5))),9}  p99 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.99))),9}  p99 so far {Format.Latency(Clock.NanosToMs(p99SoFar)),9}{server}  tool CPU {(sample.SelfCpuTicks - prev.SelfCpuTicks) / ProcSampler.ClockTicksPerSecond / dt * 100,5:F1}%  errors {ctx.Errors.Total}");
             }
         });
         report.StartedAt = DateTimeOffset.UtcNow;
+        DateTimeOffset t0Wall = report.StartedAt + TimeSpan.FromSeconds(Clock.ToSeconds(t0 - Clock.Now));
         publisher.Start(t0, windowEnd, ctx.Stop);
 
         bool completed = await ScenarioContext.DelayUntilAsync(windowStart, ctx.Stop).ConfigureAwait(false);
@@ -236,6 +240,7 @@ internal static class FanoutScenario
         report.Add("ratio", "delivery ratio" + who, ratio, MetricKind.Ratio, "received / expected");
         report.Add("rate", "delivered msgs/s" + who, windowSeconds > 0 ? healthy.InWindow / windowSeconds : null, MetricKind.Rate);
         AddLatency(report, healthy.Window, who);
+        AddCorrectedLatency(report, healthy.Window, healthy.WindowCorrected, metrics.ExpectedIntervalNanos, who);
         report.Add("late", $"deliveries later than {s.OnTimeMs} ms" + who, healthy.Late, MetricKind.Count);
         report.Add("seq_gaps", "sequence gaps" + who, subscribers.Where(c => c.Group == Healthy).Sum(c => c.SeqGaps), MetricKind.Count, "in-window messages missing by the server's seq numbers");
         report.Add("seq_backwards", "messages out of order or repeated" + who, subscribers.Where(c => c.Group == Healthy).Sum(c => c.SeqBackwards), MetricKind.Count, "seq not above the previous one on the same connection");
@@ -306,6 +311,13 @@ internal static class FanoutScenario
             }
         }
 
+        report.LatencyLog = new LatencyLog(
+            t0Wall,
+            healthy.PerSecondLatency.Take(length).ToArray(),
+            healthy.Window,
+            healthy.WindowCorrected,
+            Clock.ToSeconds(metrics.WindowStart - t0),
+            Clock.ToSeconds(metrics.WindowEnd - t0));
         report.Charts.Add(new ChartSpec("Throughput: deliveries per second" + who, "msgs/s", deliveredSlow is null ? ["delivered", "expected"] : ["delivered", "expected", "delivered_slow"]) { Dashed = ["expected"] });
         report.Charts.Add(new ChartSpec("Published per second", "msgs/s", ["published"]));
         report.Charts.Add(new ChartSpec("Latency per second" + who + ", by arrival second", "ms", ["p50_ms", "p99_ms"]));
@@ -322,6 +334,33 @@ internal static class FanoutScenario
         report.Add("p999", "latency p99.9" + who, any ? Clock.NanosToMs(h.Percentile(0.999)) : null, MetricKind.LatencyMs);
         report.Add("max", "latency max" + who, any ? Clock.NanosToMs(h.Max) : null, MetricKind.LatencyMs);
         report.Add("mean", "latency mean" + who, any ? Clock.NanosToMs(h.Mean) : null, MetricKind.LatencyMs);
+    }
+
+    /// <summary>
+    /// The intended interval between two messages of one subscriber's stream, in nanoseconds: the publisher sends
+    /// R msgs/s round robin over C channels and each subscriber follows one channel, so its stream is R / C msgs/s
+    /// and the interval is C / R seconds (C × 10^9 / R ns). 0 when the rate is not positive.
+    /// </summary>
+    public static long ExpectedIntervalNanos(double rate, int channels) =>
+        rate > 0 && channels > 0 ? Math.Max(1, (long)Math.Round(channels * 1e9 / rate)) : 0;
+
+    /// <summary>
+    /// Percentiles corrected for coordinated omission (<c>*_co</c>), beside the raw ones: extra metrics only, the
+    /// headline p50/p99/p99.9 stay raw (tools/FastWs.LoadGen/README.md, "Coordinated omission").
+    /// </summary>
+    public static void AddCorrectedLatency(RunReport report, LatencyHistogram raw, LatencyHistogram corrected, long intervalNanos, string who)
+    {
+        if (intervalNanos <= 0)
+        {
+            return;
+        }
+
+        bool any = corrected.TotalCount > 0;
+        string note = $"corrected for coordinated omission, expected interval {Clock.NanosToMs(intervalNanos):0.###} ms per subscriber stream";
+        report.Add("p50_co", "latency p50, CO-corrected" + who, any ? Clock.NanosToMs(corrected.Percentile(0.50)) : null, MetricKind.LatencyMs, note);
+        report.Add("p99_co", "latency p99, CO-corrected" + who, any ? Clock.NanosToMs(corrected.Percentile(0.99)) : null, MetricKind.LatencyMs, note);
+        report.Add("p999_co", "latency p99.9, CO-corrected" + who, any ? Clock.NanosToMs(corrected.Percentile(0.999)) : null, MetricKind.LatencyMs, note);
+        report.Add("co_added", "samples added by the CO correction" + who, corrected.TotalCount - raw.TotalCount, MetricKind.Count, "values filled in for deliveries slower than the expected interval");
     }
 
     /// <summary>Spreads the slow clients evenly: client i is slow when the running share crosses an integer.</summary>

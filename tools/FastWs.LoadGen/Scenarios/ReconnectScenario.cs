@@ -105,17 +105,19 @@ internal static class ReconnectScenario
         var publisher = new Publisher(new WebSocketPublishTransport([publisherConnection], channels, payload), channels.Count, s.Rate, metrics, ctx.Errors);
         var run = new RunState(ctx, sink, options, t0, end, end + Clock.FromSeconds(s.Grace), maxSeconds);
 
+        var soFar = new LatencySoFar(s.Warmup, second => metrics.Second(0, second).Latency);
         ctx.Sampler.Start(t0, (prev, sample) =>
         {
             int second = (int)Math.Round(sample.Seconds) - 1;
             if (s.Progress && second >= 0)
             {
                 (long count, LatencyHistogram latency) = metrics.Second(0, second);
+                long p99SoFar = soFar.Through(second).Percentile(0.99);
                 long published = (uint)second < (uint)publisher.PerSecond.Length ? publisher.PerSecond[second] : 0;
                 string phase = second < s.Warmup ? "warmup " : sample.Seconds <= s.Warmup + s.Duration + 0.5 ? "measure" : "drain  ";
                 Totals t = Totals.Of(subscribers);
                 ScenarioContext.Log(
-                    $"[{second + 1,4}s] {phase}  published {published,7:N0}/s  live {count,9:N0}/s  p99 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.99))),9}  drops {Interlocked.Read(ref run.Drops),6:N0}  reconnects {Interlocked.Read(ref run.Reconnects),6:N0}  recovered {t.Replayed,8:N0}  failures {t.RecoveryFailures,4:N0}  gaps {t.Gaps}  dups {t.Duplicates}  ooo {t.OutOfOrder}  errors {ctx.Errors.Total}");
+                    $"[{second + 1,4}s] {phase}  published {published,7:N0}/s  live {count,9:N0}/s  p99 {Format.Latency(Clock.NanosToMs(latency.Percentile(0.99))),9}  p99 so far {Format.Latency(Clock.NanosToMs(p99SoFar)),9}  drops {Interlocked.Read(ref run.Drops),6:N0}  reconnects {Interlocked.Read(ref run.Reconnects),6:N0}  recovered {t.Replayed,8:N0}  failures {t.RecoveryFailures,4:N0}  gaps {t.Gaps}  dups {t.Duplicates}  ooo {t.OutOfOrder}  errors {ctx.Errors.Total}");
             }
         });
         report.StartedAt = DateTimeOffset.UtcNow;
