@@ -77,6 +77,88 @@ public sealed class LoggingEventsTests
     }
 
     [Fact]
+    public async Task A_connection_over_the_limit_logs_event_2004()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using TestServer server = await TestServer.StartAsync(o => o.Limits.MaxConnections = 1, logs: logs);
+        await using TestClient first = await server.ConnectAsync();
+        await using TestClient second = await server.ConnectAsync();
+        await second.AssertClosedWithAsync(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation);
+
+        await TestServer.WaitUntilAsync(() => logs.WithId(2004).Count == 1, "one 2004 event");
+        Assert.Contains("1008", logs.WithId(2004)[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Repeated_rate_limiting_logs_event_2005()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Limits.MaxMessagesPerWindow = 2;
+            o.Limits.MaxRateLimitErrors = 2;
+        }, logs: logs);
+        await using TestClient client = await server.ConnectAsync();
+        for (int i = 0; i < 6; i++)
+        {
+            await client.SendAsync("""{"type":"ping"}""");
+        }
+
+        await client.AssertClosedWithAsync(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation);
+        await TestServer.WaitUntilAsync(() => logs.WithId(2005).Count == 1, "one 2005 event");
+        Assert.Contains("rate limit", logs.WithId(2005)[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_key_group_limit_close_logs_event_2006()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Limits.MaxSubscribersPerKeyGroup = 1;
+            o.Limits.KeyGroupLimitAction = KeyGroupLimitAction.Close;
+        }, logs: logs);
+        await using TestClient first = await server.ConnectAsync();
+        await SubscriptionTests.Subscribe(first, "price:SOL");
+        await using TestClient second = await server.ConnectAsync();
+        await second.SendAsync("""{"type":"subscribe","channels":["trades:SOL"]}""");
+        await second.AssertClosedWithAsync(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation);
+
+        await TestServer.WaitUntilAsync(() => logs.WithId(2006).Count == 1, "one 2006 event");
+        Assert.Contains("SOL", logs.WithId(2006)[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_close_by_id_logs_event_2012()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using TestServer server = await TestServer.StartAsync(args: DebugArgs, logs: logs);
+        await using TestClient client = await server.ConnectAsync();
+        string id = (await client.WaitConnectedAsync())!;
+        server.State.ConnectionControl.CloseConnection(id, 4000, "maintenance");
+        await client.WaitForCloseAsync();
+
+        await TestServer.WaitUntilAsync(() => logs.WithId(2012).Count == 1, "one 2012 event");
+        Assert.Contains("maintenance", logs.WithId(2012)[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_client_that_never_answers_a_ping_logs_event_2002()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Heartbeat.PingInterval = TimeSpan.FromMilliseconds(300);
+            o.Heartbeat.PongTimeout = TimeSpan.FromMilliseconds(200);
+        }, DebugArgs, logs);
+        // A raw client that reads nothing and so answers no ping.
+        await using RawClient silent = await RawClient.ConnectWebSocketAsync(server.WebSocketEndPoint);
+
+        await TestServer.WaitUntilAsync(() => logs.WithId(2002).Count == 1, "one 2002 event");
+        Assert.Contains("no answer to a ping", logs.WithId(2002)[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_flood_of_one_event_is_cut_to_the_limit_per_second_and_the_rest_counted()
     {
         long now = 0;
