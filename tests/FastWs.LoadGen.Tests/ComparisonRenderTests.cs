@@ -1,3 +1,4 @@
+using FastWs.LoadGen.Tests.TestSupport;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 
@@ -15,32 +16,6 @@ public sealed class ComparisonRenderTests : IDisposable
     public ComparisonRenderTests() => Directory.CreateDirectory(_dir);
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FastWs.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("FastWs.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    private static bool NodeAvailable()
-    {
-        try
-        {
-            using Process? node = Process.Start(new ProcessStartInfo("node", "--version") { RedirectStandardOutput = true, UseShellExecute = false });
-            return node is not null && node.WaitForExit(10_000) && node.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return false;
-        }
-    }
 
     private static JsonObject Fanout(double cpu, double ratio = 1.0) => new()
     {
@@ -77,7 +52,7 @@ public sealed class ComparisonRenderTests : IDisposable
         string output = Path.Combine(_dir, "out.md");
         var start = new ProcessStartInfo("node", ["perf/compare/compare.js", "--render", _dir, "--output", output])
         {
-            WorkingDirectory = RepositoryRoot(),
+            WorkingDirectory = Repository.Root(),
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -102,10 +77,7 @@ public sealed class ComparisonRenderTests : IDisposable
     [Fact]
     public async Task Inline_vs_envelope_shows_the_cpu_ratio_with_a_verdict_at_1_05()
     {
-        if (!NodeAvailable())
-        {
-            Assert.Skip("node is not on PATH (perf/compare needs Node.js >= 20)");
-        }
+        Repository.RequireNode();
 
         string[] md = await RenderAsync(
             ["fastws", "fastws-inline"],
@@ -138,10 +110,7 @@ public sealed class ComparisonRenderTests : IDisposable
     [Fact]
     public async Task The_conflation_workload_gets_its_own_table_and_no_targets_section()
     {
-        if (!NodeAvailable())
-        {
-            Assert.Skip("node is not on PATH (perf/compare needs Node.js >= 20)");
-        }
+        Repository.RequireNode();
 
         string[] md = await RenderAsync(["fastws"], ["f-conflation"], new JsonObject { ["fastws"] = new JsonObject { ["f-conflation"] = Conflation(6.2, 0) } });
         string[] row = Cells(Assert.Single(Rows(md, "## Conflation (issue 17)")));

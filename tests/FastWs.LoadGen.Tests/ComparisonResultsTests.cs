@@ -1,3 +1,4 @@
+using FastWs.LoadGen.Tests.TestSupport;
 using System.Diagnostics;
 
 namespace FastWs.LoadGen.Tests;
@@ -12,32 +13,6 @@ public sealed class ComparisonResultsTests
     /// <summary>The run perf/RESULTS.md's "The run" section quotes; update it together with that section.</summary>
     private const string QuotedRun = "2026-12-07T01-36-30Z";
 
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FastWs.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("FastWs.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    private static bool NodeAvailable()
-    {
-        try
-        {
-            using Process? node = Process.Start(new ProcessStartInfo("node", "--version") { RedirectStandardOutput = true, UseShellExecute = false });
-            return node is not null && node.WaitForExit(10_000) && node.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return false;
-        }
-    }
-
     /// <summary>The table rows (lines starting with '|') of the section that starts with <paramref name="heading"/>, up to the next heading.</summary>
     private static List<string> TableRows(string[] lines, string heading)
     {
@@ -49,12 +24,9 @@ public sealed class ComparisonResultsTests
     [Fact]
     public async Task The_tables_in_RESULTS_md_are_the_comparison_output_of_the_quoted_run()
     {
-        if (!NodeAvailable())
-        {
-            Assert.Skip("node is not on PATH (perf/compare needs Node.js >= 20)");
-        }
+        Repository.RequireNode();
 
-        string root = RepositoryRoot();
+        string root = Repository.Root();
         string output = Path.Combine(Path.GetTempPath(), "fastws-render-" + Guid.NewGuid().ToString("N") + ".md");
         try
         {
