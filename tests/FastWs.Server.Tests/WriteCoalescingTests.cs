@@ -63,6 +63,25 @@ public sealed class WriteCoalescingTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task While_messages_flow_the_fan_out_flushes_what_is_due_with_the_batch_that_reaches_the_deadline()
+    {
+        Subscribe("c", Delayed);
+
+        await PublishAsync(Delayed, 1);
+        _clock.Advance(TimeSpan.FromMilliseconds(1.9)); // the timer (armed for 2 ms) has not fired
+        Assert.Empty(_writes);
+
+        // This publish's batch ends within the timer's tolerance of the deadline: the fan-out thread sends both now.
+        await PublishAsync(Delayed, 2);
+        Assert.Equal([Write("c", Message(Delayed, 1, 1), Message(Delayed, 2, 2))], _writes);
+        Assert.Equal(0, Waiting);
+
+        _writes.Clear();
+        _clock.Advance(TimeSpan.FromMilliseconds(1)); // the timer finds nothing left
+        Assert.Empty(_writes);
+    }
+
+    [Fact]
     public async Task Every_subscriber_and_channel_of_the_namespace_shares_one_timer_entry_per_connection()
     {
         Subscribe("one", Delayed);

@@ -98,6 +98,9 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Subscribers of the current run that started holding data: scheduled with the coalescer in one call after the run.</summary>
     private readonly List<WebSocketConnection> _toHold = new(256);
 
+    /// <summary>Held connections whose delay ended, flushed by this shard after a batch (see <see cref="WriteCoalescer.FlushDue"/>).</summary>
+    private readonly List<(WebSocketConnection Connection, long Due)> _dueHeld = new(256);
+
     /// <summary>The batch being delivered, taken whole first so that each message's channel knows whether it comes again.</summary>
     private readonly PendingMessage[] _batch = new PendingMessage[MaxMessagesPerBatch];
 
@@ -367,6 +370,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
 
         FlushTouchedConnections();
+        _coalescer?.FlushDue(_dueHeld);
         if (timing is not null)
         {
             long now = Stopwatch.GetTimestamp();

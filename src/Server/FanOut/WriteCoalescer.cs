@@ -15,6 +15,12 @@ namespace FastWs.Server.FanOut;
 /// one delay per namespace their deadlines only grow, so each insertion is one comparison with its heap parent.
 /// </para>
 /// <para>
+/// While messages flow, the fan-out thread flushes what is due at the end of each batch it delivers
+/// (<see cref="FlushDue"/>), so the held bytes leave on the thread that was sending anyway and the timer, which runs
+/// its callback on a thread-pool thread (a wake-up and a thread switch for every flush), only catches connections whose
+/// namespaces went quiet. Whoever comes first flushes; the other finds nothing due.
+/// </para>
+/// <para>
 /// Anything else that flushes the connection (a delivery of a namespace without delay, a reply, a ping, a close) takes
 /// the held bytes with it; its entry here is then stale, and the connection ignores it (see
 /// <see cref="WebSocketConnection.FlushHeld"/>). Namespaces without a delay never come here: their writes are exactly
@@ -36,6 +42,9 @@ internal sealed class WriteCoalescer : IDisposable
     private readonly ITimer _timer;
     private long _armedFor = long.MaxValue;
     private bool _disposed;
+
+    /// <summary>The earliest deadline in the queue (long.MaxValue when empty): written under the due lock, read without it by <see cref="FlushDue"/>.</summary>
+    private long _earliest = long.MaxValue;
 
     // Only the timer callback uses these (one callback at a time, under _fireLock).
     private readonly Lock _fireLock = new();
@@ -76,6 +85,11 @@ internal sealed class WriteCoalescer : IDisposable
                 _due.Enqueue(connection, due);
             }
 
+            if (due < _earliest)
+            {
+                Volatile.Write(ref _earliest, due);
+            }
+
             if (due < _armedFor)
             {
                 Arm(due);
@@ -93,6 +107,7 @@ internal sealed class WriteCoalescer : IDisposable
         {
             all = [.. _due.UnorderedItems];
             _due.Clear();
+            Volatile.Write(ref _earliest, long.MaxValue);
         }
 
         foreach ((WebSocketConnection connection, long due) in all)
@@ -112,34 +127,72 @@ internal sealed class WriteCoalescer : IDisposable
         FlushAll();
     }
 
+    /// <summary>
+    /// Called by a fan-out shard after each batch it delivered, on its own thread: flushes the connections whose delay
+    /// has ended (into <paramref name="scratch"/>, the shard's own list). Costs one field read while nothing is held
+    /// (every namespace without a delay: always).
+    /// </summary>
+    public void FlushDue(List<(WebSocketConnection Connection, long Due)> scratch)
+    {
+        long earliest = Volatile.Read(ref _earliest);
+        if (earliest == long.MaxValue)
+        {
+            return;
+        }
+
+        long horizon = _time.GetTimestamp() + _toleranceTicks;
+        if (earliest > horizon)
+        {
+            return;
+        }
+
+        lock (_dueLock)
+        {
+            TakeDue(horizon, scratch);
+        }
+
+        Flush(scratch);
+    }
+
     /// <summary>The timer: flushes the connections whose delay has ended, then re-arms for the next.</summary>
     private void OnTimer()
     {
         lock (_fireLock)
         {
-            long now = _time.GetTimestamp() + _toleranceTicks;
             lock (_dueLock)
             {
                 _armedFor = long.MaxValue;
-                while (_due.TryPeek(out WebSocketConnection? connection, out long due) && due <= now)
-                {
-                    _due.Dequeue();
-                    _firing.Add((connection, due));
-                }
-
+                TakeDue(_time.GetTimestamp() + _toleranceTicks, _firing);
                 if (_due.TryPeek(out _, out long next))
                 {
                     Arm(next);
                 }
             }
 
-            foreach ((WebSocketConnection connection, long due) in _firing)
-            {
-                connection.FlushHeld(due);
-            }
-
-            _firing.Clear();
+            Flush(_firing);
         }
+    }
+
+    /// <summary>Moves the entries due by <paramref name="horizon"/> into <paramref name="into"/>. Under the due lock.</summary>
+    private void TakeDue(long horizon, List<(WebSocketConnection Connection, long Due)> into)
+    {
+        while (_due.TryPeek(out WebSocketConnection? connection, out long due) && due <= horizon)
+        {
+            _due.Dequeue();
+            into.Add((connection, due));
+        }
+
+        Volatile.Write(ref _earliest, _due.TryPeek(out _, out long next) ? next : long.MaxValue);
+    }
+
+    private static void Flush(List<(WebSocketConnection Connection, long Due)> entries)
+    {
+        foreach ((WebSocketConnection connection, long due) in entries)
+        {
+            connection.FlushHeld(due);
+        }
+
+        entries.Clear();
     }
 
     /// <summary>Arms the one timer for <paramref name="due"/>. Under the due lock.</summary>
