@@ -102,6 +102,15 @@ public sealed class ConfigurationValidationTests
     }
 
     [Fact]
+    public async Task Write_delay_is_between_zero_and_100_ms()
+    {
+        Assert.Contains("FastWs:Namespaces:bench:WriteDelay: -00:00:00.0010000 must be between 00:00:00 (off) and 00:00:00.1000000 (100 ms)",
+            await StartFailsAsync(o => o.Namespaces["bench"].WriteDelay = TimeSpan.FromMilliseconds(-1)), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Namespaces:bench:WriteDelay: 00:00:01 must be between", await StartFailsAsync(args: ["--FastWs:Namespaces:bench:WriteDelay=00:00:01"]), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Namespaces:bench:WriteDelay: '2ms' is not a time span", await StartFailsAsync(args: ["--FastWs:Namespaces:bench:WriteDelay=2ms"]), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Tls_certificate_files_must_exist()
     {
         string missing = Path.Combine(Path.GetTempPath(), "fastws-missing-" + Guid.NewGuid().ToString("N") + ".pem");

@@ -92,6 +92,15 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     private readonly IChannelLog _log;
     private readonly List<WebSocketConnection> _toFlush = new(256);
 
+    /// <summary>Holds the writes of namespaces with a <c>WriteDelay</c> (null: none has one, as in benchmarks and tests that build a shard alone).</summary>
+    private readonly WriteCoalescer? _coalescer;
+
+    /// <summary>Subscribers of the current run that started holding data: scheduled with the coalescer in one call after the run.</summary>
+    private readonly List<WebSocketConnection> _toHold = new(256);
+
+    /// <summary>Held connections whose delay ended, flushed by this shard after a batch (see <see cref="WriteCoalescer.FlushDue"/>).</summary>
+    private readonly List<(WebSocketConnection Connection, long Due)> _dueHeld = new(256);
+
     /// <summary>The batch being delivered, taken whole first so that each message's channel knows whether it comes again.</summary>
     private readonly PendingMessage[] _batch = new PendingMessage[MaxMessagesPerBatch];
 
@@ -111,9 +120,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     private readonly int _inlineDeliveryBudget;
 
     public FanOutShard(int capacity, ServerMetrics metrics, int inlineDeliveryBudget = FastWsOptions.DefaultFanOutInlineDeliveryBudget, IChannelLog? log = null,
-        ServerHistograms? histograms = null)
+        ServerHistograms? histograms = null, WriteCoalescer? coalescer = null)
     {
         _metrics = metrics;
+        _coalescer = coalescer;
         _histograms = histograms;
         _log = log ?? LocalChannelLog.Instance;
         _inlineDeliveryBudget = inlineDeliveryBudget;
@@ -360,6 +370,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
 
         FlushTouchedConnections();
+        _coalescer?.FlushDue(_dueHeld);
         if (timing is not null)
         {
             long now = Stopwatch.GetTimestamp();
@@ -429,6 +440,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         {
             int delivered = 0;
             long bytes = 0;
+            // A namespace with a write delay: the run is held in each subscriber's output until the delay after its
+            // first held message ends (see WriteCoalescer). Without one (the default) nothing below changes.
+            TimeSpan writeDelay = channel.Settings.WriteDelay;
+            long holdUntil = writeDelay > TimeSpan.Zero && _coalescer is not null ? _coalescer.DueAfter(writeDelay) : 0;
             // Without a compressed variant (no deflate subscriber, or nothing worth compressing) no subscriber's
             // deflate parameters are looked at: on a big channel that field is one more cache miss per subscriber.
             bool hasDeflated = run.HasDeflated;
@@ -445,12 +460,16 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                     bool direct = sendThrough == SendThrough.Always
                         || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
                     bool deflated = hasDeflated && run.DeflatedFor(subscriber.Deflate);
-                    DataWrite outcome = subscriber.WriteData(channel, run, deflated, direct);
-                    if (outcome is DataWrite.WrittenNeedsFlush or DataWrite.Written)
+                    DataWrite outcome = subscriber.WriteData(channel, run, deflated, direct, holdUntil);
+                    if (outcome is DataWrite.WrittenNeedsFlush or DataWrite.Written or DataWrite.WrittenHeld)
                     {
                         if (outcome == DataWrite.WrittenNeedsFlush)
                         {
                             _toFlush.Add(subscriber);
+                        }
+                        else if (outcome == DataWrite.WrittenHeld)
+                        {
+                            _toHold.Add(subscriber);
                         }
 
                         delivered++;
@@ -460,6 +479,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             }
 
             _metrics.Delivered(delivered * run.Messages, bytes);
+            if (_toHold.Count > 0)
+            {
+                _coalescer!.Hold(_toHold, holdUntil);
+            }
         }
 
         Volatile.Write(ref channel.DeliveredThrough, Volatile.Read(ref channel.LastSequence));

@@ -22,6 +22,7 @@ public sealed class MessagePublisher : IAsyncDisposable
     private readonly ServerMetrics _metrics;
     private readonly FanOutShard[] _shards;
     private readonly Conflator _conflator;
+    private readonly WriteCoalescer _coalescer;
     private readonly ServerHistograms? _histograms;
     private volatile bool _stopped;
 
@@ -33,9 +34,10 @@ public sealed class MessagePublisher : IAsyncDisposable
         _namespaces = namespaces;
         _metrics = metrics;
         _shards = new FanOutShard[channels.ShardCount];
+        _coalescer = new WriteCoalescer(time ?? TimeProvider.System);
         for (int i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget, histograms: histograms);
+            _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget, histograms: histograms, coalescer: _coalescer);
         }
 
         _conflator = new Conflator(time ?? TimeProvider.System,
@@ -46,6 +48,9 @@ public sealed class MessagePublisher : IAsyncDisposable
 
     /// <summary>Conflated channels with a newer publish waiting for their interval to end.</summary>
     internal int ConflatedWaiting => _conflator.Waiting;
+
+    /// <summary>Connections holding data for a namespace's write delay (stale entries included until their deadline).</summary>
+    internal int CoalescerWaiting => _coalescer.Waiting;
 
     /// <summary>True once shutdown has begun; new messages are refused.</summary>
     public bool IsStopped => _stopped;
@@ -169,6 +174,8 @@ public sealed class MessagePublisher : IAsyncDisposable
         {
             await shard.WhenDeliveredAsync().ConfigureAwait(false);
         }
+
+        _coalescer.FlushAll();
     }
 
     public async ValueTask DisposeAsync()
@@ -179,6 +186,8 @@ public sealed class MessagePublisher : IAsyncDisposable
         {
             await shard.DisposeAsync().ConfigureAwait(false);
         }
+
+        _coalescer.Dispose();
     }
 
     /// <summary>True when <paramref name="data"/> is exactly one JSON value (object, array, string, number, literal).</summary>

@@ -202,6 +202,11 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
             failures.Add($"{path}:CompressionThreshold: {ns.CompressionThreshold} must be 0 (compress every message) or more");
         }
 
+        if (ns.WriteDelay < TimeSpan.Zero || ns.WriteDelay > NamespaceOptions.MaxWriteDelay)
+        {
+            failures.Add($"{path}:WriteDelay: {ns.WriteDelay} must be between 00:00:00 (off) and {NamespaceOptions.MaxWriteDelay} (100 ms)");
+        }
+
         if (ns.ConflationInterval < TimeSpan.Zero || ns.ConflationInterval > TimeSpan.FromHours(1))
         {
             failures.Add($"{path}:ConflationInterval: {ns.ConflationInterval} must be between 00:00:00 (off) and one hour");
@@ -301,6 +306,7 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
             // The same holds for every other value of a namespace: a typo must not silently leave the default.
             Check(ns, "Format", v => Enum.TryParse<MessageFormat>(v, ignoreCase: true, out MessageFormat f) && Enum.IsDefined(f), "is not a format; expected Envelope or Inline");
             Check(ns, "ConflationInterval", IsTimeSpan, "is not a time span (hh:mm:ss.fff)");
+            Check(ns, "WriteDelay", IsTimeSpan, "is not a time span (hh:mm:ss.fff)");
             Check(ns, "Retention", IsTimeSpan, "is not a time span (hh:mm:ss)");
             Check(ns, "Snapshot", v => bool.TryParse(v, out _), "is not true or false");
             Check(ns, "Compression", v => bool.TryParse(v, out _), "is not true or false");

@@ -32,6 +32,8 @@ internal static class Commands
         Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels (PREFIX1..PREFIXn); subscriber i joins channel i mod C, publishes go round robin.", DefaultValueFactory = _ => 1 });
         Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Publishes per second, in total over all channels and publishers.", DefaultValueFactory = _ => 1000 });
         Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object {\"t\":..,\"p\":\"xx..\"} (minimum about 30).", DefaultValueFactory = _ => 100 });
+        Option<string> payloadKind = Add(command, new Option<string>("--payload-kind") { Description = "padded: {\"t\":..,\"p\":\"xx..\"} of --payload bytes; price: a ~1 KB order-book price object (slab, mark/index price, 10 levels each side of price/size/side) whose numbers change from message to message (for compression).", DefaultValueFactory = _ => "padded" });
+        payloadKind.AcceptOnlyFromAmong("padded", "price");
         Option<int> publishers = Add(command, new Option<int>("--publishers") { Description = "WebSocket publisher connections sharing the rate.", DefaultValueFactory = _ => 1 });
         Option<string> publishVia = Add(command, new Option<string>("--publish-via") { Description = "ws: publish messages on WebSocket connections; http: POST batches to --http-url.", DefaultValueFactory = _ => "ws" });
         publishVia.AcceptOnlyFromAmong("ws", "http");
@@ -46,6 +48,7 @@ internal static class Commands
             Channels = result.GetValue(channels),
             Rate = result.GetValue(rate),
             Payload = result.GetValue(payload),
+            PricePayload = result.GetValue(payloadKind) == "price",
             Publishers = result.GetValue(publishers),
             PublishVia = result.GetValue(publishVia) == "http" ? PublishVia.Http : PublishVia.Ws,
             HttpUrlText = result.GetValue(httpUrl),
@@ -234,6 +237,7 @@ internal static class Commands
         private readonly Option<string?> _tokenIn;
         private readonly Option<string?> _ca;
         private readonly Option<bool> _insecure;
+        private readonly Option<bool> _deflate;
 
         public CommonOptions(Command command, double duration, double warmup, string durationHelp, string channelPrefix = "bench:")
         {
@@ -271,6 +275,7 @@ internal static class Commands
             // TLS (wss:// URLs only).
             _ca = Add(command, new Option<string?>("--ca") { Description = "wss://: trust the certificates in this PEM file (a test's self-signed certificate or its CA); chain and host name are still checked." });
             _insecure = Add(command, new Option<bool>("--insecure") { Description = "wss://: accept any server certificate (encryption without authentication; for throwaway test certificates)." });
+            _deflate = Add(command, new Option<bool>("--deflate") { Description = "Offer permessage-deflate (as browsers do) on every connection and inflate the server's compressed messages (System.IO.Compression)." });
         }
 
         public Option<int> ReceiveBuffer { get; }
@@ -302,6 +307,7 @@ internal static class Commands
                 MaxRunTime = result.GetValue(_maxRunTime),
                 CaFile = result.GetValue(_ca),
                 Insecure = result.GetValue(_insecure),
+                Deflate = result.GetValue(_deflate),
                 Token = new TokenArgs
                 {
                     Token = result.GetValue(_token),
@@ -341,6 +347,8 @@ internal sealed record ParsedOptions
     public int Channels { get; init; }
     public double Rate { get; init; }
     public int Payload { get; init; }
+    public bool PricePayload { get; init; }
+    public bool Deflate { get; init; }
     public int Publishers { get; init; } = 1;
     public PublishVia PublishVia { get; init; }
     public string? HttpUrlText { get; init; }
@@ -486,6 +494,8 @@ internal sealed record ParsedOptions
             Channels = Channels,
             Rate = Rate,
             Payload = Payload,
+            PricePayload = PricePayload,
+            Deflate = Deflate,
             Publishers = Publishers,
             PublishVia = PublishVia,
             HttpUrl = httpUrl,

@@ -71,6 +71,12 @@ internal sealed class RunSettings
 
     public int Payload { get; init; } = 100;
 
+    /// <summary>Publish ~1 KB price objects (<see cref="Publishing.PricePayload"/>) instead of padded data of <see cref="Payload"/> bytes.</summary>
+    public bool PricePayload { get; init; }
+
+    /// <summary>Offer permessage-deflate on every connection (and inflate what the server compresses).</summary>
+    public bool Deflate { get; init; }
+
     public int Publishers { get; init; } = 1;
 
     public PublishVia PublishVia { get; init; }

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
 using FastWs.LoadGen.Auth;
+using FastWs.Protocol.Compression;
 using FastWs.Protocol.Frames;
 
 namespace FastWs.LoadGen.Net;
@@ -51,6 +52,9 @@ internal sealed class ConnectionOptions
 
     /// <summary>Where connections count what the server made of their tokens (null: not counted).</summary>
     public AuthCounter? Auth { get; init; }
+
+    /// <summary>Offer permessage-deflate; the server's compressed messages are then inflated with the runtime's zlib.</summary>
+    public bool OfferDeflate { get; init; }
 }
 
 /// <summary>
@@ -111,8 +115,10 @@ internal sealed class WsConnection : IDisposable
     /// <summary>How the connection ended while it was still opening (reported as the open's failure, see <see cref="Fail"/>).</summary>
     private string? _endWhileOpening;
 
-    private WsConnection(Socket socket, SslStream? tls, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize)
+    private WsConnection(Socket socket, SslStream? tls, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize, bool deflated)
     {
+        Deflated = deflated;
+        BytesReceived = initial.Length;
         _tls = tls;
         // Room for the largest frame sent at once (an auth message can be a few hundred bytes), so the buffer every
         // connection has anyway is not regrown on the first send.
@@ -121,7 +127,8 @@ internal sealed class WsConnection : IDisposable
         _sink = sink;
         _streamSink = sink as IStreamSink;
         _auth = options.Auth;
-        _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize });
+        _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize },
+            deflated ? DeflateParameters.ForClientReader() : default);
         _receive = new byte[Math.Max(options.ReceiveBufferSize, initial.Length + 1024)];
         initial.CopyTo(_receive);
         _filled = initial.Length;
@@ -143,6 +150,12 @@ internal sealed class WsConnection : IDisposable
     public long LastSeq = -1;
     public long SeqGaps;
     public long SeqBackwards;
+
+    /// <summary>Bytes read from the socket after the upgrade response (frames as they came over the wire); receive loop only.</summary>
+    public long BytesReceived;
+
+    /// <summary>Whether the server accepted the permessage-deflate offer.</summary>
+    public bool Deflated { get; }
 
     /// <summary>Close code the server sent, if it closed first (0 otherwise).</summary>
     public ushort ServerCloseCode { get; private set; }
@@ -186,9 +199,9 @@ internal sealed class WsConnection : IDisposable
                 }
             }
 
-            (int head, int total) = await ClientHandshake.PerformAsync(socket, tls, endpoint, target, token, scratch, ct).ConfigureAwait(false);
+            (int head, int total, bool deflated) = await ClientHandshake.PerformAsync(socket, tls, endpoint, target, token, scratch, ct, options.OfferDeflate).ConfigureAwait(false);
             int authFrame = token?.AuthMessage is { } message ? FrameWriter.GetHeaderSize(message.Length, masked: true) + message.Length : 0;
-            connection = new WsConnection(socket, tls, options, sink, scratch.AsSpan(head, total - head), authFrame);
+            connection = new WsConnection(socket, tls, options, sink, scratch.AsSpan(head, total - head), authFrame, deflated);
             if (token?.AuthMessage is { } auth)
             {
                 // Armed before the send: the receive loop has not started, so the answer cannot be read before this.
@@ -506,6 +519,7 @@ internal sealed class WsConnection : IDisposable
                     }
 
                     filled += n;
+                    BytesReceived += n;
                 }
 
                 first = false;

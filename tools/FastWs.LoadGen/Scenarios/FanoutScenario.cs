@@ -29,7 +29,8 @@ internal static class FanoutScenario
         report.Setting("subscribers", s.Subscribers);
         report.Setting("channels", s.Channels);
         report.Setting("rate (msgs/s published)", s.Rate);
-        report.Setting("payload (bytes of data)", s.Payload);
+        report.Setting("payload (bytes of data)", s.PricePayload ? "price object (~1 KB)" : s.Payload);
+        report.Setting("permessage-deflate offered", s.Deflate ? "yes" : "no");
         report.Setting("publish via", s.PublishVia == PublishVia.Http ? $"http ({s.HttpUrl})" : $"ws ({s.Publishers} connection(s))");
         report.Setting("subscribe via", s.SubscribeVia.ToString().ToLowerInvariant());
         report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
@@ -89,7 +90,7 @@ internal static class FanoutScenario
         }
 
         // 2. Publishers.
-        PayloadFactory payload = new(s.Payload);
+        PayloadFactory payload = new(s.Payload, s.PricePayload);
         IPublishTransport transport;
         var publisherConnections = new List<WsConnection>();
         if (s.PublishVia == PublishVia.Http)
@@ -258,6 +259,17 @@ internal static class FanoutScenario
             report.Add("slow_received", "received by slow clients in window", slow.InWindow, MetricKind.Count);
             report.Add("slow_ratio", "delivery ratio of slow clients", expectedSlow == 0 ? null : slow.InWindow / (double)expectedSlow, MetricKind.Ratio, "low is expected: they stopped reading");
             report.Add("slow_closed_by_server", "slow clients the server had disconnected", slowClosedByServer, MetricKind.Count, "seen after letting them read again at the end");
+        }
+
+        // Bytes on the wire per delivery: everything the subscribers read after their 101 (frames, acks, pings),
+        // divided by what they received; with permessage-deflate, the compressed size.
+        List<WsConnection> healthyOnes = subscribers.Where(c => c.Group == Healthy).ToList();
+        long deliveredTotal = healthyOnes.Sum(c => c.ReceivedTotal);
+        report.Add("wire_bytes_per_delivery", "bytes on the wire per delivery" + who, deliveredTotal == 0 ? null : healthyOnes.Sum(c => Volatile.Read(ref c.BytesReceived)) / (double)deliveredTotal,
+            MetricKind.Count, "bytes read by the subscribers ÷ data messages received, whole run");
+        if (s.Deflate)
+        {
+            report.Add("deflate_negotiated", "subscribers with permessage-deflate" + who, healthyOnes.Count(c => c.Deflated), MetricKind.Count, $"of {healthyOnes.Count}");
         }
 
         report.Add("publisher_max_lag_ms", "publisher max lag behind schedule", publisher.MaxLagMs, MetricKind.LatencyMs);

@@ -48,6 +48,7 @@ internal sealed class ScenarioContext : IDisposable
         ReceiveBufferSize = receiveBuffer,
         SocketReceiveBuffer = socketReceiveBuffer,
         Auth = Auth,
+        OfferDeflate = Settings.Deflate,
     };
 
     /// <summary>
