@@ -35,6 +35,13 @@ public sealed class BrokerOptions
     /// </summary>
     public int MaxPublishesInFlightPerConnection { get; set; } = 1_000;
 
+    /// <summary>
+    /// Messages of one channel received from the broker and waiting for this node's fan-out. Beyond it arrivals are
+    /// shed (counted); the next message shows the hole, which is refilled from the broker's history or announced with a
+    /// <c>gap</c> notice. A node too slow for its traffic therefore costs bounded memory, never an unbounded queue.
+    /// </summary>
+    public int MaxQueuedPerChannel { get; set; } = 10_000;
+
     /// <summary>How long a subscribe waits for a channel new to this node to be followed before it gets <c>unavailable</c>.</summary>
     public TimeSpan FollowTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

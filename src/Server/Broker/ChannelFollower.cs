@@ -71,6 +71,9 @@ internal sealed class ChannelFollower : IAsyncDisposable
 
     public bool IsConnected => _engine.IsConnected;
 
+    /// <summary>Messages shed on arrival (see <see cref="BrokerOptions.MaxQueuedPerChannel"/>).</summary>
+    public long MessagesShed => _engine.MessagesShed;
+
     // ---- publish ----
 
     /// <summary>

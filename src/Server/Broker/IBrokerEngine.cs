@@ -27,6 +27,9 @@ internal interface IBrokerEngine : IAsyncDisposable
     /// <summary>True while the node is connected to the broker (publishes are refused while it is not).</summary>
     bool IsConnected { get; }
 
+    /// <summary>Messages dropped on arrival because too many of their channel's waited for the fan-out (refilled or announced later).</summary>
+    long MessagesShed { get; }
+
     /// <summary>Raised when the connection comes back after a loss (the engine has re-subscribed by then).</summary>
     event Action? Reconnected;
 

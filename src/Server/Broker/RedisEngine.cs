@@ -23,9 +23,12 @@ internal sealed class RedisEngine : IBrokerEngine
     private readonly string _prefix;
     private readonly string _epochPrefix;
     private readonly long _minTtlMs;
+    private readonly int _maxQueuedPerChannel;
+    private long _shed;
 
-    private RedisEngine(ConnectionMultiplexer redis, RedisBrokerOptions options)
+    private RedisEngine(ConnectionMultiplexer redis, RedisBrokerOptions options, int maxQueuedPerChannel)
     {
+        _maxQueuedPerChannel = maxQueuedPerChannel;
         _redis = redis;
         _db = redis.GetDatabase();
         _subscriber = redis.GetSubscriber();
@@ -51,18 +54,21 @@ internal sealed class RedisEngine : IBrokerEngine
     }
 
     /// <summary>Connects (or keeps trying in the background when Redis is not there yet: the node starts anyway, not ready).</summary>
-    public static RedisEngine Connect(RedisBrokerOptions options)
+    public static RedisEngine Connect(BrokerOptions broker)
     {
+        RedisBrokerOptions options = broker.Redis;
         ConfigurationOptions config = ConfigurationOptions.Parse(options.Configuration);
         config.AbortOnConnectFail = false;
         config.BacklogPolicy = BacklogPolicy.FailFast;
         config.ReconnectRetryPolicy ??= new ExponentialRetry(250, 10_000);
         config.ClientName ??= "fastws-" + Environment.MachineName;
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5_000);
-        return new RedisEngine(ConnectionMultiplexer.Connect(config), options);
+        return new RedisEngine(ConnectionMultiplexer.Connect(config), options, broker.MaxQueuedPerChannel);
     }
 
     public bool IsConnected => _redis.IsConnected;
+
+    public long MessagesShed => Volatile.Read(ref _shed);
 
     public event Action? Reconnected;
 
@@ -78,6 +84,14 @@ internal sealed class RedisEngine : IBrokerEngine
         string lastEpoch = string.Empty;
         queue.OnMessage(message =>
         {
+            // The client reads the socket whatever we do; this bounds what waits for our fan-out. Shed messages
+            // become a hole that the next one shows, refilled from the channel's Redis stream (or announced).
+            if (queue.TryGetCount(out int waiting) && waiting > _maxQueuedPerChannel)
+            {
+                Interlocked.Increment(ref _shed);
+                return Task.CompletedTask;
+            }
+
             ReadOnlyMemory<byte> payload = message.Message;
             if (!TryParse(payload.Span, ref lastEpoch, out long seq, out int dataStart))
             {

@@ -395,6 +395,11 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
             failures.Add($"{Path}:MaxPublishesInFlight: {broker.MaxPublishesInFlight} must be at least 1");
         }
 
+        if (broker.MaxQueuedPerChannel < 1)
+        {
+            failures.Add($"{Path}:MaxQueuedPerChannel: {broker.MaxQueuedPerChannel} must be at least 1");
+        }
+
         if (broker.MaxPublishesInFlightPerConnection < 1)
         {
             failures.Add($"{Path}:MaxPublishesInFlightPerConnection: {broker.MaxPublishesInFlightPerConnection} must be at least 1");

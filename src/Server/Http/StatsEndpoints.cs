@@ -156,6 +156,7 @@ internal static class StatsEndpoints
             json.WriteNumber("refilled", m.Refilled);
             json.WriteNumber("holesAnnounced", m.HolesAnnounced);
             json.WriteNumber("duplicatesDropped", m.Duplicates);
+            json.WriteNumber("shed", broker.MessagesShed);
             json.WriteNumber("restarts", m.Restarts);
             json.WriteNumber("disconnects", m.Disconnects);
             json.WriteNumber("reconnects", m.Reconnects);
