@@ -190,7 +190,10 @@ public sealed class MessagePublisher : IAsyncDisposable
         string name = new(channelName);
         if (settings.ConflationInterval > TimeSpan.Zero)
         {
-            _conflator.Offer(_channels.GetOrCreateIdle(name, settings), data);
+            // The channel holds the conflation state; a publish keeps it (as on one node) for its linger after the last.
+            Channel channel = _channels.GetOrCreateIdle(name, settings);
+            Volatile.Write(ref channel.LastIdlePublishMs, Environment.TickCount64);
+            _conflator.Offer(channel, data);
             return ValueTask.FromResult(new PublishResult(PublishOutcome.Queued, 0));
         }
 
