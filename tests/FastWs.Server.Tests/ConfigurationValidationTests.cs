@@ -192,7 +192,7 @@ public sealed class ConfigurationValidationTests
     [Fact]
     public async Task Broker_settings_are_checked_before_anything_connects()
     {
-        Assert.Contains("FastWs:Broker:Kind: 'Redi' is not a broker; expected None or Redis", await StartFailsAsync(args: ["--FastWs:Broker:Kind=Redi"]), StringComparison.Ordinal);
+        Assert.Contains("Failed to convert configuration value 'Redi' at 'FastWs:Broker:Kind'", await StartFailsAsync(args: ["--FastWs:Broker:Kind=Redi"]), StringComparison.Ordinal);
         Assert.Contains("FastWs:Broker:Redis:Configuration: must name at least one Redis endpoint", await StartFailsAsync(o =>
         {
             o.Broker.Kind = FastWs.Server.Broker.BrokerKind.Redis;

@@ -36,12 +36,13 @@ internal sealed class ChannelFollower : IAsyncDisposable
     private readonly IBrokerEngine _engine;
     private readonly BrokerOptions _options;
     private readonly ChannelRegistry _channels;
-    private readonly Func<PendingMessage, ValueTask> _enqueue;
+    private readonly Func<PendingMessage, bool, ValueTask> _enqueue;
     private readonly ITimer _renewTimer;
     private readonly SemaphoreSlim _inFlightSlots;
     private int _disposed;
 
-    public ChannelFollower(IBrokerEngine engine, BrokerOptions options, ChannelRegistry channels, Func<PendingMessage, ValueTask> enqueue,
+    /// <param name="enqueue">Queues a numbered message on its channel's fan-out shard; delivers the shard's queue when the flag says so.</param>
+    public ChannelFollower(IBrokerEngine engine, BrokerOptions options, ChannelRegistry channels, Func<PendingMessage, bool, ValueTask> enqueue,
         BrokerMetrics metrics, TimeProvider time)
     {
         _engine = engine;
@@ -333,7 +334,7 @@ internal sealed class ChannelFollower : IAsyncDisposable
         Metrics.Restarted();
         interest.Epoch = epoch;
         interest.LastSeq = 0;
-        await _enqueue(new PendingMessage(interest.Channel, null!, 0, Sequence: 0, Epoch: epoch)).ConfigureAwait(false);
+        await _enqueue(new PendingMessage(interest.Channel, null!, 0, Sequence: 0, Epoch: epoch), false).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -372,7 +373,7 @@ internal sealed class ChannelFollower : IAsyncDisposable
         {
             if (missed.Seq > interest.LastSeq && missed.Seq <= through)
             {
-                await HandOverAsync(interest, missed).ConfigureAwait(false);
+                await HandOverAsync(interest, missed with { MoreWaiting = true }).ConfigureAwait(false);
                 refilled++;
             }
         }
@@ -401,6 +402,9 @@ internal sealed class ChannelFollower : IAsyncDisposable
             {
                 await RefillAsync(interest, head.Seq).ConfigureAwait(false);
             }
+
+            // What the catch-up queued goes out now, as one batch.
+            await _enqueue(default, true).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // Cut off again: the next reconnect tries again.
         catch (Exception)
@@ -416,8 +420,8 @@ internal sealed class ChannelFollower : IAsyncDisposable
     private async Task HandOverAsync(ChannelInterest interest, BrokerMessage message)
     {
         interest.LastSeq = message.Seq;
-        await _enqueue(new PendingMessage(interest.Channel, Copy(message.Data.Span), message.Data.Length, Sequence: message.Seq, Epoch: interest.Epoch))
-            .ConfigureAwait(false);
+        await _enqueue(new PendingMessage(interest.Channel, Copy(message.Data.Span), message.Data.Length, Sequence: message.Seq, Epoch: interest.Epoch),
+            !message.MoreWaiting).ConfigureAwait(false);
     }
 
     private static byte[] Copy(ReadOnlySpan<byte> data)

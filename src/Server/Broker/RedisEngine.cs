@@ -86,7 +86,8 @@ internal sealed class RedisEngine : IBrokerEngine
         {
             // The client reads the socket whatever we do; this bounds what waits for our fan-out. Shed messages
             // become a hole that the next one shows, refilled from the channel's Redis stream (or announced).
-            if (queue.TryGetCount(out int waiting) && waiting > _maxQueuedPerChannel)
+            bool counted = queue.TryGetCount(out int waiting);
+            if (counted && waiting > _maxQueuedPerChannel)
             {
                 Interlocked.Increment(ref _shed);
                 return Task.CompletedTask;
@@ -98,7 +99,7 @@ internal sealed class RedisEngine : IBrokerEngine
                 return Task.CompletedTask; // not ours: another program on the same prefix
             }
 
-            return onMessage(new BrokerMessage(lastEpoch, seq, payload[dataStart..]));
+            return onMessage(new BrokerMessage(lastEpoch, seq, payload[dataStart..], MoreWaiting: counted && waiting > 0));
         });
         return new Subscription(queue);
     }

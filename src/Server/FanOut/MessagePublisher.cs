@@ -52,7 +52,9 @@ public sealed class MessagePublisher : IAsyncDisposable
             brokerOptions ??= new BrokerOptions();
             channels.LingerOverrideMs = (long)brokerOptions.InterestLinger.TotalMilliseconds;
             _broker = new ChannelFollower(broker, brokerOptions, channels,
-                message => _shards[message.Channel.Shard].EnqueueAsync(message with { QueuedAt = histograms?.QueueStamp() ?? 0 }, deliverNow: true, CancellationToken.None),
+                (message, deliver) => message.Channel is null
+                    ? DeliverAll()
+                    : _shards[message.Channel.Shard].EnqueueAsync(message with { QueuedAt = histograms?.QueueStamp() ?? 0 }, deliver, CancellationToken.None),
                 brokerMetrics!, time);
         }
 
@@ -65,6 +67,12 @@ public sealed class MessagePublisher : IAsyncDisposable
                 : message => _shards[message.Channel.Shard].TryEnqueue(message with { QueuedAt = histograms?.QueueStamp() ?? 0 }),
             follower is not null ? static _ => { } : channel => _shards[channel.Shard].Deliver(),
             replaced => metrics.ConflatedAway());
+    }
+
+    private ValueTask DeliverAll()
+    {
+        DeliverQueued();
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>The broker path when several nodes share the channels; null on a single node.</summary>
