@@ -197,4 +197,18 @@ public sealed class ConfigurationValidationTests
         string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
         return !string.IsNullOrEmpty(host) && File.Exists(host) ? host : "dotnet";
     }
+
+    [Fact]
+    public async Task Broker_settings_are_checked_before_anything_connects()
+    {
+        Assert.Contains("Failed to convert configuration value 'Redi' at 'FastWs:Broker:Kind'", await StartFailsAsync(args: ["--FastWs:Broker:Kind=Redi"]), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:Redis:Configuration: must name at least one Redis endpoint", await StartFailsAsync(o =>
+        {
+            o.Broker.Kind = FastWs.Server.Broker.BrokerKind.Redis;
+            o.Broker.Redis.Configuration = "password=x";
+        }), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:Redis:Prefix: 'a{b}' must be 1-64 characters without braces or spaces", await StartFailsAsync(o => o.Broker.Redis.Prefix = "a{b}"), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:MaxPublishesInFlight: 0 must be at least 1", await StartFailsAsync(args: ["--FastWs:Broker:MaxPublishesInFlight=0"]), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:InterestLinger: -00:00:01 must be between", await StartFailsAsync(o => o.Broker.InterestLinger = TimeSpan.FromSeconds(-1)), StringComparison.Ordinal);
+    }
 }

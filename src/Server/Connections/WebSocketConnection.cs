@@ -85,6 +85,12 @@ public sealed class WebSocketConnection
     private SubscriptionSet? _subscriptions;
     private long _messagesSkipped;
 
+    /// <summary>Publishes of this connection sent to the broker and not yet answered (several nodes only).</summary>
+    internal int BrokerPublishesInFlight;
+
+    /// <summary>The confirmation of this connection's last publish through the broker: the next one acks after it.</summary>
+    internal Task? LastBrokerConfirmation;
+
     // Delivery floors and unannounced gaps per channel (guarded by the write lock); null while there are none.
     private StreamMarks? _marks;
 
@@ -401,6 +407,20 @@ public sealed class WebSocketConnection
         lock (_output)
         {
             (_marks ??= new StreamMarks()).SetFloor(channel, floor);
+        }
+    }
+
+    /// <summary>
+    /// The channel's stream broke for this subscriber (a broker restarted the channel's epoch, or lost messages): a
+    /// <c>gap</c> notice from <paramref name="from"/> to <paramref name="to"/> (<see cref="StreamMarks.UnknownEnd"/>:
+    /// <c>null</c>) goes before its next message there, so the client recovers with <c>since</c>. Called by the
+    /// delivering thread, in order with the channel's runs.
+    /// </summary>
+    internal void BreakStream(Channel channel, long from, long to)
+    {
+        lock (_output)
+        {
+            (_marks ??= new StreamMarks()).Break(channel, from, to);
         }
     }
 

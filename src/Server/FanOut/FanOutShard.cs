@@ -13,8 +13,11 @@ namespace FastWs.Server.FanOut;
 /// A message waiting for fan-out: the channel and the published JSON in a buffer rented from <see cref="DataPool"/>;
 /// <paramref name="QueuedAt"/> is the <see cref="System.Diagnostics.Stopwatch"/> timestamp of its entry into the queue
 /// for the latency histograms, or 0 when none was taken (no listener: see <see cref="ServerHistograms"/>).
+/// With a broker (several nodes), <paramref name="Sequence"/> and <paramref name="Epoch"/> are the number the broker
+/// gave the message (0 and null on a single node, which numbers as it delivers); a message with null
+/// <paramref name="Data"/> is a broker's marker that the channel's stream restarted in <paramref name="Epoch"/>.
 /// </summary>
-internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length, long QueuedAt = 0)
+internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length, long QueuedAt = 0, long Sequence = 0, string? Epoch = null)
 {
     /// <summary>
     /// Buffers for queued message data. The shared pool keeps only a few dozen arrays per size, so while messages
@@ -403,12 +406,19 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             PendingMessage message = _batch[next];
             _batch[next] = default;
             next++;
+            if (message.Data is null)
+            {
+                // A broker's epoch marker: the log restarts the channel's numbering; nothing to encode.
+                _log.Restart(channel, in message);
+                continue;
+            }
+
             bool kept = false;
             try
             {
                 // Encoded even when nobody is subscribed right now: a subscriber joining between here and the walk
                 // below read a position before this number and is owed the message live (see StreamJoin).
-                long sequence = _log.Record(channel, message.Data, message.Length, nowMs, out kept);
+                long sequence = _log.Record(channel, in message, nowMs, out kept);
                 _encoder.Append(channel, sequence, message.Data.AsSpan(0, message.Length));
 
                 messages++;

@@ -120,6 +120,9 @@ public sealed class FastWsOptions
 
     /// <summary>Exporting the <c>FastWs</c> meter to an OpenTelemetry collector ("FastWs:Telemetry"; off by default).</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>Several nodes serving the same channels through Redis ("FastWs:Broker"; off by default: one process).</summary>
+    public Broker.BrokerOptions Broker { get; set; } = new();
 }
 
 /// <summary>How the OTLP exporter is spoken to.</summary>
