@@ -18,7 +18,7 @@ const c = require('./compare.js');
 const HERE = __dirname;
 const ROOT = c.ROOT;
 const CALLER_CWD = process.env.FASTWS_COMPARE_CWD || process.cwd();
-const FASTWS_DLL = path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll');
+let FASTWS_DLL = path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll');
 const SIGNALR_DLL = path.join(ROOT, 'perf/baselines/signalr/bin/Release/net10.0/FastWs.Baseline.SignalR.dll');
 
 // The Redis every clustered run gets: no persistence (nothing on disk per publish), and the pub/sub output bound
@@ -67,6 +67,7 @@ Options:
   --output FILE         Markdown table (default perf/compare/last-cluster-run.md)
   --results DIR         raw results (default perf/compare/out/<timestamp>-cluster)
   --skip-build          do not build the server, the SignalR anchor and the load tool
+  --fastws-dll PATH     run this FastWs.Server.dll instead of this checkout's (e.g. another branch's Release build)
   --render DIR          re-render DIR/results.json and exit
 `;
 }
@@ -99,6 +100,7 @@ function parseArgs(argv) {
       case '--output': o.output = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--results': o.results = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--skip-build': o.skipBuild = true; break;
+      case '--fastws-dll': o.fastwsDll = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--render': o.render = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '-h': case '--help': process.stdout.write(usage()); process.exit(0); break;
       default: throw new Error(`unknown option ${a}`);
@@ -431,7 +433,7 @@ function render(results, o, ctx, finished) {
 - Started ${new Date(ctx.startedAt).toISOString()}; machine: ${m.cpu ?? '?'}, nproc ${m.nproc ?? '?'}, kernel ${m.kernel ?? '?'}, .NET SDK ${m.dotnet ?? '?'}, git ${m.git ?? '?'}, load average at start ${m.load ?? '?'}
 - Pinning: ${ctx.pin ? 'every node and redis-server `taskset -c 0` (they share one core), the load tool `taskset -c 1`' : 'NONE (fewer than 2 CPUs)'}; loopback only; payload 100 B; a fresh redis-server (no persistence, \`client-output-buffer-limit pubsub 32mb 8mb 60\`) and fresh nodes for every run
 - Subscribers round robin over the nodes (\`--url\` repeated), the publisher on node 1 (\`--publish-url\`): on 2 nodes half the subscribers are on the publisher's node, half across Redis. CPU µs/1k is summed over every node and redis-server (\`--server-pid\` repeated), then split
-- FastWs: \`FastWs.Server.dll --environment LoadTest\` (+ \`--FastWs:Broker:Kind=Redis --FastWs:Broker:Redis:Configuration=127.0.0.1:PORT\` for fastws-redis); SignalR: perf/baselines/signalr (JSON hub protocol over WebSockets, \`Subscribe\` = join a group, \`Publish\` = send to the group, Redis backplane), measured by the load tool's \`--protocol signalr\`
+- FastWs: \`${o.fastwsDll ? c.rel(o.fastwsDll) : 'FastWs.Server.dll'} --environment LoadTest\` (+ \`--FastWs:Broker:Kind=Redis --FastWs:Broker:Redis:Configuration=127.0.0.1:PORT\` for fastws-redis); SignalR: perf/baselines/signalr (JSON hub protocol over WebSockets, \`Subscribe\` = join a group, \`Publish\` = send to the group, Redis backplane), measured by the load tool's \`--protocol signalr\`
 - (a), (c): ${o.warmup} s warm-up + ${o.duration} s measured, ${o.repeat} run(s) each, setups taking turns, medians. (h): probes of ${o.probeWarmup} + ${o.probeDuration} s; a probe passes with every message delivered, p99 < ${c.E_P99_MS} ms, the publisher ≥ ${c.E_MIN_PUBLISH_SHARE * 100} % of its schedule and no errors${o.retryFails ? '; a failed probe is retried once on fresh processes' : ''}
 - Every fresh cluster first carries an unmeasured warm-up fanout (20 subscribers, 200 publishes/s, ${o.quick ? 2 : 4} s) so that neither side is measured cold
 - Raw results: \`${c.rel(ctx.resultsDir)}/<setup>/<workload>/\`
@@ -519,6 +521,7 @@ async function main() {
   process.on('SIGHUP', () => onSignal('SIGHUP'));
   process.on('exit', () => c.killAllNow());
 
+  if (o.fastwsDll) FASTWS_DLL = o.fastwsDll;
   if (!o.skipBuild && !build(ctx)) process.exit(1);
   for (const f of [c.LOADGEN, ...(o.servers.some((k) => SERVERS[k].kind === 'fastws') ? [FASTWS_DLL] : []), ...(o.servers.includes('signalr-redis') ? [SIGNALR_DLL] : [])]) {
     if (!fs.existsSync(f)) { c.log(`error: ${c.rel(f)} is missing (build it in Release)`); process.exit(1); }
