@@ -1396,8 +1396,21 @@ async function main() {
   process.exit(stopping ? 130 : 0);
 }
 
-main().catch((e) => {
-  process.stderr.write(`error: ${e.stack ?? e}\n`);
-  killAllNow();
-  process.exit(1);
-});
+// Run as a script (run.sh), or required as a library by cluster.js (perf/compare/cluster.sh), which reuses the child
+// process handling, the ports, the fanout row and the (e) probe rules.
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`error: ${e.stack ?? e}\n`);
+    killAllNow();
+    process.exit(1);
+  });
+}
+
+module.exports = {
+  ROOT, LOADGEN, RUN_ID, E_P99_MS, E_MIN_PUBLISH_SHARE, TOOL_BOUND_PCT, STALL_MS,
+  startChild, stopChild, killGroup, killAllNow, children, sleep, freePorts, canConnect, listenInode, pidOwnsInode, procField,
+  readTail, metric, fanoutRow, judgeProbe, niceRate, median, combineRuns, machineInfo, sh, log, rel, mdTable,
+  fmtInt, fmtNum, fmtMs, fmtRatio, fmtPct, fmtBytes, dash,
+  /** The file run.sh reads to kill leftovers: cluster.js sets it as main() does. */
+  setPidFile(file) { pidFile = file; writePidFile(); },
+};

@@ -55,6 +55,9 @@ internal sealed class ConnectionOptions
 
     /// <summary>Offer permessage-deflate; the server's compressed messages are then inflated with the runtime's zlib.</summary>
     public bool OfferDeflate { get; init; }
+
+    /// <summary>What the server speaks: FastWs's JSON protocol, or SignalR's JSON hub protocol (records ending with 0x1E).</summary>
+    public Cli.WireProtocol Protocol { get; init; }
 }
 
 /// <summary>
@@ -97,6 +100,8 @@ internal sealed class WsConnection : IDisposable
     private readonly IConnectionSink _sink;
     private readonly IStreamSink? _streamSink;
     private readonly AuthCounter? _auth;
+    private readonly bool _signalR;
+    private bool _signalRHandshakeDone;
     private readonly Lock _endLock = new();
     private byte[] _receive;
     private int _filled;
@@ -127,6 +132,7 @@ internal sealed class WsConnection : IDisposable
         _sink = sink;
         _streamSink = sink as IStreamSink;
         _auth = options.Auth;
+        _signalR = options.Protocol == Cli.WireProtocol.SignalR;
         _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize },
             deflated ? DeflateParameters.ForClientReader() : default);
         _receive = new byte[Math.Max(options.ReceiveBufferSize, initial.Length + 1024)];
@@ -620,6 +626,12 @@ internal sealed class WsConnection : IDisposable
 
     private void OnText(ReadOnlySpan<byte> json, long now)
     {
+        if (_signalR)
+        {
+            OnSignalRText(json, now);
+            return;
+        }
+
         ServerMessageKind kind = ProtocolText.Classify(json);
         if (_authWaiter is { Task.IsCompleted: false } authWaiter && kind == ServerMessageKind.Error && ProtocolText.ReadString(json, "\"code\""u8) == "bad_request")
         {
@@ -654,6 +666,55 @@ internal sealed class WsConnection : IDisposable
             default:
                 _streamSink?.OnStreamText(this, kind, json, now);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// A SignalR text message: one or more records, each ending with 0x1E. The first record is the handshake's answer;
+    /// then a completion acks the subscribe (or refuses it with an error), <c>message</c> invocations are data, and a
+    /// close message ends the connection as a server close frame would.
+    /// </summary>
+    private void OnSignalRText(ReadOnlySpan<byte> text, long now)
+    {
+        while (!text.IsEmpty)
+        {
+            int end = text.IndexOf(SignalRProtocol.RecordSeparator);
+            ReadOnlySpan<byte> record = end < 0 ? text : text[..end];
+            text = end < 0 ? default : text[(end + 1)..];
+            switch (SignalRProtocol.Classify(record, _signalRHandshakeDone))
+            {
+                case SignalRMessageKind.Handshake:
+                    _signalRHandshakeDone = true;
+                    if (SignalRProtocol.Error(record) is { } refused)
+                    {
+                        Fail("signalr handshake refused: " + refused);
+                        _ackWaiter?.TrySetException(new HandshakeException("signalr: handshake refused", refused));
+                    }
+
+                    break;
+                case SignalRMessageKind.Invocation:
+                    _sink.OnData(this, record, now);
+                    _dataWaiter?.TrySetResult();
+                    break;
+                case SignalRMessageKind.Completion:
+                    if (SignalRProtocol.Error(record) is not null)
+                    {
+                        _sink.OnServerError(this, record);
+                        _ackWaiter?.TrySetResult(false);
+                    }
+                    else
+                    {
+                        _ackWaiter?.TrySetResult(true);
+                    }
+
+                    break;
+                case SignalRMessageKind.Close when Volatile.Read(ref _closeSent) == 0:
+                    // SignalR answers the tool's own close frame with a close message first: only an unasked one counts.
+                    Fail("closed by server: signalr close" + (SignalRProtocol.Error(record) is { } error ? ": " + error : ""));
+                    break;
+                default:
+                    break; // pings, and nothing else the anchor sends
+            }
         }
     }
 

@@ -21,6 +21,7 @@ internal static class FanoutScenario
         RunSettings s = ctx.Settings;
         var report = new RunReport(slowScenario ? "slow" : "fanout", s.Url);
         report.Setting("url", s.Url);
+        ScenarioContext.AddUrlSettings(report, s);
         if (s.TlsDescription is not null)
         {
             report.Setting("tls", s.TlsDescription);
@@ -43,7 +44,7 @@ internal static class FanoutScenario
             report.Setting("slow clients' SO_RCVBUF", s.SlowSocketBuffer);
         }
 
-        report.Setting("server pid", s.ServerPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+        report.Setting("server pid", s.ServerPidText);
         report.WarmupSeconds = s.Warmup;
 
         IReadOnlyList<string> channels = s.ChannelNames(s.Channels);
@@ -51,7 +52,7 @@ internal static class FanoutScenario
         var sink = new FanoutSink(ctx.Errors);
 
         // 1. Subscribers.
-        ScenarioContext.Log($"connecting {s.Subscribers} subscriber(s) over {s.Channels} channel(s) to {s.Url} ...");
+        ScenarioContext.Log($"connecting {s.Subscribers} subscriber(s) over {s.Channels} channel(s) to {string.Join(", ", s.Urls)} ...");
         ConnectionOptions healthyOptions = ctx.Options(s.ReceiveBuffer);
         ConnectionOptions slowOptions = ctx.Options(s.ReceiveBuffer, s.SlowSocketBuffer);
         long connectStart = Clock.Now;
@@ -76,6 +77,7 @@ internal static class FanoutScenario
             perChannel[c.Group, c.ChannelIndex]++;
         }
 
+        ScenarioContext.AddPerUrlCounts(report, s, subscribers, "subscribers");
         int healthyCount = subscribers.Count(c => c.Group == Healthy);
         int slowCount = subscribers.Count - healthyCount;
 
@@ -118,7 +120,7 @@ internal static class FanoutScenario
                 return report;
             }
 
-            transport = new WebSocketPublishTransport(publisherConnections, channels, payload);
+            transport = new WebSocketPublishTransport(publisherConnections, channels, payload, s.Protocol);
         }
 
         report.Setting("data bytes per message", payload.DataBytes);
