@@ -87,6 +87,11 @@ public sealed class WebSocketConnection
     private long _lastPingMs;
     private long _pingSentMs;
 
+    // The last ping's Stopwatch timestamp until its pong comes (written by the supervisor, taken by the read loop),
+    // and that round trip in Stopwatch ticks (0 until a pong came): for the connections view.
+    private long _pingSentTimestamp;
+    private long _lastPongRtt;
+
     /// <summary>An empty ping frame: FIN + opcode 9, length 0.</summary>
     private static ReadOnlySpan<byte> PingFrame => [0x89, 0x00];
 
@@ -109,9 +114,16 @@ public sealed class WebSocketConnection
         IsLoopback = IPAddress.IsLoopback(clientIp);
         Id = Interlocked.Increment(ref s_nextId);
         _lastReceivedMs = _lastPingMs = Environment.TickCount64;
+        ConnectedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     }
 
     public long Id { get; }
+
+    /// <summary>When the connection was upgraded (Unix milliseconds, UTC).</summary>
+    public long ConnectedAtUnixMs { get; }
+
+    /// <summary>Messages and bytes each way and errors sent, for the connections view (see <see cref="ConnectionTraffic"/> for who writes what).</summary>
+    internal ConnectionTraffic Traffic;
 
     /// <summary>
     /// The id told to the client in its <c>connected</c> message and used to send to or close it by id (see
@@ -217,9 +229,43 @@ public sealed class WebSocketConnection
         }
 
         _lastPingMs = _pingSentMs = nowMs;
+        Volatile.Write(ref _pingSentTimestamp, Stopwatch.GetTimestamp());
         WriteControl(PingFrame);
         Flush();
         return HeartbeatState.PingSent;
+    }
+
+    /// <summary>A pong frame came (read loop): the round trip of the ping it answers, if one is outstanding.</summary>
+    internal void OnPong()
+    {
+        long sent = Interlocked.Exchange(ref _pingSentTimestamp, 0);
+        if (sent != 0)
+        {
+            Volatile.Write(ref _lastPongRtt, Stopwatch.GetTimestamp() - sent);
+        }
+    }
+
+    /// <summary>The round trip of the last ping this server sent and the client answered; null before the first answer.</summary>
+    public TimeSpan? LastPongRoundTrip
+    {
+        get
+        {
+            long rtt = Volatile.Read(ref _lastPongRtt);
+            return rtt == 0 ? null : Stopwatch.GetElapsedTime(0, rtt);
+        }
+    }
+
+    /// <summary>
+    /// How long the last ping this server sent has gone unanswered (by any frame, as the heartbeat counts it); zero when
+    /// none is outstanding. Read by the connections view, without the supervisor's ownership of the heartbeat state.
+    /// </summary>
+    internal TimeSpan PingUnansweredFor
+    {
+        get
+        {
+            long sentMs = Volatile.Read(ref _pingSentMs);
+            return sentMs == 0 || Volatile.Read(ref _lastReceivedMs) >= sentMs ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Environment.TickCount64 - sentMs);
+        }
     }
 
     /// <summary>Data messages skipped because this client was over its unsent-output limit.</summary>
@@ -243,6 +289,12 @@ public sealed class WebSocketConnection
         CloseInitiator.Remote => _close.ReceivedCode,
         _ => CloseCode.AbnormalClosure,
     };
+
+    /// <summary>
+    /// Output the kernel has not taken yet (the backlog the slow-consumer rule counts), read without the write lock, so
+    /// a moment old. Null on a pipe output (TLS, <c>DirectSends=false</c>): what waits in the transport pipe is not visible.
+    /// </summary>
+    public int? UnsentBytes => _output is SocketOutput socket ? Math.Max(0, socket.Unsent) : null;
 
     /// <summary>True while a flush is waiting for the client to drain its backlog.</summary>
     public bool IsCongested => Volatile.Read(ref _congestedSince) != 0;
@@ -304,7 +356,9 @@ public sealed class WebSocketConnection
             }
 
             // A subscriber that joined mid-run starts part-way, in whichever variant it takes.
-            return WriteLocked(run.From(first, deflated), sendThrough);
+            ReadOnlySpan<byte> frames = run.From(first, deflated);
+            Traffic.Sent(last - first + 1, frames.Length);
+            return WriteLocked(frames, sendThrough);
         }
     }
 
@@ -323,7 +377,13 @@ public sealed class WebSocketConnection
                 return DataWrite.Skipped;
             }
 
-            return _outputClosed || _closeSent ? DataWrite.Closed : WriteLocked(frame, sendThrough);
+            if (_outputClosed || _closeSent)
+            {
+                return DataWrite.Closed;
+            }
+
+            Traffic.Sent(1, frame.Length);
+            return WriteLocked(frame, sendThrough);
         }
     }
 
@@ -540,6 +600,9 @@ public sealed class WebSocketConnection
 
     /// <summary>This connection's subscriptions, created on first use so idle connections stay small.</summary>
     internal SubscriptionSet Subscriptions => _subscriptions ??= new SubscriptionSet();
+
+    /// <summary>The subscriptions without creating them (null when there were none yet, or the connection ended).</summary>
+    internal SubscriptionSet? SubscriptionsIfAny => Volatile.Read(ref _subscriptions);
 
     internal bool HasSubscriptions => _subscriptions is not null && _subscriptions.Count > 0;
 

@@ -394,6 +394,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         {
             case WebSocketMessageType.Text:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                client.Traffic.Received(message.Payload.Length);
                 if (message.WasCompressed)
                 {
                     _state.Metrics.CompressedMessageIn();
@@ -409,6 +410,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
             case WebSocketMessageType.Binary:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                client.Traffic.Received(message.Payload.Length);
                 _state.Log.ProtocolError(client, CloseCode.UnsupportedData, "Binary messages are not supported");
                 client.TrySendClose(CloseCode.UnsupportedData, "Binary messages are not supported");
                 return false;
@@ -420,6 +422,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                 return true;
 
             case WebSocketMessageType.Pong:
+                client.OnPong();
                 return true;
 
             case WebSocketMessageType.Close:
