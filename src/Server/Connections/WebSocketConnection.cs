@@ -69,6 +69,12 @@ public sealed class WebSocketConnection
     // tick: taking the lock for that made the fan-out thread wait whenever the sweep was preempted holding it (on
     // one core, the waiter cannot run the holder).
     private long _congestedSince;
+
+    // Data messages and their frame bytes written to this client, for the connections view (ConnectionTraffic): plain
+    // adds under the write lock, declared next to _congestedSince, which every delivery reads anyway, so that the runtime
+    // lays them out beside it (8-byte fields keep their declaration order) and the add touches no other cache line.
+    private long _messagesOut;
+    private long _bytesOut;
     private bool _outputClosed;
     private bool _closeSent;
     private long _repliesWhileCongested;
@@ -84,6 +90,13 @@ public sealed class WebSocketConnection
 
     // Heartbeat state, in Environment.TickCount64 milliseconds.
     private long _lastReceivedMs;
+
+    // Data messages and payload bytes received: the read loop's own plain adds, beside the timestamp it writes per read.
+    private long _messagesIn;
+    private long _bytesIn;
+
+    // Error replies sent: by the read loop and, rarely, the supervisor (token warnings), so an Interlocked add.
+    private long _errorsSent;
     private long _lastPingMs;
     private long _pingSentMs;
 
@@ -122,8 +135,19 @@ public sealed class WebSocketConnection
     /// <summary>When the connection was upgraded (Unix milliseconds, UTC).</summary>
     public long ConnectedAtUnixMs { get; }
 
-    /// <summary>Messages and bytes each way and errors sent, for the connections view (see <see cref="ConnectionTraffic"/> for who writes what).</summary>
-    internal ConnectionTraffic Traffic;
+    /// <summary>Messages and bytes each way and errors sent, read now for the connections view (see <see cref="ConnectionTraffic"/>).</summary>
+    internal ConnectionTraffic Traffic => new(Volatile.Read(ref _messagesIn), Volatile.Read(ref _bytesIn), Volatile.Read(ref _messagesOut),
+        Volatile.Read(ref _bytesOut), Volatile.Read(ref _errorsSent));
+
+    /// <summary>A data message came from the client (read loop only).</summary>
+    internal void CountReceived(int bytes)
+    {
+        _messagesIn++;
+        _bytesIn += bytes;
+    }
+
+    /// <summary>An <c>error</c> reply is being sent to the client.</summary>
+    internal void CountErrorSent() => Interlocked.Increment(ref _errorsSent);
 
     /// <summary>
     /// The id told to the client in its <c>connected</c> message and used to send to or close it by id (see
@@ -357,7 +381,8 @@ public sealed class WebSocketConnection
 
             // A subscriber that joined mid-run starts part-way, in whichever variant it takes.
             ReadOnlySpan<byte> frames = run.From(first, deflated);
-            Traffic.Sent(last - first + 1, frames.Length);
+            _messagesOut += last - first + 1;
+            _bytesOut += frames.Length;
             return WriteLocked(frames, sendThrough);
         }
     }
@@ -382,7 +407,8 @@ public sealed class WebSocketConnection
                 return DataWrite.Closed;
             }
 
-            Traffic.Sent(1, frame.Length);
+            _messagesOut++;
+            _bytesOut += frame.Length;
             return WriteLocked(frame, sendThrough);
         }
     }

@@ -394,7 +394,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         {
             case WebSocketMessageType.Text:
                 _state.Metrics.MessageIn(message.Payload.Length);
-                client.Traffic.Received(message.Payload.Length);
+                client.CountReceived(message.Payload.Length);
                 if (message.WasCompressed)
                 {
                     _state.Metrics.CompressedMessageIn();
@@ -410,7 +410,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
             case WebSocketMessageType.Binary:
                 _state.Metrics.MessageIn(message.Payload.Length);
-                client.Traffic.Received(message.Payload.Length);
+                client.CountReceived(message.Payload.Length);
                 _state.Log.ProtocolError(client, CloseCode.UnsupportedData, "Binary messages are not supported");
                 client.TrySendClose(CloseCode.UnsupportedData, "Binary messages are not supported");
                 return false;
