@@ -98,6 +98,7 @@ internal static class TokenLifetime
         foreach (string channel in refused)
         {
             metrics.ErrorSent();
+            connection.CountErrorSent();
             connection.WriteControl(ReplyEncoder.Error(ErrorCode.Forbidden, "No token came within FastWs:Auth:Timeout; this channel needs a user", channel, default));
         }
 

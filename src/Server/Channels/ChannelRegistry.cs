@@ -49,6 +49,18 @@ public sealed class ChannelRegistry
     public ICollection<Channel> Channels => _channels.Values;
 
     /// <summary>
+    /// Every channel, walked without locks and without copying the set (<see cref="Channels"/> copies it, taking every
+    /// lock of the dictionary): a channel added or removed during the walk may or may not be seen.
+    /// </summary>
+    internal IEnumerable<Channel> Walk()
+    {
+        foreach (KeyValuePair<string, Channel> entry in _channels)
+        {
+            yield return entry.Value;
+        }
+    }
+
+    /// <summary>
     /// Adds a subscriber, creating the channel if needed. Returns the slot to pass to <see cref="Unsubscribe"/>.
     /// </summary>
     internal int Subscribe(string name, NamespaceOptions settings, WebSocketConnection connection, out Channel channel)

@@ -44,6 +44,51 @@ internal sealed class SubscriptionSet
         return all;
     }
 
+    /// <summary>
+    /// Adds the subscribed channels' names to <paramref name="names"/>, read from another thread (the connections view)
+    /// without the read loop's ownership of the set: a channel being added or removed at that very moment may be
+    /// missing or still listed, and the names come in no particular order. Never throws for that race.
+    /// </summary>
+    public void CopyNamesTo(List<string> names)
+    {
+        if (Volatile.Read(ref _large) is { } large)
+        {
+            try
+            {
+                foreach (Channel channel in large.Slots.Keys)
+                {
+                    if (channel is not null)
+                    {
+                        names.Add(channel.Name);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or IndexOutOfRangeException)
+            {
+                // Changed under the walk: what was read so far stands.
+            }
+
+            return;
+        }
+
+        // Small mode: each field read once; the array reference is never shrunk, and a slot cleared meanwhile is null.
+        int count = Volatile.Read(ref _count);
+        Channel? first = Volatile.Read(ref _first);
+        KeyValuePair<Channel, int>[]? more = Volatile.Read(ref _more);
+        if (count > 0 && first is not null)
+        {
+            names.Add(first.Name);
+        }
+
+        for (int i = 0; more is not null && i < Math.Min(count - 1, more.Length); i++)
+        {
+            if (more[i].Key is { } channel)
+            {
+                names.Add(channel.Name);
+            }
+        }
+    }
+
     public bool Contains(Channel channel) => _large?.Slots.ContainsKey(channel) ?? IndexOf(channel) >= 0;
 
     public int CountInQuota(string quota)

@@ -12,7 +12,7 @@ namespace FastWs.Server.Connections;
 /// the server's close frame unanswered for CloseTimeout; pings connections whose interval has passed and drops those
 /// silent for too long after a ping; checks token lifetimes (TokenLifetime); closes clients that have stayed over
 /// the unsent-output limit for too long (1013); removes channel states whose retention has passed; and samples the
-/// per-second rates.
+/// per-second rates (and, on the same second, the dashboard's sample).
 /// </summary>
 internal sealed class ConnectionSupervisor : BackgroundService
 {
@@ -107,8 +107,12 @@ internal sealed class ConnectionSupervisor : BackgroundService
         // Channel states kept for a Retention after their last subscriber left: the expired ones go.
         _state.Channels.RemoveExpired(now);
 
-        // Half a tick of tolerance: with a 1 s tick, a tick arriving a millisecond early must not skip a second.
-        _state.Metrics.Rates.Sample((long)_tick.TotalMilliseconds / 2);
+        // Half a tick of tolerance: with a 1 s tick, a tick arriving a millisecond early must not skip a second. The
+        // dashboard samples the same second: one timer for both, however many dashboards are open.
+        if (_state.Metrics.Rates.Sample((long)_tick.TotalMilliseconds / 2))
+        {
+            _state.Dashboard.Sample();
+        }
     }
 
     /// <summary>A quarter of the shortest configured interval, to honour short limits in tests, within 50 ms..1 s.</summary>

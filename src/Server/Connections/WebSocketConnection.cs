@@ -75,6 +75,12 @@ public sealed class WebSocketConnection
     // tick: taking the lock for that made the fan-out thread wait whenever the sweep was preempted holding it (on
     // one core, the waiter cannot run the holder).
     private long _congestedSince;
+
+    // Data messages and their frame bytes written to this client, for the connections view (ConnectionTraffic): plain
+    // adds under the write lock, declared next to _congestedSince, which every delivery reads anyway, so that the runtime
+    // lays them out right after it (8-byte fields keep their declaration order: offsets 72, 80, 88 in the object).
+    private long _messagesOut;
+    private long _bytesOut;
     private bool _outputClosed;
     private bool _closeSent;
     private long _repliesWhileCongested;
@@ -96,8 +102,20 @@ public sealed class WebSocketConnection
 
     // Heartbeat state, in Environment.TickCount64 milliseconds.
     private long _lastReceivedMs;
+
+    // Data messages and payload bytes received: the read loop's own plain adds, beside the timestamp it writes per read.
+    private long _messagesIn;
+    private long _bytesIn;
+
+    // Error replies sent: by the read loop and, rarely, the supervisor (token warnings), so an Interlocked add.
+    private long _errorsSent;
     private long _lastPingMs;
     private long _pingSentMs;
+
+    // The last ping's Stopwatch timestamp until its pong comes (written by the supervisor, taken by the read loop),
+    // and that round trip in Stopwatch ticks (0 until a pong came): for the connections view.
+    private long _pingSentTimestamp;
+    private long _lastPongRtt;
 
     /// <summary>An empty ping frame: FIN + opcode 9, length 0.</summary>
     private static ReadOnlySpan<byte> PingFrame => [0x89, 0x00];
@@ -121,9 +139,27 @@ public sealed class WebSocketConnection
         IsLoopback = IPAddress.IsLoopback(clientIp);
         Id = Interlocked.Increment(ref s_nextId);
         _lastReceivedMs = _lastPingMs = Environment.TickCount64;
+        ConnectedAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     }
 
     public long Id { get; }
+
+    /// <summary>When the connection was upgraded (Unix milliseconds, UTC).</summary>
+    public long ConnectedAtUnixMs { get; }
+
+    /// <summary>Messages and bytes each way and errors sent, read now for the connections view (see <see cref="ConnectionTraffic"/>).</summary>
+    internal ConnectionTraffic Traffic => new(Volatile.Read(ref _messagesIn), Volatile.Read(ref _bytesIn), Volatile.Read(ref _messagesOut),
+        Volatile.Read(ref _bytesOut), Volatile.Read(ref _errorsSent));
+
+    /// <summary>A data message came from the client (read loop only).</summary>
+    internal void CountReceived(int bytes)
+    {
+        _messagesIn++;
+        _bytesIn += bytes;
+    }
+
+    /// <summary>An <c>error</c> reply is being sent to the client.</summary>
+    internal void CountErrorSent() => Interlocked.Increment(ref _errorsSent);
 
     /// <summary>
     /// The id told to the client in its <c>connected</c> message and used to send to or close it by id (see
@@ -229,9 +265,43 @@ public sealed class WebSocketConnection
         }
 
         _lastPingMs = _pingSentMs = nowMs;
+        Volatile.Write(ref _pingSentTimestamp, Stopwatch.GetTimestamp());
         WriteControl(PingFrame);
         Flush();
         return HeartbeatState.PingSent;
+    }
+
+    /// <summary>A pong frame came (read loop): the round trip of the ping it answers, if one is outstanding.</summary>
+    internal void OnPong()
+    {
+        long sent = Interlocked.Exchange(ref _pingSentTimestamp, 0);
+        if (sent != 0)
+        {
+            Volatile.Write(ref _lastPongRtt, Stopwatch.GetTimestamp() - sent);
+        }
+    }
+
+    /// <summary>The round trip of the last ping this server sent and the client answered; null before the first answer.</summary>
+    public TimeSpan? LastPongRoundTrip
+    {
+        get
+        {
+            long rtt = Volatile.Read(ref _lastPongRtt);
+            return rtt == 0 ? null : Stopwatch.GetElapsedTime(0, rtt);
+        }
+    }
+
+    /// <summary>
+    /// How long the last ping this server sent has gone unanswered (by any frame, as the heartbeat counts it); zero when
+    /// none is outstanding. Read by the connections view, without the supervisor's ownership of the heartbeat state.
+    /// </summary>
+    internal TimeSpan PingUnansweredFor
+    {
+        get
+        {
+            long sentMs = Volatile.Read(ref _pingSentMs);
+            return sentMs == 0 || Volatile.Read(ref _lastReceivedMs) >= sentMs ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Environment.TickCount64 - sentMs);
+        }
     }
 
     /// <summary>Data messages skipped because this client was over its unsent-output limit.</summary>
@@ -255,6 +325,12 @@ public sealed class WebSocketConnection
         CloseInitiator.Remote => _close.ReceivedCode,
         _ => CloseCode.AbnormalClosure,
     };
+
+    /// <summary>
+    /// Output the kernel has not taken yet (the backlog the slow-consumer rule counts), read without the write lock, so
+    /// a moment old. Null on a pipe output (TLS, <c>DirectSends=false</c>): what waits in the transport pipe is not visible.
+    /// </summary>
+    public int? UnsentBytes => _output is SocketOutput socket ? Math.Max(0, socket.Unsent) : null;
 
     /// <summary>True while a flush is waiting for the client to drain its backlog.</summary>
     public bool IsCongested => Volatile.Read(ref _congestedSince) != 0;
@@ -321,6 +397,8 @@ public sealed class WebSocketConnection
 
             // A subscriber that joined mid-run starts part-way, in whichever variant it takes.
             ReadOnlySpan<byte> frames = run.From(first, deflated);
+            _messagesOut += last - first + 1;
+            _bytesOut += frames.Length;
             return holdUntil == 0 ? WriteLocked(frames, sendThrough) : HoldLocked(frames, holdUntil);
         }
     }
@@ -374,7 +452,14 @@ public sealed class WebSocketConnection
                 return DataWrite.Skipped;
             }
 
-            return _outputClosed || _closeSent ? DataWrite.Closed : WriteLocked(frame, sendThrough);
+            if (_outputClosed || _closeSent)
+            {
+                return DataWrite.Closed;
+            }
+
+            _messagesOut++;
+            _bytesOut += frame.Length;
+            return WriteLocked(frame, sendThrough);
         }
     }
 
@@ -605,6 +690,9 @@ public sealed class WebSocketConnection
 
     /// <summary>This connection's subscriptions, created on first use so idle connections stay small.</summary>
     internal SubscriptionSet Subscriptions => _subscriptions ??= new SubscriptionSet();
+
+    /// <summary>The subscriptions without creating them (null when there were none yet, or the connection ended).</summary>
+    internal SubscriptionSet? SubscriptionsIfAny => Volatile.Read(ref _subscriptions);
 
     internal bool HasSubscriptions => _subscriptions is not null && _subscriptions.Count > 0;
 

@@ -396,6 +396,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         {
             case WebSocketMessageType.Text:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                client.CountReceived(message.Payload.Length);
                 if (message.WasCompressed)
                 {
                     _state.Metrics.CompressedMessageIn();
@@ -411,6 +412,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
 
             case WebSocketMessageType.Binary:
                 _state.Metrics.MessageIn(message.Payload.Length);
+                client.CountReceived(message.Payload.Length);
                 _state.Log.ProtocolError(client, CloseCode.UnsupportedData, "Binary messages are not supported");
                 client.TrySendClose(CloseCode.UnsupportedData, "Binary messages are not supported");
                 return false;
@@ -422,6 +424,7 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
                 return true;
 
             case WebSocketMessageType.Pong:
+                client.OnPong();
                 return true;
 
             case WebSocketMessageType.Close:

@@ -252,8 +252,8 @@ public sealed class TransportOptions
 public sealed class ApiOptions
 {
     /// <summary>
-    /// The role a bearer token needs for <c>/api/connections/{id}/send</c> and <c>/close</c>; trusted loopback
-    /// callers need none.
+    /// The role a bearer token needs for <c>/api/connections/{id}/send</c> and <c>/close</c>, the connections list
+    /// (<c>GET /api/connections</c>) and the dashboard's event stream; trusted loopback callers need none.
     /// </summary>
     public string ConnectionsRole { get; set; } = "admin";
 }

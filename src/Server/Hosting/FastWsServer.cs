@@ -190,6 +190,8 @@ public sealed class FastWsServer : IAsyncDisposable
         app.UseStatusCodePages();
         PublishEndpoint.Map(app);
         ConnectionEndpoints.Map(app);
+        ConnectionListEndpoints.Map(app);
+        Http.Dashboard.DashboardEndpoints.Map(app);
         HealthEndpoints.Map(app);
         StatsEndpoints.Map(app);
         // GET /metrics: the FastWs meter in Prometheus text (or OpenMetrics, when the scraper asks for it), written by

@@ -41,7 +41,11 @@ public sealed class ServerState : IAsyncDisposable
         Auth = new Authenticator(options.Auth, options.AllowedOrigins, options.RequireOrigin);
         ConnectionControl = new ConnectionControl(Connections);
         Events = new TypedPublisher(Publisher);
+        Dashboard = new Http.Dashboard.DashboardFeed(this);
     }
+
+    /// <summary>The dashboard's five minutes of per-second samples and its viewers (sampled by the supervisor's tick).</summary>
+    internal Http.Dashboard.DashboardFeed Dashboard { get; }
 
     /// <summary>Typed events (prices, trades, funding, intent updates, market data, alerts, direct messages) through <see cref="Publisher"/>.</summary>
     public TypedPublisher Events { get; }

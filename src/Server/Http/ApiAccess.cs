@@ -14,7 +14,8 @@ internal static class ApiAccess
 {
     /// <summary>
     /// 403 for a request with an Origin not on the allowed list, else null. A browser page may not call the API,
-    /// not even one on the server's own host: this API serves no pages, so every browser request here is cross-origin.
+    /// not even one on the server's own host. The one page this endpoint serves (the dashboard, <c>GET /</c>) is not
+    /// hindered: it only makes same-origin GETs, which browsers send without an Origin header.
     /// </summary>
     public static IResult? RefuseForeignOrigin(HttpContext context, ServerState state)
     {
@@ -63,6 +64,31 @@ internal static class ApiAccess
 
         TokenCheck check = await state.Auth.ValidateAsync(authorization["Bearer ".Length..].Trim()).ConfigureAwait(false);
         return check.IsValid ? (check.User, null) : (null, Unauthorized(state, check.Failure, AuthFailures.Reason(check.Failure)));
+    }
+
+    /// <summary>
+    /// Null when the caller may act on connections and watch the server (send to and close connections by id, the
+    /// connections list, the dashboard's data): a caller on this host (as trusted as for publishing), or a bearer token
+    /// with the role <see cref="ApiOptions.ConnectionsRole"/>. Else the 401 (no token, or an invalid one) or the 403
+    /// (a valid token without the role), its message starting with <paramref name="what"/>.
+    /// </summary>
+    public static async Task<IResult?> RefuseUnlessOperatorAsync(HttpContext context, ServerState state, string what)
+    {
+        (UserIdentity? user, IResult? unauthorized) = await AuthenticateAsync(context, state).ConfigureAwait(false);
+        if (unauthorized is not null)
+        {
+            return unauthorized;
+        }
+
+        Caller caller = CallerOf(context, state, user);
+        string role = state.Options.Api.ConnectionsRole;
+        if (caller.IsTrustedLoopback || (user is not null && user.HasRole(role)))
+        {
+            return null;
+        }
+
+        string message = $"{what} needs a local caller or a token with the role '{role}'";
+        return user is null ? TokenRequired(message) : Error(message, StatusCodes.Status403Forbidden);
     }
 
     /// <summary>

@@ -124,21 +124,7 @@ internal static class ConnectionEndpoints
             return refused;
         }
 
-        (UserIdentity? user, IResult? unauthorized) = await ApiAccess.AuthenticateAsync(context, state).ConfigureAwait(false);
-        if (unauthorized is not null)
-        {
-            return unauthorized;
-        }
-
-        Caller caller = ApiAccess.CallerOf(context, state, user);
-        string role = state.Options.Api.ConnectionsRole;
-        if (caller.IsTrustedLoopback || (user is not null && user.HasRole(role)))
-        {
-            return null;
-        }
-
-        string message = $"Sending to and closing connections needs a local caller or a token with the role '{role}'";
-        return user is null ? ApiAccess.TokenRequired(message) : ApiAccess.Error(message, StatusCodes.Status403Forbidden);
+        return await ApiAccess.RefuseUnlessOperatorAsync(context, state, "Sending to and closing connections").ConfigureAwait(false);
     }
 
     private static async Task<byte[]> ReadBodyAsync(HttpContext context)

@@ -44,6 +44,24 @@ public sealed class ConnectionLimiter
         }
     }
 
+    /// <summary>The most connections any one client IP holds now (the dashboard's use of the per-IP limit).</summary>
+    public int LargestPerIp
+    {
+        get
+        {
+            lock (_lock)
+            {
+                int largest = 0;
+                foreach ((IPAddress _, int count) in _perIp.Values)
+                {
+                    largest = Math.Max(largest, count);
+                }
+
+                return largest;
+            }
+        }
+    }
+
     /// <summary>
     /// Takes a slot for <paramref name="ip"/>. On success <paramref name="counted"/> is the address instance the
     /// limiter counts under, equal to <paramref name="ip"/> and shared by all its connections (keep that one, not a

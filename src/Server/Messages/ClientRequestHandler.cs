@@ -778,6 +778,7 @@ internal sealed class ClientRequestHandler
     private void SendError(WebSocketConnection connection, string code, string message, ReadOnlySpan<char> channel, ReadOnlySpan<byte> id)
     {
         _metrics.ErrorSent();
+        connection.CountErrorSent();
         connection.WriteControl(ReplyEncoder.Error(code, message, channel, id));
     }
 

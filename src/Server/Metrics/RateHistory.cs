@@ -25,9 +25,10 @@ public sealed class RateHistory
     /// <summary>
     /// Takes a sample if a second has passed since the last one, give or take <paramref name="toleranceMs"/>: a caller
     /// ticking about once a second passes half its tick, or timer jitter (a tick landing at 999 ms) would skip every
-    /// other sample. The rates are scaled by the real elapsed time either way.
+    /// other sample. The rates are scaled by the real elapsed time either way. Returns true when it took one (the
+    /// dashboard samples its second then).
     /// </summary>
-    internal void Sample(long toleranceMs = 0)
+    internal bool Sample(long toleranceMs = 0)
     {
         long now = Environment.TickCount64;
         var current = new RateSample(_metrics.MessagesOut, _metrics.BytesOut, _metrics.MessagesIn, _metrics.BytesIn, _metrics.Published);
@@ -37,13 +38,13 @@ public sealed class RateHistory
             {
                 _last = current;
                 _lastTimestamp = now;
-                return;
+                return false;
             }
 
             long elapsedMs = now - _lastTimestamp;
             if (elapsedMs < 1000 - toleranceMs)
             {
-                return;
+                return false;
             }
 
             double scale = 1000.0 / elapsedMs;
@@ -57,6 +58,7 @@ public sealed class RateHistory
             _filled = Math.Min(_filled + 1, Seconds);
             _last = current;
             _lastTimestamp = now;
+            return true;
         }
     }
 
