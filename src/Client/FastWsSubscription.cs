@@ -79,6 +79,13 @@ public sealed class FastWsSubscription : IAsyncEnumerable<FastWsMessage>, IAsync
     public IAsyncEnumerator<FastWsMessage> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
         _buffer.Reader.ReadAllAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
 
+    /// <summary>
+    /// <c>await foreach (var m in subscription.ConfigureAwait(false))</c>: the enumeration's awaits without the captured
+    /// context (an instance method, because the subscription is both an async enumerable and async disposable).
+    /// </summary>
+    public System.Runtime.CompilerServices.ConfiguredCancelableAsyncEnumerable<FastWsMessage> ConfigureAwait(bool continueOnCapturedContext) =>
+        TaskAsyncEnumerableExtensions.ConfigureAwait<FastWsMessage>(this, continueOnCapturedContext);
+
     /// <summary>Leaves the channel; completes on the server's ack (at once when disconnected). The stream ends.</summary>
     public Task UnsubscribeAsync(CancellationToken cancellationToken = default) => _client.LeaveAsync(this, cancellationToken);
 
