@@ -310,7 +310,7 @@ public sealed class FastWsClient : IAsyncDisposable
             connectTimeout.CancelAfter(_options.ConnectTimeout);
             try
             {
-                await socket.ConnectAsync(uri, connectTimeout.Token).ConfigureAwait(false);
+                await socket.ConnectAsync(uri, _options.HttpInvoker, connectTimeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!stop.IsCancellationRequested)
             {

@@ -87,6 +87,14 @@ public sealed class FastWsClientOptions
     /// <summary>Called on each new <see cref="ClientWebSocketOptions"/> before it connects: headers, proxy, certificates.</summary>
     public Action<ClientWebSocketOptions>? ConfigureWebSocket { get; set; }
 
+    /// <summary>
+    /// The HTTP handler for the upgrade requests (<see cref="ClientWebSocket.ConnectAsync(Uri, System.Net.Http.HttpMessageInvoker?, CancellationToken)"/>).
+    /// Null: the runtime's own per connection. Many clients in one process can share one (a <c>SocketsHttpHandler</c>),
+    /// which saves a handler per connection; ClientWebSocket then refuses its own proxy, credential and certificate
+    /// settings (set them on the handler).
+    /// </summary>
+    public System.Net.Http.HttpMessageInvoker? HttpInvoker { get; set; }
+
     /// <summary>Largest message accepted from the server; a larger one drops the connection (and it reconnects). Default 16 MiB.</summary>
     public int MaxMessageSize { get; set; } = 16 * 1024 * 1024;
 }

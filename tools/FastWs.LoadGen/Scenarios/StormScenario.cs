@@ -48,9 +48,12 @@ internal static class StormScenario
         var relayed = new UriBuilder(s.Endpoint.Uri) { Host = "127.0.0.1", Port = relay.EndPoint.Port }.Uri;
         IReadOnlyList<string> channels = s.ChannelNames(s.Channels);
         var clients = new StormClient[s.Subscribers];
+        // One HTTP handler for every client's upgrade requests: the simulated clients share a process, not a handler
+        // each (a fleet would have one per process anyway).
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false });
         for (int i = 0; i < clients.Length; i++)
         {
-            clients[i] = new StormClient(i, new FastWsClient(relayed, ClientOptions(s)), [.. Enumerable.Range(0, perClient).Select(j => channels[(i + j) % channels.Count])]);
+            clients[i] = new StormClient(i, new FastWsClient(relayed, ClientOptions(s, invoker)), [.. Enumerable.Range(0, perClient).Select(j => channels[(i + j) % channels.Count])]);
         }
 
         ScenarioContext.Log($"connecting {clients.Length:N0} client(s), {perClient} of {s.Channels} channel(s) each, through a relay to {s.Url} ...");
@@ -231,10 +234,11 @@ internal static class StormScenario
         return report;
     }
 
-    private static FastWsClientOptions ClientOptions(RunSettings s)
+    private static FastWsClientOptions ClientOptions(RunSettings s, HttpMessageInvoker invoker)
     {
         var options = new FastWsClientOptions
         {
+            HttpInvoker = invoker,
             // The first attempt after a drop comes at random × W; later ones (if the first fails) over 2W, 4W, ... 8W.
             Backoff = new BackoffOptions { InitialDelay = TimeSpan.FromSeconds(s.Window), MaxDelay = TimeSpan.FromSeconds(s.Window * 8) },
             ConnectTimeout = TimeSpan.FromSeconds(s.ConnectTimeout),
