@@ -36,6 +36,7 @@ public sealed class FastWsClient : IAsyncDisposable
     private long _nextId;
     private bool _connectedOnce;
     private bool _stopped;
+    private bool _disposed;
     private bool _refreshing;
     private bool _retryScheduled;
     private volatile FastWsClientState _state;
@@ -163,11 +164,12 @@ public sealed class FastWsClient : IAsyncDisposable
         List<PendingRequest> pending;
         lock (Gate)
         {
-            if (_stopped && _state == FastWsClientState.Closed)
+            if (_disposed)
             {
                 return;
             }
 
+            _disposed = true;
             _stopped = true;
             connection = _connection;
             subscriptions = [.. _channels.Values];
@@ -1252,7 +1254,8 @@ public sealed class FastWsClient : IAsyncDisposable
             }
 
             _channels.Remove(subscription.Channel);
-            connection = _connection is { IsConnected: true } c && subscription.Status != SubscriptionStatus.Queued ? c : null;
+            // Sent whenever the subscribe may have gone out on the open socket (also before its connected message).
+            connection = subscription.Status != SubscriptionStatus.Queued ? _connection : null;
             if (connection is not null)
             {
                 id = ++_nextId;
