@@ -331,8 +331,9 @@ public sealed class FastWsClient : IAsyncDisposable
             _connection = connection;
         }
 
-        using var watchdogStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        Task watchdog = WatchdogAsync(connection, watchdogStop.Token);
+        // Disposing the timer ends the watchdog without an exception (2,000 clients dropped at once cost 2,000 fewer).
+        var timer = new PeriodicTimer(WatchdogPeriod());
+        Task watchdog = WatchdogAsync(connection, timer, stop);
         try
         {
             if (token is not null && _options.TokenTransport == TokenTransport.Message)
@@ -347,7 +348,7 @@ public sealed class FastWsClient : IAsyncDisposable
         }
         finally
         {
-            await watchdogStop.CancelAsync().ConfigureAwait(false);
+            timer.Dispose();
             await watchdog.ConfigureAwait(false);
             OnDisconnected(connection);
             socket.Dispose();
@@ -632,14 +633,11 @@ public sealed class FastWsClient : IAsyncDisposable
     /// <see cref="FastWsClientOptions.IdleTimeout"/> of silence and a drop after <see cref="FastWsClientOptions.PongTimeout"/>
     /// more, and requests without an answer.
     /// </summary>
-    private async Task WatchdogAsync(ClientConnection connection, CancellationToken ct)
+    private async Task WatchdogAsync(ClientConnection connection, PeriodicTimer timer, CancellationToken ct)
     {
-        TimeSpan shortest = new[] { _options.IdleTimeout, _options.PongTimeout, _options.ConnectTimeout, _options.RequestTimeout }.Min();
-        TimeSpan period = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
-        using var timer = new PeriodicTimer(period);
         try
         {
-            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 if (!connection.IsConnected)
                 {
@@ -672,8 +670,15 @@ public sealed class FastWsClient : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            // The connection ended.
+            // Disposed while sending a ping.
         }
+    }
+
+    /// <summary>A quarter of the shortest timeout, between 10 ms and 1 s: each fires at most a quarter late.</summary>
+    private TimeSpan WatchdogPeriod()
+    {
+        TimeSpan shortest = new[] { _options.IdleTimeout, _options.PongTimeout, _options.ConnectTimeout, _options.RequestTimeout }.Min();
+        return TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
     }
 
     private void ExpireRequests(ClientConnection connection)

@@ -41,7 +41,8 @@ public sealed class RecoveryTests
         Assert.Equal(1006, closed[0].Code);
         Assert.True(closed[0].WillReconnect);
         Assert.Equal(1, harness.Server.State.Metrics.Recoveries);
-        Assert.Equal(29, harness.Server.State.Metrics.MessagesReplayed);
+        // 2..30 at least (31..40 too when they were published before the resubscribe reached the server).
+        Assert.InRange(harness.Server.State.Metrics.MessagesReplayed, 29, 39);
     }
 
     [Fact]
