@@ -41,6 +41,7 @@ internal static class StormScenario
         report.Setting("after the drop (s)", s.Duration);
         report.Setting("client", "FastWs.Client (ClientWebSocket), one per simulated client, through a TCP relay that resets them all at once");
         report.WarmupSeconds = s.Warmup;
+        report.Setting("load average at start", LoadAverage());
 
         // 1. The relay in front of the server, and the clients behind it.
         await using var relay = new DropProxy(s.Endpoint.EndPoint);
@@ -146,9 +147,10 @@ internal static class StormScenario
         ProcSample endSample = ctx.Sampler.Sample();
         ctx.JoinPublisher(publisher, report);
 
-        // 4. Drain: every stream of a channel should end at the channel's last seq.
-        long drainDeadline = Clock.Now + Clock.FromSeconds(s.Grace);
-        while (Clock.Now < drainDeadline && Behind(checks).Streams > 0 && !ctx.Stop.IsCancellationRequested)
+        // 4. Drain: clients still on their way back get --grace plus one connect timeout (on a loaded machine the last
+        // may notice the drop seconds late, and its window starts then); every stream should end at the channel's last seq.
+        long drainDeadline = Clock.Now + Clock.FromSeconds(s.Grace + s.ConnectTimeout);
+        while (Clock.Now < drainDeadline && (Behind(checks).Streams > 0 || clients.Any(c => c.ReconnectedAt == 0)) && !ctx.Stop.IsCancellationRequested)
         {
             await Task.Delay(20).ConfigureAwait(false);
         }
@@ -161,6 +163,7 @@ internal static class StormScenario
         await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         await ScenarioContext.CloseAllAsync([publisherConnection], TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         report.FinishedAt = DateTimeOffset.UtcNow;
+        report.Setting("load average at end", LoadAverage());
         if (!completed)
         {
             report.Partial = true;
@@ -233,6 +236,20 @@ internal static class StormScenario
 
         ScenarioContext.Log("handshakes per second after the drop: " + string.Join(" ", handshakes));
         return report;
+    }
+
+    /// <summary>/proc/loadavg's first three fields: on a shared machine, how busy it was around the run.</summary>
+    private static string LoadAverage()
+    {
+        try
+        {
+            string[] fields = File.ReadAllText("/proc/loadavg").Split(' ');
+            return string.Join(" ", fields.Take(3)) + $" (1, 5, 15 min; {Environment.ProcessorCount} cores)";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "-";
+        }
     }
 
     private static FastWsClientOptions ClientOptions(RunSettings s, HttpMessageInvoker invoker)
