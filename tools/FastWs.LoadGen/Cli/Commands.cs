@@ -136,7 +136,7 @@ internal static class Commands
         Option<int> clients = Add(command, new Option<int>("--clients", "-n") { Description = "Clients (FastWs.Client instances), each one connection.", DefaultValueFactory = _ => 2000 });
         Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels (PREFIX1..PREFIXn); publishes go round robin over them.", DefaultValueFactory = _ => 10 });
         Option<int> perClient = Add(command, new Option<int>("--channels-per-client", "-k") { Description = "Channels each client subscribes to: client i takes channels i, i+1, ... (mod C).", DefaultValueFactory = _ => 1 });
-        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Publishes per second, in total over all channels.", DefaultValueFactory = _ => 200 });
+        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Publishes per second, in total over all channels.", DefaultValueFactory = _ => 100 });
         Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object (minimum about 30).", DefaultValueFactory = _ => 100 });
         Option<double> window = Add(command, new Option<double>("--window") { Description = "The clients' first backoff window W in seconds: a dropped client's first attempt comes at random × W (at least 1).", DefaultValueFactory = _ => 10 });
         Option<string> jitter = Add(command, new Option<string>("--jitter") { Description = "on: full jitter (the client's default); off: every client reconnects at once, to see the burst the jitter prevents.", DefaultValueFactory = _ => "on" });
