@@ -39,7 +39,12 @@ echo "==> dotnet build -c Release perf/baselines/aspnetcore"
 dotnet build "$here/aspnetcore/FastWs.Baseline.AspNetCore.csproj" -c Release --nologo -v quiet \
   || fail "dotnet build failed for the ASP.NET Core baseline"
 
+echo "==> dotnet build -c Release perf/baselines/signalr"
+dotnet build "$here/signalr/FastWs.Baseline.SignalR.csproj" -c Release --nologo -v quiet \
+  || fail "dotnet build failed for the SignalR anchor"
+
 echo "==> baselines ready"
 echo "    dotnet $here/aspnetcore/bin/Release/net10.0/FastWs.Baseline.AspNetCore.dll --port 8090"
 echo "    node $here/node-ws/server.js --port 8091"
 echo "    node $here/uws/server.js --port 8092"
+echo "    dotnet $here/signalr/bin/Release/net10.0/FastWs.Baseline.SignalR.dll --port 8093 --redis 127.0.0.1:6379"

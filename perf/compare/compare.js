@@ -23,6 +23,8 @@ const CALLER_CWD = process.env.FASTWS_COMPARE_CWD || process.cwd();
 
 // cmd(ports, env): env.tls = { cert, key } (PEM files) for wss://, env.auth = { secret, publicKey } for token runs.
 // Only FastWs and uWS.js (SSLApp) serve TLS here; only FastWs checks tokens.
+// Issue 20: the write delay of the fastws-coalesce variant.
+const COALESCE_DELAY = '00:00:00.002';
 const fastwsCmd = (extra) => ([ws, http], env = {}) => ['dotnet', [path.join(ROOT, 'src/Server/bin/Release/net10.0/FastWs.Server.dll'),
   '--environment', 'LoadTest', `--FastWs:WebSocket:Port=${ws}`, `--FastWs:Http:Port=${http}`, ...extra,
   ...(env.tls ? [`--FastWs:WebSocket:Tls:CertificateFile=${env.tls.cert}`, `--FastWs:WebSocket:Tls:KeyFile=${env.tls.key}`] : []),
@@ -32,6 +34,7 @@ const SERVERS = {
     label: 'FastWs',
     ports: 2,
     tls: true,
+    deflate: true, // permessage-deflate is on by default (FastWs:Compression:Enabled, Namespaces:*:Compression)
     cmd: fastwsCmd([]),
   },
   // Issue 17: the same binary with the bench namespace delivering the inline format (the published object with
@@ -40,7 +43,17 @@ const SERVERS = {
     label: 'FastWs inline',
     ports: 2,
     tls: true,
+    deflate: true,
     cmd: fastwsCmd(['--FastWs:Namespaces:bench:Format=Inline']),
+  },
+  // Issue 20: the same binary with write coalescing on the bench namespace (a subscriber's messages within 2 ms of
+  // the first go out in one write). Not in the default list; compare it with fastws and uws on (a).
+  'fastws-coalesce': {
+    label: 'FastWs WriteDelay 2 ms',
+    ports: 2,
+    tls: true,
+    deflate: true,
+    cmd: fastwsCmd([`--FastWs:Namespaces:bench:WriteDelay=${COALESCE_DELAY}`]),
   },
   aspnetcore: {
     label: 'ASP.NET Core',
@@ -50,20 +63,22 @@ const SERVERS = {
   'node-ws': {
     label: 'Node ws',
     ports: 1,
-    cmd: ([p]) => ['node', [path.join(ROOT, 'perf/baselines/node-ws/server.js'), '--port', String(p)]],
+    deflate: true,
+    cmd: ([p], env = {}) => ['node', [path.join(ROOT, 'perf/baselines/node-ws/server.js'), '--port', String(p), ...(env.deflate ? ['--deflate'] : [])]],
   },
   uws: {
     label: 'uWS.js',
     tlsLabel: 'uWS.js SSLApp',
     ports: 1,
     tls: true,
+    deflate: true,
     cmd: ([p], env = {}) => ['node', [path.join(ROOT, 'perf/baselines/uws/server.js'), '--port', String(p),
-      ...(env.tls ? ['--cert', env.tls.cert, '--key', env.tls.key] : [])]],
+      ...(env.tls ? ['--cert', env.tls.cert, '--key', env.tls.key] : []), ...(env.deflate ? ['--deflate'] : [])]],
   },
 };
 const SERVER_ORDER = ['fastws', 'aspnetcore', 'node-ws', 'uws'];
 // Every server --servers accepts, in table order; the default is SERVER_ORDER.
-const ALL_SERVERS = ['fastws', 'fastws-inline', 'aspnetcore', 'node-ws', 'uws'];
+const ALL_SERVERS = ['fastws', 'fastws-inline', 'fastws-coalesce', 'aspnetcore', 'node-ws', 'uws'];
 const BASELINES = SERVER_ORDER.filter((s) => s !== 'fastws');
 
 const WORKLOADS = {
@@ -81,15 +96,27 @@ const WORKLOADS = {
   // Issue 17: the load tool's conflation scenario against FastWs's price defaults (inline, 500 ms conflation,
   // snapshots): 50,000 updates/s over 1,000 slabs to 1,000 subscribers (10 slabs each: 10 subscribers per slab), plus
   // 20 probe slabs updated once every 1.5 s each, whose updates must go out at once. FastWs only; not in the default list.
+  // Issue 20: compressed workloads. Every server with permessage-deflate on (FastWs by default; uWS.js --deflate:
+  // SHARED_COMPRESSOR; Node ws --deflate: perMessageDeflate with serverNoContextTakeover, threshold 128), the load tool
+  // offering it on every connection (--deflate) and publishing ~1 KB price objects (--payload-kind price). The ASP.NET
+  // Core baseline has no compression here and sits these out. Not in the default list.
+  f: { kind: 'fanout', deflate: true, subscribers: 1000, channels: 1, rate: 100, title: '(f) deflate 1 KB, 1k subs, 1 ch, 100 pub/s' },
+  g: { kind: 'fanout', deflate: true, subscribers: 100, channels: 1, rate: 1000, title: '(g) deflate 1 KB, 100 subs, 1 ch, 1k pub/s' },
   'f-conflation': {
     kind: 'conflation', subscribers: 1000, slabs: 1000, perSubscriber: 10, rate: 50000, probes: 20, probeEvery: 1.5,
     title: '(f-conflation) 50k updates/s, 1k slabs, 1k subs',
   },
 };
-const WORKLOAD_ORDER = ['a', 'b', 'c', 'd', 'e', 'd-none', 'd-hs256', 'd-es256', 'f-conflation'];
+const WORKLOAD_ORDER = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'd-none', 'd-hs256', 'd-es256', 'f-conflation'];
 const DEFAULT_WORKLOADS = ['a', 'b', 'c', 'd', 'e'];
 const isTokenWorkload = (wk) => WORKLOADS[wk].token !== undefined;
 const isConflationWorkload = (wk) => WORKLOADS[wk].kind === 'conflation';
+const isDeflateWorkload = (wk) => WORKLOADS[wk].deflate === true;
+// Issue 20, compressed (f)/(g): FastWs's CPU per delivery at most this share of the better peer's (uWS.js, Node ws).
+const DEFLATE_MAX_CPU_RATIO = 1 / 3;
+// Issue 20, coalescing on (a): CPU per delivery at most this share of uWS.js's, p99 at most this much above FastWs's own.
+const COALESCE_MAX_CPU_RATIO = 0.5;
+const COALESCE_MAX_P99_ADDED_MS = 2;
 // Workloads that run on FastWs only (its token auth, its conflation).
 const isFastWsOnly = (wk) => isTokenWorkload(wk) || isConflationWorkload(wk);
 // Issue 17: FastWs's CPU per delivery with the inline format at most this multiple of the envelope's.
@@ -119,10 +146,12 @@ Runs FastWs and the baselines (perf/baselines) through tools/FastWs.LoadGen, eac
 
   --quick               short runs (1 s warm-up + 3 s measured, 2 s hold, coarse (e) search); a few minutes
   --servers LIST        comma-separated subset of: ${ALL_SERVERS.join(',')} (default: ${SERVER_ORDER.join(',')});
-                        fastws-inline = FastWs with --FastWs:Namespaces:bench:Format=Inline (inline vs envelope, issue 17)
+                        fastws-inline = FastWs with --FastWs:Namespaces:bench:Format=Inline (inline vs envelope, issue 17);
+                        fastws-coalesce = FastWs with --FastWs:Namespaces:bench:WriteDelay=00:00:00.002 (issue 20, on (a))
   --workloads LIST      comma-separated subset of: ${WORKLOAD_ORDER.join(',')} (default: ${DEFAULT_WORKLOADS.join(',')});
                         d-none,d-hs256,d-es256 = (d) on FastWs with token auth on, no token / HS256 / ES256 per connection;
-                        f-conflation = the conflation scenario on FastWs's price defaults (issue 17)
+                        f-conflation = the conflation scenario on FastWs's price defaults (issue 17);
+                        f, g = compressed 1 KB price objects, every server with permessage-deflate (issue 20; not aspnetcore)
   --tls                 wss://: a self-signed P-256 certificate (openssl) in the results dir, served by FastWs and
                         uWS.js SSLApp (the only servers with TLS here; the default --servers becomes fastws,uws)
   --cert FILE --key FILE  wss:// with this PEM certificate and key instead (the tool trusts FILE with --ca)
@@ -197,6 +226,7 @@ function parseArgs(argv) {
   }
   if (o.workloads.some(isTokenWorkload) && !o.servers.includes('fastws')) throw new Error('the token workloads (d-*) run on fastws only');
   if (o.workloads.some(isConflationWorkload) && !o.servers.includes('fastws')) throw new Error('f-conflation runs on fastws only');
+  if (o.workloads.length > 0 && o.workloads.every(isDeflateWorkload) && !o.servers.some((k) => SERVERS[k].deflate)) throw new Error('(f) and (g) need a server with compression (not aspnetcore)');
   if (o.servers.length === 0 || o.workloads.length === 0) throw new Error('nothing to run');
   o.duration ??= o.quick ? 3 : 20;
   o.warmup ??= o.quick ? 1 : 5;
@@ -341,11 +371,11 @@ function procField(pid, field) {
 // ---------------------------------------------------------------------------------------------------------------
 // One server instance
 
-async function startServer(key, dir, ctx, auth = false) {
+async function startServer(key, dir, ctx, auth = false, deflate = false) {
   if (stopping) throw new Error('interrupted');
   const def = SERVERS[key];
   const ports = await freePorts(def.ports);
-  const [cmd, args] = def.cmd(ports, { tls: ctx.tls, auth: auth ? ctx.auth : null });
+  const [cmd, args] = def.cmd(ports, { tls: ctx.tls, auth: auth ? ctx.auth : null, deflate });
   const full = ctx.pin ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
   fs.mkdirSync(dir, { recursive: true });
   const logPath = path.join(dir, 'server.log');
@@ -421,7 +451,8 @@ const metric = (summary, key) => {
 
 function fanoutArgs(w, o, rate, duration, warmup) {
   return ['fanout', '--subscribers', String(w.subscribers), '--channels', String(w.channels), '--rate', String(rate),
-    '--duration', String(duration), '--warmup', String(warmup), '--grace', String(o.grace), '--no-progress'];
+    '--duration', String(duration), '--warmup', String(warmup), '--grace', String(o.grace), '--no-progress',
+    ...(w.deflate ? ['--deflate', '--payload-kind', 'price'] : [])];
 }
 
 /** The numbers one table row needs, from a fanout summary. */
@@ -462,6 +493,9 @@ function fanoutRow(run, server) {
     toolCpuPeak: metric(s, 'tool_cpu_peak_pct'),
     errors: metric(s, 'errors'),
     lagMs: metric(s, 'publisher_max_lag_ms'),
+    wireBytes: metric(s, 'wire_bytes_per_delivery'),
+    deflated: metric(s, 'deflate_negotiated'),
+    subscribers: metric(s, 'subscribers'),
     notes,
     dir: run.summary ? path.dirname(run.logPath) : null,
   };
@@ -593,7 +627,7 @@ function combineRuns(runs) {
 async function runFixed(key, wk, o, ctx, rep = 1) {
   const w = WORKLOADS[wk];
   const dir = o.repeat > 1 ? path.join(ctx.resultsDir, key, wk, `run${rep}`) : path.join(ctx.resultsDir, key, wk);
-  const server = await startServer(key, dir, ctx, w.token !== undefined);
+  const server = await startServer(key, dir, ctx, w.token !== undefined, w.deflate === true);
   try {
     if (w.kind === 'fanout') {
       const args = fanoutArgs(w, o, w.rate, o.duration, o.warmup);
@@ -824,6 +858,71 @@ function inlineSection(results, o) {
   if (rows.length === 0) return '';
   return mdTable(['workload', 'envelope CPU µs/1k', 'user / kernel', 'inline CPU µs/1k', 'user / kernel', 'inline ÷ envelope', 'goal', 'verdict',
     'ratio env.', 'ratio inl.', 'p99 env. ms', 'p99 inl. ms'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'l', 'r', 'r', 'r', 'r']);
+}
+
+/** Issue 20: the compressed workloads (f) and (g): every server's row with bytes on the wire, then the targets. */
+function compressionSection(results, o) {
+  const wks = o.workloads.filter(isDeflateWorkload);
+  if (wks.length === 0) return '';
+  const split = (r) => (r.userPer1k === null || r.userPer1k === undefined ? dash : `${fmtInt(r.userPer1k)} / ${fmtInt(r.sysPer1k)}`);
+  const lossy = (r) => r && r.ratio !== null && r.received !== null && r.expected !== null && r.received < r.expected;
+  const ok = (r) => r && !r.failed;
+  const rows = [];
+  const verdicts = [];
+  for (const wk of wks) {
+    for (const key of o.servers.filter((k) => SERVERS[k].deflate)) {
+      const r = results[key]?.[wk];
+      if (!r) continue;
+      if (r.failed) { rows.push([WORKLOADS[wk].title, SERVERS[key].label, 'failed', ...Array(8).fill(dash)]); continue; }
+      rows.push([WORKLOADS[wk].title, SERVERS[key].label, fmtRatio(r.ratio), fmtMs(r.p50), fmtP99(r), fmtInt(r.cpuPer1k), split(r),
+        r.wireBytes === null || r.wireBytes === undefined ? dash : fmtInt(r.wireBytes),
+        r.deflated === null || r.deflated === undefined ? dash : `${fmtInt(r.deflated)} / ${fmtInt(r.subscribers)}`, fmtPct(r.serverCpuPct), fmtPct(r.toolCpu)]);
+    }
+    const f = ok(results.fastws?.[wk]) ? results.fastws[wk] : null;
+    const peers = ['uws', 'node-ws'].map((k) => [k, results[k]?.[wk]]).filter(([, r]) => ok(r));
+    const better = peers.filter(([, r]) => r.cpuPer1k).sort((x, y) => x[1].cpuPer1k - y[1].cpuPer1k)[0];
+    const cpu = f?.cpuPer1k && better ? f.cpuPer1k / better[1].cpuPer1k : null;
+    const caveat = lossy(f) ? 'FastWs lost messages' : peers.some(([, r]) => lossy(r)) ? 'a peer lost messages'
+      : [f, ...peers.map(([, r]) => r)].some((r) => r?.lagMs >= STALL_MS) ? 'stall †: re-run'
+        : [f, ...peers.map(([, r]) => r)].some((r) => r?.toolCpu >= 85) ? 'tool ≥ 85% of its core' : null;
+    const verdict = (v, pass) => (v === null ? 'n/a' : `${pass ? 'PASS' : 'MISS'}${caveat ? ` (${caveat})` : ''}`);
+    verdicts.push([`CPU/1k msgs vs better peer`, wk, fmtInt(f?.cpuPer1k), better ? SERVERS[better[0]].label : dash, better ? fmtInt(better[1].cpuPer1k) : dash,
+      cpu === null ? dash : cpu.toFixed(2), '≤ 0.33', verdict(cpu, cpu !== null && cpu <= DEFLATE_MAX_CPU_RATIO + 1e-9)]);
+    for (const [k, r] of peers) {
+      const p99 = f?.p99 && r.p99 ? f.p99 / r.p99 : null;
+      verdicts.push([`p99 vs ${SERVERS[k].label}`, wk, f ? `${fmtMs(f.p99)} ms` : dash, SERVERS[k].label, `${fmtMs(r.p99)} ms`,
+        p99 === null ? dash : p99.toFixed(2), '< 1', verdict(p99, p99 !== null && p99 < 1 && !lossy(f))]);
+    }
+  }
+  return `${mdTable(['workload', 'server', 'ratio', 'p50 ms', 'p99 ms', 'CPU µs/1k msgs', 'user / kernel', 'wire bytes/delivery', 'deflate negotiated', 'server CPU', 'tool CPU'],
+    rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'])}
+
+${mdTable(['target', 'wl', 'FastWs', 'vs', 'value', 'ratio', 'goal', 'verdict'], verdicts, ['l', 'l', 'r', 'l', 'r', 'r', 'l', 'l'])}`;
+}
+
+/** Issue 20: write coalescing on (a): fastws-coalesce against uWS.js and FastWs without a write delay. */
+function coalescingSection(results, o) {
+  if (!o.servers.includes('fastws-coalesce') || !o.workloads.includes('a')) return '';
+  const ok = (r) => r && !r.failed;
+  const c = ok(results['fastws-coalesce']?.a) ? results['fastws-coalesce'].a : null;
+  const u = ok(results.uws?.a) ? results.uws.a : null;
+  const f = ok(results.fastws?.a) ? results.fastws.a : null;
+  const lossy = (r) => r && r.ratio !== null && r.received !== null && r.expected !== null && r.received < r.expected;
+  const caveat = lossy(c) ? 'coalescing lost messages' : [c, u, f].some((r) => r?.lagMs >= STALL_MS) ? 'stall †: re-run'
+    : [c, u, f].some((r) => r?.toolCpu >= 85) ? 'tool ≥ 85% of its core' : null;
+  const verdict = (v, pass) => (v === null ? 'n/a' : `${pass ? 'PASS' : 'MISS'}${caveat ? ` (${caveat})` : ''}`);
+  const cpu = c?.cpuPer1k && u?.cpuPer1k ? c.cpuPer1k / u.cpuPer1k : null;
+  const added = c?.p99 !== undefined && c?.p99 !== null && f?.p99 !== undefined && f?.p99 !== null ? c.p99 - f.p99 : null;
+  const split = (r) => (!r || r.userPer1k === null || r.userPer1k === undefined ? dash : `${fmtInt(r.userPer1k)} / ${fmtInt(r.sysPer1k)}`);
+  return mdTable(['target', 'wl', 'FastWs WriteDelay 2 ms', 'user / kernel', 'vs', 'value', 'user / kernel', 'ratio / difference', 'goal', 'verdict'], [
+    ['CPU/1k msgs vs uWS.js', 'a', fmtInt(c?.cpuPer1k), split(c), 'uWS.js', fmtInt(u?.cpuPer1k), split(u), cpu === null ? dash : cpu.toFixed(2), '≤ 0.50',
+      verdict(cpu, cpu !== null && cpu <= COALESCE_MAX_CPU_RATIO + 1e-9)],
+    ['CPU/1k msgs vs FastWs without', 'a', fmtInt(c?.cpuPer1k), split(c), 'FastWs', fmtInt(f?.cpuPer1k), split(f),
+      c?.cpuPer1k && f?.cpuPer1k ? (c.cpuPer1k / f.cpuPer1k).toFixed(2) : dash, '(reported)', dash],
+    ['p99 vs FastWs without + 2 ms', 'a', c ? `${fmtMs(c.p99)} ms` : dash, dash, 'FastWs', f ? `${fmtMs(f.p99)} ms` : dash, dash,
+      added === null ? dash : `${added >= 0 ? '+' : ''}${fmtMs(added)} ms`, `≤ +${COALESCE_MAX_P99_ADDED_MS} ms`,
+      verdict(added, added !== null && added <= COALESCE_MAX_P99_ADDED_MS && !lossy(c))],
+  ], ['l', 'l', 'r', 'r', 'l', 'r', 'r', 'r', 'l', 'l']);
 }
 
 /** Issue 17: the conflation workload on FastWs (price defaults). */
@@ -1122,6 +1221,18 @@ ${conflationSection(results, o)}
 
 FastWs's \`price\` defaults (inline, \`ConflationInterval\` 500 ms, snapshots). Each subscriber takes 10 slabs (subscriber i: slabs 10i … 10i+9 mod 1,000, so 10 subscribers per slab) and one of the 20 probe slabs. delivered ÷ unconflated = slab updates delivered ÷ (published × subscribers per slab). CPU µs/1k published and delivered = the server's CPU in the window per 1,000 updates published (slabs and probes) and per 1,000 delivered. conflatedWaiting max = the highest /ws/stats \`conflatedWaiting\`, read once a second. Probe latency = the first update after a quiet interval (each probe slab is updated once every 1.5 s), which must go out at once: goal p99 < ${PROBE_P99_MS} ms, no value backwards or repeated, every probe update delivered. Conflated latency includes up to the interval by design. backwards / repeats / stale = values older than or equal to the last one a subscriber had, and subscriptions that did not end with their slab's last value.
 
+` : ''}${compressionSection(results, o) ? `## Compression (issue 20)
+
+${compressionSection(results, o)}
+
+Every server with permessage-deflate on: FastWs by default (each message compressed once, \`server_no_context_takeover\`, threshold 128 B), uWS.js \`compression: SHARED_COMPRESSOR\` with \`publish(..., compress = true)\`, Node ws \`perMessageDeflate: { serverNoContextTakeover: true, threshold: 128 }\` (compresses per socket). The load tool offers \`permessage-deflate; client_max_window_bits\` on every connection and inflates with System.IO.Compression; data = ~1 KB price objects (\`--payload-kind price\`). wire bytes/delivery = bytes the subscribers read ÷ data messages received (frames with headers; acks and pings included). deflate negotiated = subscribers whose upgrade accepted the offer. Goals: FastWs CPU/1k ≤ 1/3 of the better peer's, p99 below both.
+
+` : ''}${coalescingSection(results, o) ? `## Write coalescing (issue 20)
+
+${coalescingSection(results, o)}
+
+\`fastws-coalesce\` is the same binary with \`--FastWs:Namespaces:bench:WriteDelay=${COALESCE_DELAY}\`: a subscriber's messages within 2 ms of the first go out in one write.
+
 ` : ''}${tokensSection(results, o) ? `## Handshakes with tokens (issue 16)
 
 ${tokensSection(results, o)}
@@ -1245,7 +1356,7 @@ async function main() {
       continue;
     }
     const rounds = WORKLOADS[wk].kind === 'search' ? 1 : o.repeat;
-    const keys = isConflationWorkload(wk) ? ['fastws'] : o.servers;
+    const keys = isConflationWorkload(wk) ? ['fastws'] : isDeflateWorkload(wk) ? o.servers.filter((k) => SERVERS[k].deflate) : o.servers;
     for (let round = 1; round <= rounds; round++) for (const key of keys) plan.push({ wk, round, rounds, key });
   }
   outer:
@@ -1285,8 +1396,21 @@ async function main() {
   process.exit(stopping ? 130 : 0);
 }
 
-main().catch((e) => {
-  process.stderr.write(`error: ${e.stack ?? e}\n`);
-  killAllNow();
-  process.exit(1);
-});
+// Run as a script (run.sh), or required as a library by cluster.js (perf/compare/cluster.sh), which reuses the child
+// process handling, the ports, the fanout row and the (e) probe rules.
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`error: ${e.stack ?? e}\n`);
+    killAllNow();
+    process.exit(1);
+  });
+}
+
+module.exports = {
+  ROOT, LOADGEN, RUN_ID, E_P99_MS, E_MIN_PUBLISH_SHARE, TOOL_BOUND_PCT, STALL_MS,
+  startChild, stopChild, killGroup, killAllNow, children, sleep, freePorts, canConnect, listenInode, pidOwnsInode, procField,
+  readTail, metric, fanoutRow, judgeProbe, niceRate, median, combineRuns, machineInfo, sh, log, rel, mdTable,
+  fmtInt, fmtNum, fmtMs, fmtRatio, fmtPct, fmtBytes, dash,
+  /** The file run.sh reads to kill leftovers: cluster.js sets it as main() does. */
+  setPidFile(file) { pidFile = file; writePidFile(); },
+};

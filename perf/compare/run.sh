@@ -44,7 +44,7 @@ on_signal() {
 trap on_signal INT TERM HUP
 trap kill_leftovers EXIT
 
-cmdline="perf/compare/run.sh"
+cmdline="${FASTWS_COMPARE_NAME:-perf/compare/run.sh}"
 for arg in "$@"; do
   # Quote only what the shell would otherwise split or expand, so the recorded command reads like the typed one.
   if [[ "$arg" =~ ^[A-Za-z0-9_.,:/=+-]+$ ]]; then cmdline+=" $arg"; else cmdline+=" '${arg//\'/\'\\\'\'}'"; fi
@@ -52,7 +52,8 @@ done
 
 caller_cwd="$PWD"
 cd "$root"
-FASTWS_COMPARE_CWD="$caller_cwd" FASTWS_COMPARE_PIDFILE="$pidfile" FASTWS_COMPARE_CMDLINE="$cmdline" node "$here/compare.js" "$@" &
+# perf/compare/cluster.sh runs cluster.js (several nodes on Redis) through this same wrapper.
+FASTWS_COMPARE_CWD="$caller_cwd" FASTWS_COMPARE_PIDFILE="$pidfile" FASTWS_COMPARE_CMDLINE="$cmdline" node "$here/${FASTWS_COMPARE_SCRIPT:-compare.js}" "$@" &
 node_pid=$!
 
 # `wait` returns early when a trapped signal arrives; keep waiting until compare.js has really exited.

@@ -7,7 +7,8 @@ namespace FastWs.LoadGen.Tests;
 /// <summary>
 /// perf/compare/compare.js's issue-17 tables, rendered with <c>--render</c> from hand-made results: the "Inline vs
 /// envelope" table (inline ÷ envelope CPU per delivery, PASS at ≤ 1.05) and the "Conflation" table (probe p99 &lt; 10 ms,
-/// no value backwards). Needs Node.js; skipped without it.
+/// no value backwards), and issue 20's "Compression" (wire bytes, CPU ≤ 1/3 of the better peer, p99 below each) and
+/// "Write coalescing" (CPU ≤ 0.5 × uWS.js, p99 ≤ FastWs's own + 2 ms) tables. Needs Node.js; fails without it.
 /// </summary>
 public sealed class ComparisonRenderTests : IDisposable
 {
@@ -130,5 +131,63 @@ public sealed class ComparisonRenderTests : IDisposable
         Assert.Equal("MISS (3 value(s) backwards/repeated)", Cells(Assert.Single(Rows(md, "## Conflation (issue 17)")))[11]);
         md = await RenderAsync(["fastws"], ["f-conflation"], new JsonObject { ["fastws"] = new JsonObject { ["f-conflation"] = Conflation(12.5, 0) } });
         Assert.Equal("MISS", Cells(Assert.Single(Rows(md, "## Conflation (issue 17)")))[11]);
+    }
+
+    private static JsonObject Deflated(double cpu, double p99, double wire)
+    {
+        JsonObject row = Fanout(cpu);
+        row["p99"] = p99;
+        row["wireBytes"] = wire;
+        row["deflated"] = 100;
+        row["subscribers"] = 100;
+        return row;
+    }
+
+    [Fact]
+    public async Task Compression_shows_wire_bytes_and_judges_cpu_against_the_better_peer_and_p99_against_each()
+    {
+        Repository.RequireNode();
+        var results = new JsonObject
+        {
+            ["fastws"] = new JsonObject { ["f"] = Deflated(1000, 3.0, 416), ["g"] = Deflated(2000, 6.0, 416) },
+            ["uws"] = new JsonObject { ["f"] = Deflated(4000, 5.0, 408), ["g"] = Deflated(4000, 5.0, 408) },
+            ["node-ws"] = new JsonObject { ["f"] = Deflated(5000, 9.0, 408), ["g"] = Deflated(9000, 9.0, 408) },
+        };
+
+        List<string> rows = Rows(await RenderAsync(["fastws", "node-ws", "uws"], ["f", "g"], results), "## Compression (issue 20)");
+
+        string[] fastF = Cells(rows.Single(r => r.Contains("(f)", StringComparison.Ordinal) && r.Contains("| FastWs ", StringComparison.Ordinal)));
+        Assert.Equal("416", fastF[7]);
+        Assert.Equal("100 / 100", fastF[8]);
+        string[] cpuF = Cells(rows.Single(r => r.StartsWith("| CPU/1k msgs vs better peer | f", StringComparison.Ordinal)));
+        Assert.Equal(["uWS.js", "4,000", "0.25", "≤ 0.33", "PASS"], cpuF[3..]);
+        string[] cpuG = Cells(rows.Single(r => r.StartsWith("| CPU/1k msgs vs better peer | g", StringComparison.Ordinal)));
+        Assert.Equal(["0.50", "≤ 0.33", "MISS"], cpuG[5..]);
+        Assert.Equal("PASS", Cells(rows.Single(r => r.StartsWith("| p99 vs uWS.js", StringComparison.Ordinal) && r.Contains("| f ", StringComparison.Ordinal)))[7]);
+        Assert.Equal("MISS", Cells(rows.Single(r => r.StartsWith("| p99 vs uWS.js", StringComparison.Ordinal) && r.Contains("| g ", StringComparison.Ordinal)))[7]);
+        Assert.Equal("PASS", Cells(rows.Single(r => r.StartsWith("| p99 vs Node ws", StringComparison.Ordinal) && r.Contains("| g ", StringComparison.Ordinal)))[7]);
+    }
+
+    [Theory]
+    [InlineData(5.0, "PASS")]
+    [InlineData(5.6, "MISS")]
+    public async Task Write_coalescing_is_judged_against_half_of_uws_cpu_and_fastws_p99_plus_2_ms(double coalescedP99, string p99Verdict)
+    {
+        Repository.RequireNode();
+        JsonObject coalesced = Fanout(1000);
+        coalesced["p99"] = coalescedP99;
+        var results = new JsonObject
+        {
+            ["fastws"] = new JsonObject { ["a"] = Fanout(2000) },
+            ["fastws-coalesce"] = new JsonObject { ["a"] = coalesced },
+            ["uws"] = new JsonObject { ["a"] = Fanout(2500) },
+        };
+
+        List<string> rows = Rows(await RenderAsync(["fastws", "fastws-coalesce", "uws"], ["a"], results), "## Write coalescing (issue 20)");
+
+        Assert.Equal(["0.40", "≤ 0.50", "PASS"], Cells(rows.Single(r => r.StartsWith("| CPU/1k msgs vs uWS.js", StringComparison.Ordinal)))[7..]);
+        Assert.Equal("0.50", Cells(rows.Single(r => r.StartsWith("| CPU/1k msgs vs FastWs without", StringComparison.Ordinal)))[7]);
+        string[] p99 = Cells(rows.Single(r => r.StartsWith("| p99 vs FastWs without", StringComparison.Ordinal)));
+        Assert.Equal(p99Verdict, p99[9]);
     }
 }

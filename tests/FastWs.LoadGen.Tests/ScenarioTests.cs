@@ -100,6 +100,30 @@ public sealed class ScenarioTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Fanout_with_deflate_and_price_objects_negotiates_inflates_and_counts_the_compressed_bytes()
+    {
+        JsonElement summary = await RunExpectingAsync(
+            Program.ExitOk,
+            "fanout-deflate",
+            "fanout", "-u", Url, "-s", "10", "-r", "100", "--warmup", "0.5", "--duration", "1", "--deflate", "--payload-kind", "price");
+
+        AssertNoErrors(summary);
+        AssertDeliveredAll(summary);
+        Assert.Equal(10, Metric(summary, "deflate_negotiated"));
+        Assert.Equal("yes", Setting(summary, "permessage-deflate offered"));
+        // ~1.1 KB of data per message in a ~1.2 KB frame plain; compressed, well under half of that on the wire.
+        double dataBytes = double.Parse(Setting(summary, "data bytes per message"), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(dataBytes, 900, 1300);
+        Assert.InRange(Metric(summary, "wire_bytes_per_delivery"), 100, dataBytes / 2);
+
+        // The same run without --deflate: the frames go plain, and the wire carries the whole message.
+        JsonElement plain = await RunExpectingAsync(Program.ExitOk, "fanout-plain", "fanout", "-u", Url, "-s", "10", "-r", "100", "--warmup", "0.5", "--duration", "1", "--payload-kind", "price");
+        AssertDeliveredAll(plain);
+        Assert.False(plain.GetProperty("metrics").TryGetProperty("deflate_negotiated", out _));
+        Assert.True(Metric(plain, "wire_bytes_per_delivery") > dataBytes);
+    }
+
+    [Fact]
     public async Task A_missed_threshold_exits_with_code_2_and_says_which()
     {
         JsonElement summary = await RunExpectingAsync(

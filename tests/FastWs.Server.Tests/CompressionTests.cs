@@ -149,6 +149,55 @@ public sealed class CompressionTests
     }
 
     [Fact]
+    public async Task A_bomb_split_over_fragments_is_closed_with_1009_before_it_is_inflated_whole()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        await using Bystander bystander = await Bystander.StartAsync(server);
+        await using RawClient client = await ConnectNegotiatedAsync(server);
+
+        // Each fragment is small and the message's compressed size far below the limit; only inflating shows the size.
+        byte[] bomb = Compress(Encoding.ASCII.GetBytes("{\"type\":\"ping\",\"pad\":\"" + new string('a', 4 * 1024 * 1024) + "\"}"));
+        int third = bomb.Length / 3;
+        byte[] first = RawClient.MaskedFrame(WebSocketOpcode.Text, bomb.AsSpan(0, third), fin: false);
+        first[0] |= 0x40;
+        byte[] wire = [.. first,
+            .. RawClient.MaskedFrame(WebSocketOpcode.Continuation, bomb.AsSpan(third, third), fin: false),
+            .. RawClient.MaskedFrame(WebSocketOpcode.Continuation, bomb.AsSpan(2 * third))];
+        await client.SendAsync(wire);
+
+        RawFrame close = await ReadCloseAsync(client);
+        Assert.Equal(CloseCode.MessageTooBig, close.CloseStatus);
+        await bystander.VerifyAndCloseAsync();
+    }
+
+    [Fact]
+    public async Task A_compressed_message_cut_off_inside_its_data_is_closed_with_1007()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        await using RawClient client = await ConnectNegotiatedAsync(server);
+
+        // Valid DEFLATE up to where it stops: without client context takeover the server closes the stream after
+        // the message, so a block left unfinished is invalid data, not a shorter message.
+        byte[] whole = Compress(Encoding.ASCII.GetBytes("{\"type\":\"ping\",\"id\":1,\"pad\":\"" + string.Concat(Enumerable.Range(0, 200).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "\"}"));
+        await client.SendAsync(CompressedFrame(WebSocketOpcode.Text, whole.AsSpan(0, whole.Length / 2)));
+
+        RawFrame close = await ReadCloseAsync(client);
+        Assert.Equal(CloseCode.InvalidPayloadData, close.CloseStatus);
+    }
+
+    [Fact]
+    public async Task Valid_DEFLATE_that_inflates_to_invalid_UTF8_is_closed_with_1007()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        await using RawClient client = await ConnectNegotiatedAsync(server);
+
+        await client.SendAsync(CompressedFrame(WebSocketOpcode.Text, Compress([(byte)'"', 0xC3, 0x28, (byte)'"'])));
+
+        RawFrame close = await ReadCloseAsync(client);
+        Assert.Equal(CloseCode.InvalidPayloadData, close.CloseStatus);
+    }
+
+    [Fact]
     public async Task A_raw_client_can_send_compressed_and_plain_frames_on_one_connection()
     {
         await using TestServer server = await TestServer.StartAsync();

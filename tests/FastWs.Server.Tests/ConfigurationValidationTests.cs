@@ -102,6 +102,15 @@ public sealed class ConfigurationValidationTests
     }
 
     [Fact]
+    public async Task Write_delay_is_between_zero_and_100_ms()
+    {
+        Assert.Contains("FastWs:Namespaces:bench:WriteDelay: -00:00:00.0010000 must be between 00:00:00 (off) and 00:00:00.1000000 (100 ms)",
+            await StartFailsAsync(o => o.Namespaces["bench"].WriteDelay = TimeSpan.FromMilliseconds(-1)), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Namespaces:bench:WriteDelay: 00:00:01 must be between", await StartFailsAsync(args: ["--FastWs:Namespaces:bench:WriteDelay=00:00:01"]), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Namespaces:bench:WriteDelay: '2ms' is not a time span", await StartFailsAsync(args: ["--FastWs:Namespaces:bench:WriteDelay=2ms"]), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Tls_certificate_files_must_exist()
     {
         string missing = Path.Combine(Path.GetTempPath(), "fastws-missing-" + Guid.NewGuid().ToString("N") + ".pem");
@@ -187,5 +196,19 @@ public sealed class ConfigurationValidationTests
     {
         string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
         return !string.IsNullOrEmpty(host) && File.Exists(host) ? host : "dotnet";
+    }
+
+    [Fact]
+    public async Task Broker_settings_are_checked_before_anything_connects()
+    {
+        Assert.Contains("Failed to convert configuration value 'Redi' at 'FastWs:Broker:Kind'", await StartFailsAsync(args: ["--FastWs:Broker:Kind=Redi"]), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:Redis:Configuration: must name at least one Redis endpoint", await StartFailsAsync(o =>
+        {
+            o.Broker.Kind = FastWs.Server.Broker.BrokerKind.Redis;
+            o.Broker.Redis.Configuration = "password=x";
+        }), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:Redis:Prefix: 'a{b}' must be 1-64 characters without braces or spaces", await StartFailsAsync(o => o.Broker.Redis.Prefix = "a{b}"), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:MaxPublishesInFlight: 0 must be at least 1", await StartFailsAsync(args: ["--FastWs:Broker:MaxPublishesInFlight=0"]), StringComparison.Ordinal);
+        Assert.Contains("FastWs:Broker:InterestLinger: -00:00:01 must be between", await StartFailsAsync(o => o.Broker.InterestLinger = TimeSpan.FromSeconds(-1)), StringComparison.Ordinal);
     }
 }

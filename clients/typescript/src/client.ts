@@ -93,7 +93,7 @@ export interface ResetEvent<M = any> {
 export interface GapEvent {
   channel: string;
   from: number;
-  to: number;
+  to: number | null; // null: the stream restarted in a new epoch (several nodes), how much was missed is unknown
 }
 
 /** An error the server sent, a refused request, or a client-side failure. */

@@ -134,7 +134,8 @@ export interface GapMessage {
   type: "gap";
   channel: string;
   from: number;
-  to: number;
+  /** null when the channel's stream restarted in a new epoch (several nodes: Redis lost its state). */
+  to: number | null;
 }
 
 export interface AuthenticatedMessage {

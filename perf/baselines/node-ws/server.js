@@ -2,6 +2,12 @@
 // FastWs comparison baseline: the FastWs pub/sub protocol on Node's `ws` library.
 //
 //   node perf/baselines/node-ws/server.js --port 8091     (or PORT=8091; default 8091)
+//   node perf/baselines/node-ws/server.js --port 8091 --deflate     (permessage-deflate)
+//
+// With --deflate, ws's perMessageDeflate is on with the settings FastWs uses: server_no_context_takeover (each message
+// compressed on its own, as FastWs and uWS's shared compressor do) and a threshold of 128 bytes (ws's default is 1 KB);
+// everything else is ws's default (zlib level, 10 concurrent zlib jobs). ws compresses per socket: each subscriber's
+// send deflates the message again.
 //
 // Fan-out: a Map of channel -> Set of sockets. Each publish is encoded once into one Buffer, and the same Buffer is
 // handed to every subscriber's socket.send (ws frames it without copying the payload). A subscriber whose
@@ -14,6 +20,7 @@ const protocol = require('../shared/protocol');
 const HOST = '127.0.0.1';
 const PORT = protocol.parsePort(process.argv.slice(2), 8091);
 const TEXT = { binary: false };
+const DEFLATE = process.argv.slice(2).includes('--deflate');
 
 /** channel name -> { prefix, seq, subscribers: Set<WebSocket> }. A channel exists while it has subscribers. */
 const channels = new Map();
@@ -93,7 +100,7 @@ const server = http.createServer((req, res) => {
   res.end('not found\n');
 });
 
-const wss = new WebSocketServer({ server, path: '/ws', maxPayload: protocol.MAX_MESSAGE_BYTES, perMessageDeflate: false });
+const wss = new WebSocketServer({ server, path: '/ws', maxPayload: protocol.MAX_MESSAGE_BYTES, perMessageDeflate: DEFLATE ? { serverNoContextTakeover: true, threshold: 128 } : false });
 
 wss.on('connection', (ws, req) => {
   ws.channels = new Set();

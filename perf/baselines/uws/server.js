@@ -3,6 +3,11 @@
 //
 //   node perf/baselines/uws/server.js --port 8092     (or PORT=8092; default 8092)
 //   node perf/baselines/uws/server.js --port 8092 --cert cert.pem --key key.pem    (wss://: uWS.SSLApp)
+//   node perf/baselines/uws/server.js --port 8092 --deflate     (permessage-deflate: uWS.SHARED_COMPRESSOR)
+//
+// With --deflate the app takes permessage-deflate offers with uWS's shared compressor (one zlib stream for all sockets,
+// so no context takeover: uWS answers server_no_context_takeover) and publishes with compress = true: the compressed
+// workloads of issue 20, (f) and (g).
 //
 // With --cert and --key (PEM files, the same ones FastWs's FastWs:WebSocket:Tls:CertificateFile / KeyFile take) the
 // server is uWS.SSLApp({cert_file_name, key_file_name}) and serves wss:// only; everything else is the same.
@@ -48,6 +53,7 @@ for (const file of [CERT, KEY]) {
   }
 }
 const TLS = CERT !== undefined;
+const DEFLATE = process.argv.slice(2).includes('--deflate');
 const decoder = new TextDecoder();
 
 /** channel name -> { prefix, seq, count }. Mirrors uWS's topics: a channel exists while it has subscribers. */
@@ -97,7 +103,7 @@ function applyAll(ws, state, names, subscribing, id) {
 function publish(name, rawData) {
   const channel = channels.get(name);
   if (channel === undefined) return; // nobody subscribed
-  app.publish(name, protocol.encodeMessage(channel.prefix, ++channel.seq, rawData), false, false);
+  app.publish(name, protocol.encodeMessage(channel.prefix, ++channel.seq, rawData), false, DEFLATE);
 }
 
 function handle(ws, state, text) {
@@ -128,7 +134,7 @@ function handle(ws, state, text) {
 }
 
 app.ws('/ws', {
-  compression: uWS.DISABLED,
+  compression: DEFLATE ? uWS.SHARED_COMPRESSOR : uWS.DISABLED,
   maxPayloadLength: protocol.MAX_MESSAGE_BYTES,
   maxBackpressure: protocol.MAX_BUFFERED_BYTES,
   closeOnBackpressureLimit: false,

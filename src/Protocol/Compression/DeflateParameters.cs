@@ -45,6 +45,14 @@ public readonly struct DeflateParameters : IEquatable<DeflateParameters>
         _clientMaxWindowBits = (byte)clientMaxWindowBits;
     }
 
+    /// <summary>
+    /// For a client's <see cref="Frames.WebSocketReader"/> after a server accepted its permessage-deflate offer: inflates
+    /// the server's messages keeping the window between them, which is right whatever the server answered (with
+    /// <c>server_no_context_takeover</c> its messages simply never refer back to an earlier one).
+    /// </summary>
+    public static DeflateParameters ForClientReader() =>
+        new(clientNoContextTakeover: false, MaxWindowBits, serverBitsInResponse: false, MaxWindowBits, clientBitsInResponse: false);
+
     /// <summary>True when the connection negotiated permessage-deflate: RSV1 may then mark a compressed message.</summary>
     public bool IsEnabled => (_flags & EnabledFlag) != 0;
 

@@ -26,7 +26,7 @@ public sealed class Channel
         MessagePrefix = Encoding.UTF8.GetBytes("{\"type\":\"message\",\"channel\":\"" + name + "\",\"seq\":");
         InlineSuffix = Encoding.UTF8.GetBytes("\"channel\":\"" + name + "\",\"seq\":");
         Inline = settings.Format == MessageFormat.Inline;
-        Epoch = NewEpoch();
+        _epoch = NewEpoch();
         History = settings.KeepsMessages ? new ChannelHistory(settings) : null;
         Conflation = settings.ConflationInterval > TimeSpan.Zero ? new ConflationState(this) : null;
     }
@@ -42,7 +42,21 @@ public sealed class Channel
     /// Which run of this channel's sequence this is: random, new whenever the channel is created (first subscriber or
     /// publish, after a restart, after its state expired). A client's <c>since</c> from another epoch cannot be recovered.
     /// </summary>
-    public string Epoch { get; }
+    /// <remarks>
+    /// With a broker the epoch is the broker's, set when the node starts following the channel and when the broker's
+    /// stream restarts (<see cref="SetEpoch"/>, by the delivering thread or before the channel has subscribers).
+    /// </remarks>
+    public string Epoch => Volatile.Read(ref _epoch);
+
+    private string _epoch;
+
+    internal void SetEpoch(string epoch) => Volatile.Write(ref _epoch, epoch);
+
+    /// <summary>
+    /// The broker's per-node state for this channel (interest and sync), when a broker serves it; null on a single
+    /// node. Set under <see cref="SyncRoot"/>.
+    /// </summary>
+    internal Broker.ChannelInterest? Interest { get; set; }
 
     /// <summary>Which fan-out shard orders and delivers this channel's messages.</summary>
     internal int Shard { get; }

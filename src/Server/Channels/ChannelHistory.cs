@@ -81,30 +81,71 @@ internal sealed class ChannelHistory
         {
             long seq = channel.LastSequence + 1;
             Volatile.Write(ref channel.LastSequence, seq);
-            if (_released)
-            {
-                PendingMessage.DataPool.Return(data);
-                return seq;
-            }
-
-            if (_count == _ring.Length)
-            {
-                if (_ring.Length < _size)
-                {
-                    Grow();
-                }
-                else
-                {
-                    DropOldest();
-                }
-            }
-
-            _ring[(_head + _count) % _ring.Length] = new Entry(seq, nowMs, data, length);
-            _count++;
-            _bytes += length;
-            BufferBytes += data.Length;
-            Trim(nowMs);
+            AddLocked(seq, nowMs, data, length);
             return seq;
+        }
+    }
+
+    /// <summary>
+    /// Appends a message a broker numbered (<paramref name="seq"/>), taking over its pooled buffer, and makes it the
+    /// channel's last <c>seq</c>. With <paramref name="restart"/> what is kept goes first: the message does not follow
+    /// on from it (a hole the broker could not fill), so nothing older may be replayed across it.
+    /// </summary>
+    public void AppendNumbered(Channel channel, long seq, byte[] data, int length, long nowMs, bool restart)
+    {
+        lock (SyncRoot)
+        {
+            if (restart)
+            {
+                DropAll();
+            }
+
+            Volatile.Write(ref channel.LastSequence, seq);
+            AddLocked(seq, nowMs, data, length);
+        }
+    }
+
+    /// <summary>Drops everything kept (the channel's stream restarted in a new epoch); later appends are kept again.</summary>
+    public void Clear()
+    {
+        lock (SyncRoot)
+        {
+            DropAll();
+        }
+    }
+
+    private void AddLocked(long seq, long nowMs, byte[] data, int length)
+    {
+        if (_released)
+        {
+            PendingMessage.DataPool.Return(data);
+            return;
+        }
+
+        if (_count == _ring.Length)
+        {
+            if (_ring.Length < _size)
+            {
+                Grow();
+            }
+            else
+            {
+                DropOldest();
+            }
+        }
+
+        _ring[(_head + _count) % _ring.Length] = new Entry(seq, nowMs, data, length);
+        _count++;
+        _bytes += length;
+        BufferBytes += data.Length;
+        Trim(nowMs);
+    }
+
+    private void DropAll()
+    {
+        while (_count > 0)
+        {
+            DropOldest();
         }
     }
 
@@ -124,10 +165,7 @@ internal sealed class ChannelHistory
         lock (SyncRoot)
         {
             _released = true;
-            while (_count > 0)
-            {
-                DropOldest();
-            }
+            DropAll();
 
             _ring = [];
         }

@@ -33,6 +33,15 @@ public sealed class ChannelRegistry
 
     public int Count => _channels.Count;
 
+    /// <summary>
+    /// With a broker (several nodes): how long a channel without local subscribers stays (the broker's interest
+    /// linger), instead of its namespace's <c>Retention</c>, since the broker keeps its state. Below 0 without a broker.
+    /// </summary>
+    internal long LingerOverrideMs { get; set; } = -1;
+
+    /// <summary>Raised (under the channel's lock) when a channel leaves the registry: a broker stops following it.</summary>
+    internal event Action<Channel>? ChannelRemoved;
+
     public int ShardCount => _shardCount;
 
     public bool TryGet(ReadOnlySpan<char> name, out Channel channel) => _bySpan.TryGetValue(name, out channel!);
@@ -105,6 +114,33 @@ public sealed class ChannelRegistry
     }
 
     /// <summary>
+    /// The channel of that name, created without subscribers (idle, so it goes after its retention or linger) when
+    /// there is none: a broker follows it before its first subscriber joins, and conflation keeps its state on it.
+    /// </summary>
+    internal Channel GetOrCreateIdle(string name, NamespaceOptions settings)
+    {
+        while (true)
+        {
+            Channel channel = _channels.GetOrAdd(name, static (key, state) => new Channel(key, state.settings, state.registry.ShardFor(key)), (settings, registry: this));
+            lock (channel.SyncRoot)
+            {
+                if (channel.IsRemoved)
+                {
+                    continue;
+                }
+
+                if (channel.Subscribers.Count == 0 && channel.EmptySinceMs == 0)
+                {
+                    channel.EmptySinceMs = Environment.TickCount64;
+                    _idle.TryAdd(channel, 0);
+                }
+
+                return channel;
+            }
+        }
+    }
+
+    /// <summary>
     /// Removes a subscriber. When it was the last, the channel goes now if its namespace keeps no state, or else joins
     /// the idle set to go when its retention has passed.
     /// </summary>
@@ -120,7 +156,7 @@ public sealed class ChannelRegistry
             channel.Subscribers.Remove(slot);
             if (channel.Subscribers.Count == 0)
             {
-                if (channel.Settings.Retention > TimeSpan.Zero)
+                if (LingerOverrideMs >= 0 || channel.Settings.Retention > TimeSpan.Zero)
                 {
                     channel.EmptySinceMs = Environment.TickCount64;
                     _idle.TryAdd(channel, 0);
@@ -153,7 +189,8 @@ public sealed class ChannelRegistry
                 }
 
                 long idleSince = Math.Max(channel.EmptySinceMs, Volatile.Read(ref channel.LastIdlePublishMs));
-                if (nowMs - idleSince < (long)channel.Settings.Retention.TotalMilliseconds)
+                long keepMs = LingerOverrideMs >= 0 ? LingerOverrideMs : (long)channel.Settings.Retention.TotalMilliseconds;
+                if (nowMs - idleSince < keepMs)
                 {
                     continue;
                 }
@@ -197,6 +234,7 @@ public sealed class ChannelRegistry
         channel.IsRemoved = true;
         _channels.TryRemove(new KeyValuePair<string, Channel>(channel.Name, channel));
         channel.History?.Release();
+        ChannelRemoved?.Invoke(channel);
     }
 
     private int ShardFor(string name) => _shardCount == 1 ? 0 : (int)((uint)StableHash(name) % (uint)_shardCount);

@@ -1,3 +1,5 @@
+using FastWs.Server.FanOut;
+
 namespace FastWs.Server.Channels;
 
 /// <summary>
@@ -20,9 +22,15 @@ namespace FastWs.Server.Channels;
 internal interface IChannelLog
 {
     /// <summary>
-    /// Numbers a message of <paramref name="channel"/> and keeps it in the channel's history when its namespace keeps
-    /// one (taking over the pooled <paramref name="data"/> buffer: <paramref name="kept"/> is then true and the caller
+    /// Numbers <paramref name="message"/> of <paramref name="channel"/> and keeps it in the channel's history when its
+    /// namespace keeps one (taking over the pooled data buffer: <paramref name="kept"/> is then true and the caller
     /// must not return it). Called by the thread delivering the channel's shard, in order, before the fan-out.
     /// </summary>
-    long Record(Channel channel, byte[] data, int length, long nowMs, out bool kept);
+    long Record(Channel channel, in PendingMessage message, long nowMs, out bool kept);
+
+    /// <summary>
+    /// A broker's marker (<see cref="PendingMessage.Data"/> null): the channel's stream restarted in a new epoch (the
+    /// broker lost its state). Called by the delivering thread in order with the messages. A single node never sees one.
+    /// </summary>
+    void Restart(Channel channel, in PendingMessage marker);
 }

@@ -1,3 +1,5 @@
+using FastWs.Server.FanOut;
+
 namespace FastWs.Server.Channels;
 
 /// <summary>
@@ -9,7 +11,7 @@ internal sealed class LocalChannelLog : IChannelLog
 {
     public static LocalChannelLog Instance { get; } = new();
 
-    public long Record(Channel channel, byte[] data, int length, long nowMs, out bool kept)
+    public long Record(Channel channel, in PendingMessage message, long nowMs, out bool kept)
     {
         if (channel.History is not { } history)
         {
@@ -20,6 +22,9 @@ internal sealed class LocalChannelLog : IChannelLog
         }
 
         kept = true;
-        return history.Append(channel, data, length, nowMs);
+        return history.Append(channel, message.Data, message.Length, nowMs);
     }
+
+    /// <summary>A single node numbers its own messages: no broker, so no marker ever comes.</summary>
+    public void Restart(Channel channel, in PendingMessage marker) => throw new InvalidOperationException("A single node's channels never restart their epoch while they exist");
 }

@@ -44,9 +44,17 @@ internal sealed class SubscriptionManager
         _limits = state.Options.Limits;
         _keyGroups = state.KeyGroups;
         _authRequired = state.Options.Auth.Required;
+        _followsBroker = state.Publisher.Broker is not null;
     }
 
     private readonly bool _authRequired;
+
+    /// <summary>Several nodes: a channel can be joined only once this node follows it in the broker.</summary>
+    private readonly bool _followsBroker;
+
+    /// <summary>The refusal when the broker could not be reached to follow the channel.</summary>
+    internal static SubscriptionResult NotFollowed { get; } =
+        new(ErrorCode.Unavailable, "The channel's state is not available: the broker (Redis) cannot be reached; try again");
 
     /// <summary>
     /// Subscribes one channel and, when that is new, joins its stream (<see cref="StreamJoin"/>): the channel's name
@@ -98,6 +106,20 @@ internal sealed class SubscriptionManager
 
         string key = existing?.Name ?? new string(name);
         int slot = _channels.Subscribe(key, settings, connection, out Channel channel);
+        if (_followsBroker && !Broker.ChannelFollower.IsReady(channel))
+        {
+            // Several nodes: the node does not follow this channel yet (the request handler waits for that first, so
+            // this is a follow that failed or a channel that left meanwhile). Without the broker's position there is
+            // nothing exact to join.
+            _channels.Unsubscribe(channel, slot);
+            if (joinGroup is not null)
+            {
+                _keyGroups.Leave(joinGroup);
+            }
+
+            return NotFollowed;
+        }
+
         subscriptions.Add(channel, slot);
         _metrics.SubscriptionChanged();
         reply.Channels.Add(channel.Name);

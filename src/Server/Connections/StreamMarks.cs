@@ -34,6 +34,26 @@ internal sealed class StreamMarks
         mark.GapFrom = mark.GapTo = 0;
     }
 
+    /// <summary>A gap's end when it is not known: the channel's stream restarted in a new epoch (<c>"to":null</c> on the wire).</summary>
+    public const long UnknownEnd = long.MaxValue;
+
+    /// <summary>
+    /// The channel's stream broke for this connection (a broker's stream restarted, or lost messages it could not
+    /// refill): the floor no longer applies, and a gap from <paramref name="from"/> to <paramref name="to"/> (or
+    /// <see cref="UnknownEnd"/>) is announced before the next message.
+    /// </summary>
+    public void Break(Channel channel, long from, long to)
+    {
+        ref Mark mark = ref GetOrAdd(channel);
+        mark.Floor = 0;
+        if (mark.GapTo == 0)
+        {
+            mark.GapFrom = from;
+        }
+
+        mark.GapTo = to;
+    }
+
     /// <summary>Adds messages <paramref name="from"/>..<paramref name="to"/> to the channel's unannounced gap.</summary>
     public void AddGap(Channel channel, long from, long to)
     {
@@ -43,7 +63,10 @@ internal sealed class StreamMarks
             mark.GapFrom = from;
         }
 
-        mark.GapTo = to;
+        if (mark.GapTo != UnknownEnd)
+        {
+            mark.GapTo = to;
+        }
     }
 
     /// <summary>

@@ -34,6 +34,9 @@ internal enum DataWrite
 
     /// <summary>Not written: the connection already has these messages (from the replay or snapshot it joined with).</summary>
     Filtered,
+
+    /// <summary>Written and held for the namespace's write delay: the caller schedules its flush (<see cref="WriteCoalescer"/>).</summary>
+    WrittenHeld,
 }
 
 /// <summary>What the heartbeat check found.</summary>
@@ -64,6 +67,9 @@ public sealed class WebSocketConnection
     private bool _hasUnflushed;
     private bool _flushQueued;
 
+    // When held data (a namespace with a WriteDelay) is due to be flushed, a TimeProvider timestamp; 0 when none is held.
+    private long _heldUntil;
+
     // Congestion: when the connection went over its unsent-output limit (a Stopwatch timestamp), 0 while it is
     // not. Written under the write lock, read without it by the supervisor, which looks at every connection every
     // tick: taking the lock for that made the fan-out thread wait whenever the sweep was preempted holding it (on
@@ -78,6 +84,12 @@ public sealed class WebSocketConnection
 
     private SubscriptionSet? _subscriptions;
     private long _messagesSkipped;
+
+    /// <summary>Publishes of this connection sent to the broker and not yet answered (several nodes only).</summary>
+    internal int BrokerPublishesInFlight;
+
+    /// <summary>The confirmation of this connection's last publish through the broker: the next one acks after it.</summary>
+    internal Task? LastBrokerConfirmation;
 
     // Delivery floors and unannounced gaps per channel (guarded by the write lock); null while there are none.
     private StreamMarks? _marks;
@@ -269,7 +281,11 @@ public sealed class WebSocketConnection
     /// the frames go to the socket at once, without a copy and without a flush owed.
     /// </param>
     /// <param name="deflated">Send the run's permessage-deflate variant (<see cref="FrameRun.DeflatedFor"/> said this connection takes it).</param>
-    internal DataWrite WriteData(Channel channel, scoped in FrameRun run, bool deflated, bool sendThrough)
+    /// <param name="holdUntil">
+    /// 0, or for a namespace with a write delay when the delay of frames held now ends: the frames are then kept in the
+    /// output (never sent through) until that deadline or the connection's next flush, whichever comes first.
+    /// </param>
+    internal DataWrite WriteData(Channel channel, scoped in FrameRun run, bool deflated, bool sendThrough, long holdUntil = 0)
     {
         lock (_output)
         {
@@ -304,7 +320,42 @@ public sealed class WebSocketConnection
             }
 
             // A subscriber that joined mid-run starts part-way, in whichever variant it takes.
-            return WriteLocked(run.From(first, deflated), sendThrough);
+            ReadOnlySpan<byte> frames = run.From(first, deflated);
+            return holdUntil == 0 ? WriteLocked(frames, sendThrough) : HoldLocked(frames, holdUntil);
+        }
+    }
+
+    /// <summary>
+    /// Appends frames of a namespace with a write delay. The first held frames set the deadline and ask the caller to
+    /// schedule the flush; later ones (within the delay) join them. When a flush is owed already (a write without
+    /// delay earlier in this fan-out batch) or scheduled, they go with it.
+    /// </summary>
+    private DataWrite HoldLocked(ReadOnlySpan<byte> frames, long holdUntil)
+    {
+        _output.Write(frames);
+        _hasUnflushed = true;
+        if (_flushQueued || _heldUntil != 0)
+        {
+            return DataWrite.Written;
+        }
+
+        _heldUntil = holdUntil;
+        return DataWrite.WrittenHeld;
+    }
+
+    /// <summary>
+    /// The write coalescer's timer: flushes what this connection held for a deadline of <paramref name="due"/> or
+    /// earlier. An entry made stale by a flush since (the held bytes went with it) finds nothing held, or a later
+    /// deadline that has an entry of its own, and does nothing.
+    /// </summary>
+    internal void FlushHeld(long due)
+    {
+        lock (_output)
+        {
+            if (_heldUntil != 0 && _heldUntil <= due)
+            {
+                FlushLocked();
+            }
         }
     }
 
@@ -356,6 +407,20 @@ public sealed class WebSocketConnection
         lock (_output)
         {
             (_marks ??= new StreamMarks()).SetFloor(channel, floor);
+        }
+    }
+
+    /// <summary>
+    /// The channel's stream broke for this subscriber (a broker restarted the channel's epoch, or lost messages): a
+    /// <c>gap</c> notice from <paramref name="from"/> to <paramref name="to"/> (<see cref="StreamMarks.UnknownEnd"/>:
+    /// <c>null</c>) goes before its next message there, so the client recovers with <c>since</c>. Called by the
+    /// delivering thread, in order with the channel's runs.
+    /// </summary>
+    internal void BreakStream(Channel channel, long from, long to)
+    {
+        lock (_output)
+        {
+            (_marks ??= new StreamMarks()).Break(channel, from, to);
         }
     }
 
@@ -561,6 +626,7 @@ public sealed class WebSocketConnection
     private void FlushLocked()
     {
         _flushQueued = false;
+        _heldUntil = 0;
         if (!_hasUnflushed || _congestedSince != 0 || _outputClosed)
         {
             return;

@@ -303,6 +303,8 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
         List<string> urlChannels = ChannelsFromQuery(request.Query);
         if (urlChannels.Count > 0)
         {
+            // Several nodes: channels new to this node are followed in the broker first (at once otherwise).
+            await _requests.FollowAsync(urlChannels).ConfigureAwait(false);
             _requests.SubscribeFromQuery(client, urlChannels);
         }
 

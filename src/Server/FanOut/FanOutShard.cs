@@ -13,8 +13,11 @@ namespace FastWs.Server.FanOut;
 /// A message waiting for fan-out: the channel and the published JSON in a buffer rented from <see cref="DataPool"/>;
 /// <paramref name="QueuedAt"/> is the <see cref="System.Diagnostics.Stopwatch"/> timestamp of its entry into the queue
 /// for the latency histograms, or 0 when none was taken (no listener: see <see cref="ServerHistograms"/>).
+/// With a broker (several nodes), <paramref name="Sequence"/> and <paramref name="Epoch"/> are the number the broker
+/// gave the message (0 and null on a single node, which numbers as it delivers); a message with null
+/// <paramref name="Data"/> is a broker's marker that the channel's stream restarted in <paramref name="Epoch"/>.
 /// </summary>
-internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length, long QueuedAt = 0)
+internal readonly record struct PendingMessage(ChannelState Channel, byte[] Data, int Length, long QueuedAt = 0, long Sequence = 0, string? Epoch = null)
 {
     /// <summary>
     /// Buffers for queued message data. The shared pool keeps only a few dozen arrays per size, so while messages
@@ -92,6 +95,15 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     private readonly IChannelLog _log;
     private readonly List<WebSocketConnection> _toFlush = new(256);
 
+    /// <summary>Holds the writes of namespaces with a <c>WriteDelay</c> (null: none has one, as in benchmarks and tests that build a shard alone).</summary>
+    private readonly WriteCoalescer? _coalescer;
+
+    /// <summary>Subscribers of the current run that started holding data: scheduled with the coalescer in one call after the run.</summary>
+    private readonly List<WebSocketConnection> _toHold = new(256);
+
+    /// <summary>Held connections whose delay ended, flushed by this shard after a batch (see <see cref="WriteCoalescer.FlushDue"/>).</summary>
+    private readonly List<(WebSocketConnection Connection, long Due)> _dueHeld = new(256);
+
     /// <summary>The batch being delivered, taken whole first so that each message's channel knows whether it comes again.</summary>
     private readonly PendingMessage[] _batch = new PendingMessage[MaxMessagesPerBatch];
 
@@ -111,9 +123,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     private readonly int _inlineDeliveryBudget;
 
     public FanOutShard(int capacity, ServerMetrics metrics, int inlineDeliveryBudget = FastWsOptions.DefaultFanOutInlineDeliveryBudget, IChannelLog? log = null,
-        ServerHistograms? histograms = null)
+        ServerHistograms? histograms = null, WriteCoalescer? coalescer = null)
     {
         _metrics = metrics;
+        _coalescer = coalescer;
         _histograms = histograms;
         _log = log ?? LocalChannelLog.Instance;
         _inlineDeliveryBudget = inlineDeliveryBudget;
@@ -360,6 +373,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
 
         FlushTouchedConnections();
+        _coalescer?.FlushDue(_dueHeld);
         if (timing is not null)
         {
             long now = Stopwatch.GetTimestamp();
@@ -392,12 +406,19 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             PendingMessage message = _batch[next];
             _batch[next] = default;
             next++;
+            if (message.Data is null)
+            {
+                // A broker's epoch marker: the log restarts the channel's numbering; nothing to encode.
+                _log.Restart(channel, in message);
+                continue;
+            }
+
             bool kept = false;
             try
             {
                 // Encoded even when nobody is subscribed right now: a subscriber joining between here and the walk
                 // below read a position before this number and is owed the message live (see StreamJoin).
-                long sequence = _log.Record(channel, message.Data, message.Length, nowMs, out kept);
+                long sequence = _log.Record(channel, in message, nowMs, out kept);
                 _encoder.Append(channel, sequence, message.Data.AsSpan(0, message.Length));
 
                 messages++;
@@ -429,6 +450,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         {
             int delivered = 0;
             long bytes = 0;
+            // A namespace with a write delay: the run is held in each subscriber's output until the delay after its
+            // first held message ends (see WriteCoalescer). Without one (the default) nothing below changes.
+            TimeSpan writeDelay = channel.Settings.WriteDelay;
+            long holdUntil = writeDelay > TimeSpan.Zero && _coalescer is not null ? _coalescer.DueAfter(writeDelay) : 0;
             // Without a compressed variant (no deflate subscriber, or nothing worth compressing) no subscriber's
             // deflate parameters are looked at: on a big channel that field is one more cache miss per subscriber.
             bool hasDeflated = run.HasDeflated;
@@ -445,12 +470,16 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                     bool direct = sendThrough == SendThrough.Always
                         || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
                     bool deflated = hasDeflated && run.DeflatedFor(subscriber.Deflate);
-                    DataWrite outcome = subscriber.WriteData(channel, run, deflated, direct);
-                    if (outcome is DataWrite.WrittenNeedsFlush or DataWrite.Written)
+                    DataWrite outcome = subscriber.WriteData(channel, run, deflated, direct, holdUntil);
+                    if (outcome is DataWrite.WrittenNeedsFlush or DataWrite.Written or DataWrite.WrittenHeld)
                     {
                         if (outcome == DataWrite.WrittenNeedsFlush)
                         {
                             _toFlush.Add(subscriber);
+                        }
+                        else if (outcome == DataWrite.WrittenHeld)
+                        {
+                            _toHold.Add(subscriber);
                         }
 
                         delivered++;
@@ -460,6 +489,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             }
 
             _metrics.Delivered(delivered * run.Messages, bytes);
+            if (_toHold.Count > 0)
+            {
+                _coalescer!.Hold(_toHold, holdUntil);
+            }
         }
 
         Volatile.Write(ref channel.DeliveredThrough, Volatile.Read(ref channel.LastSequence));

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using FastWs.Server.Broker;
 using FastWs.Server.Channels;
 using FastWs.Server.Hosting;
 using FastWs.Server.Metrics;
@@ -22,30 +23,68 @@ public sealed class MessagePublisher : IAsyncDisposable
     private readonly ServerMetrics _metrics;
     private readonly FanOutShard[] _shards;
     private readonly Conflator _conflator;
+    private readonly WriteCoalescer _coalescer;
     private readonly ServerHistograms? _histograms;
+    private readonly ChannelFollower? _broker;
     private volatile bool _stopped;
 
+    /// <param name="broker">
+    /// Several nodes: publishes go through this engine, which numbers them, and come back to every following node,
+    /// this one included (see <see cref="ChannelFollower"/>). Null on a single node.
+    /// </param>
     internal MessagePublisher(ChannelRegistry channels, NamespaceCatalog namespaces, ServerMetrics metrics, int queueCapacity, int inlineDeliveryBudget,
-        TimeProvider? time = null, ServerHistograms? histograms = null)
+        TimeProvider? time = null, ServerHistograms? histograms = null, IBrokerEngine? broker = null, BrokerOptions? brokerOptions = null)
     {
         _histograms = histograms;
         _channels = channels;
         _namespaces = namespaces;
         _metrics = metrics;
+        time ??= TimeProvider.System;
+        BrokerMetrics? brokerMetrics = broker is null ? null : new BrokerMetrics();
+        IChannelLog log = brokerMetrics is null ? LocalChannelLog.Instance : new BrokerChannelLog(brokerMetrics);
         _shards = new FanOutShard[channels.ShardCount];
+        _coalescer = new WriteCoalescer(time);
         for (int i = 0; i < _shards.Length; i++)
         {
-            _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget, histograms: histograms);
+            _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget, log, histograms, _coalescer);
         }
 
-        _conflator = new Conflator(time ?? TimeProvider.System,
-            message => _shards[message.Channel.Shard].TryEnqueue(message with { QueuedAt = histograms?.QueueStamp() ?? 0 }),
-            channel => _shards[channel.Shard].Deliver(),
+        if (broker is not null)
+        {
+            brokerOptions ??= new BrokerOptions();
+            channels.LingerOverrideMs = (long)brokerOptions.InterestLinger.TotalMilliseconds;
+            _broker = new ChannelFollower(broker, brokerOptions, channels,
+                (message, deliver) => message.Channel is null
+                    ? DeliverAll()
+                    : _shards[message.Channel.Shard].EnqueueAsync(message with { QueuedAt = histograms?.QueueStamp() ?? 0 }, deliver, CancellationToken.None),
+                brokerMetrics!, time);
+        }
+
+        // Conflation runs on the publishing node, before numbering (so conflated-away messages leave no false gaps):
+        // with a broker, what leaves the interval goes to the broker like any publish.
+        ChannelFollower? follower = _broker;
+        _conflator = new Conflator(time,
+            follower is not null
+                ? message => follower.TryPublishConflated(message)
+                : message => _shards[message.Channel.Shard].TryEnqueue(message with { QueuedAt = histograms?.QueueStamp() ?? 0 }),
+            follower is not null ? static _ => { } : channel => _shards[channel.Shard].Deliver(),
             replaced => metrics.ConflatedAway());
     }
 
+    private ValueTask DeliverAll()
+    {
+        DeliverQueued();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The broker path when several nodes share the channels; null on a single node.</summary>
+    internal ChannelFollower? Broker => _broker;
+
     /// <summary>Conflated channels with a newer publish waiting for their interval to end.</summary>
     internal int ConflatedWaiting => _conflator.Waiting;
+
+    /// <summary>Connections holding data for a namespace's write delay (stale entries included until their deadline).</summary>
+    internal int CoalescerWaiting => _coalescer.Waiting;
 
     /// <summary>True once shutdown has begun; new messages are refused.</summary>
     public bool IsStopped => _stopped;
@@ -115,6 +154,11 @@ public sealed class MessagePublisher : IAsyncDisposable
             return ValueTask.FromResult(new PublishResult(PublishOutcome.NotAnObject, 0));
         }
 
+        if (_broker is not null)
+        {
+            return PublishThroughBroker(channelName, settings, data);
+        }
+
         _metrics.PublishAccepted();
         Channel? channel = _channels.GetForPublish(channelName, settings);
         if (channel is null)
@@ -143,6 +187,32 @@ public sealed class MessagePublisher : IAsyncDisposable
             : AwaitQueuedAsync(queued, subscribers);
     }
 
+    /// <summary>
+    /// Several nodes: the broker numbers the message and hands it to every node following the channel, this one too,
+    /// so every subscriber anywhere gets the same <c>seq</c>. Conflated namespaces conflate here first.
+    /// </summary>
+    private ValueTask<PublishResult> PublishThroughBroker(ReadOnlySpan<char> channelName, NamespaceOptions settings, ReadOnlySpan<byte> data)
+    {
+        if (!_broker!.IsConnected)
+        {
+            _broker.Metrics.PublishRefused();
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.Unavailable, 0));
+        }
+
+        _metrics.PublishAccepted();
+        string name = new(channelName);
+        if (settings.ConflationInterval > TimeSpan.Zero)
+        {
+            // The channel holds the conflation state; a publish keeps it (as on one node) for its linger after the last.
+            Channel channel = _channels.GetOrCreateIdle(name, settings);
+            Volatile.Write(ref channel.LastIdlePublishMs, Environment.TickCount64);
+            _conflator.Offer(channel, data);
+            return ValueTask.FromResult(new PublishResult(PublishOutcome.Queued, 0));
+        }
+
+        return _broker.PublishAsync(name, settings, data);
+    }
+
     /// <summary>Delivers messages queued with deferred delivery (on this thread, for shards nobody is delivering).</summary>
     internal void DeliverQueued()
     {
@@ -169,16 +239,25 @@ public sealed class MessagePublisher : IAsyncDisposable
         {
             await shard.WhenDeliveredAsync().ConfigureAwait(false);
         }
+
+        _coalescer.FlushAll();
     }
 
     public async ValueTask DisposeAsync()
     {
         Stop();
         _conflator.Dispose();
+        if (_broker is not null)
+        {
+            await _broker.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (FanOutShard shard in _shards)
         {
             await shard.DisposeAsync().ConfigureAwait(false);
         }
+
+        _coalescer.Dispose();
     }
 
     /// <summary>True when <paramref name="data"/> is exactly one JSON value (object, array, string, number, literal).</summary>

@@ -23,6 +23,12 @@ public enum PublishOutcome
 
     /// <summary>The server is shutting down and accepts no more messages.</summary>
     ShuttingDown,
+
+    /// <summary>
+    /// The broker (several nodes: Redis) is unreachable, did not confirm the publish, or this node has too many publishes
+    /// in flight to it: the message was not published (or, if the broker took it before failing, its subscribers get it).
+    /// </summary>
+    Unavailable,
 }
 
 /// <summary>The outcome of a publish and how many subscribers the message was queued for.</summary>

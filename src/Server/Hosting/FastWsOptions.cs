@@ -120,6 +120,9 @@ public sealed class FastWsOptions
 
     /// <summary>Exporting the <c>FastWs</c> meter to an OpenTelemetry collector ("FastWs:Telemetry"; off by default).</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>Several nodes serving the same channels through Redis ("FastWs:Broker"; off by default: one process).</summary>
+    public Broker.BrokerOptions Broker { get; set; } = new();
 }
 
 /// <summary>How the OTLP exporter is spoken to.</summary>
@@ -391,6 +394,18 @@ public sealed class NamespaceOptions
     /// replace each other and the latest goes out when the interval ends. <c>00:00:00</c> (the default) is off.
     /// </summary>
     public TimeSpan ConflationInterval { get; set; }
+
+    /// <summary>
+    /// Write coalescing: a subscriber's messages of this namespace are held this long after the first of them and then
+    /// sent in one write with whatever else came for it meanwhile (fewer <c>send</c> calls and TCP segments for up to
+    /// this much added latency). Anything sent to the connection sooner (a namespace without delay, a reply, a ping, a
+    /// close) takes held messages with it. <c>00:00:00</c> (the default) is off: every write as soon as it can go.
+    /// At most <see cref="MaxWriteDelay"/>.
+    /// </summary>
+    public TimeSpan WriteDelay { get; set; }
+
+    /// <summary>The longest <see cref="WriteDelay"/> accepted: coalescing is for a few milliseconds, not for pacing.</summary>
+    public static readonly TimeSpan MaxWriteDelay = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Send a new subscriber the channel's latest message (marked <c>"snapshot":true</c>) right after <c>subscribed</c>.</summary>
     public bool Snapshot { get; set; }

@@ -43,6 +43,7 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
         CheckNamespaces(options, failures);
         CheckAuth(options, failures);
         CheckTelemetry(options.Telemetry, failures);
+        CheckBroker(options.Broker, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
@@ -202,6 +203,11 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
             failures.Add($"{path}:CompressionThreshold: {ns.CompressionThreshold} must be 0 (compress every message) or more");
         }
 
+        if (ns.WriteDelay < TimeSpan.Zero || ns.WriteDelay > NamespaceOptions.MaxWriteDelay)
+        {
+            failures.Add($"{path}:WriteDelay: {ns.WriteDelay} must be between 00:00:00 (off) and {NamespaceOptions.MaxWriteDelay} (100 ms)");
+        }
+
         if (ns.ConflationInterval < TimeSpan.Zero || ns.ConflationInterval > TimeSpan.FromHours(1))
         {
             failures.Add($"{path}:ConflationInterval: {ns.ConflationInterval} must be between 00:00:00 (off) and one hour");
@@ -301,6 +307,7 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
             // The same holds for every other value of a namespace: a typo must not silently leave the default.
             Check(ns, "Format", v => Enum.TryParse<MessageFormat>(v, ignoreCase: true, out MessageFormat f) && Enum.IsDefined(f), "is not a format; expected Envelope or Inline");
             Check(ns, "ConflationInterval", IsTimeSpan, "is not a time span (hh:mm:ss.fff)");
+            Check(ns, "WriteDelay", IsTimeSpan, "is not a time span (hh:mm:ss.fff)");
             Check(ns, "Retention", IsTimeSpan, "is not a time span (hh:mm:ss)");
             Check(ns, "Snapshot", v => bool.TryParse(v, out _), "is not true or false");
             Check(ns, "Compression", v => bool.TryParse(v, out _), "is not true or false");
@@ -365,6 +372,80 @@ public sealed class FastWsOptionsValidator : IValidateOptions<FastWsOptions>
         catch (InvalidOperationException ex)
         {
             failures.Add(ex.Message);
+        }
+    }
+
+    private void CheckBroker(Broker.BrokerOptions? broker, List<string> failures)
+    {
+        const string Path = Root + ":Broker";
+        if (broker is null)
+        {
+            failures.Add($"{Path}: missing");
+            return;
+        }
+
+        // A misspelt kind would otherwise fall back to None and run a node alone without a word.
+        string? rawKind = _configuration?[Path + ":Kind"];
+        if (!Enum.IsDefined(broker.Kind) || (rawKind is not null && !Enum.TryParse<Broker.BrokerKind>(rawKind, ignoreCase: true, out _)))
+        {
+            failures.Add($"{Path}:Kind: '{rawKind ?? broker.Kind.ToString()}' is not a broker; expected None or Redis");
+        }
+
+        if (broker.InterestLinger < TimeSpan.Zero || broker.InterestLinger > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{Path}:InterestLinger: {broker.InterestLinger} must be between 00:00:00 and 01:00:00");
+        }
+
+        if (broker.MaxPublishesInFlight < 1)
+        {
+            failures.Add($"{Path}:MaxPublishesInFlight: {broker.MaxPublishesInFlight} must be at least 1");
+        }
+
+        if (broker.MaxQueuedPerChannel < 1)
+        {
+            failures.Add($"{Path}:MaxQueuedPerChannel: {broker.MaxQueuedPerChannel} must be at least 1");
+        }
+
+        if (broker.MaxPublishesInFlightPerConnection < 1)
+        {
+            failures.Add($"{Path}:MaxPublishesInFlightPerConnection: {broker.MaxPublishesInFlightPerConnection} must be at least 1");
+        }
+
+        if (broker.FollowTimeout <= TimeSpan.Zero || broker.FollowTimeout > TimeSpan.FromMinutes(5))
+        {
+            failures.Add($"{Path}:FollowTimeout: {broker.FollowTimeout} must be positive and at most 00:05:00");
+        }
+
+        Broker.RedisBrokerOptions? redis = broker.Redis;
+        if (redis is null)
+        {
+            failures.Add($"{Path}:Redis: missing");
+            return;
+        }
+
+        if (broker.Kind == Broker.BrokerKind.Redis)
+        {
+            try
+            {
+                if (string.IsNullOrWhiteSpace(redis.Configuration) || StackExchange.Redis.ConfigurationOptions.Parse(redis.Configuration).EndPoints.Count == 0)
+                {
+                    failures.Add($"{Path}:Redis:Configuration: must name at least one Redis endpoint (host:port)");
+                }
+            }
+            catch (ArgumentException ex)
+            {
+                failures.Add($"{Path}:Redis:Configuration: not a StackExchange.Redis configuration string: {ex.Message}");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(redis.Prefix) || redis.Prefix.AsSpan().IndexOfAny("{} \t\r\n") >= 0 || redis.Prefix.Length > 64)
+        {
+            failures.Add($"{Path}:Redis:Prefix: '{redis.Prefix}' must be 1-64 characters without braces or spaces");
+        }
+
+        if (redis.MinStateTtl < TimeSpan.FromSeconds(1) || redis.MinStateTtl > TimeSpan.FromDays(30))
+        {
+            failures.Add($"{Path}:Redis:MinStateTtl: {redis.MinStateTtl} must be between 00:00:01 and 30.00:00:00");
         }
     }
 

@@ -20,7 +20,8 @@ public static class ServerHealthChecks
     public static IHealthChecksBuilder AddFastWsHealthChecks(this IServiceCollection services) =>
         services.AddHealthChecks()
             .AddCheck<ShutdownHealthCheck>("shutdown", tags: [Ready])
-            .AddCheck<WarmUpHealthCheck>("warm-up", tags: [Ready]);
+            .AddCheck<WarmUpHealthCheck>("warm-up", tags: [Ready])
+            .AddCheck<BrokerHealthCheck>("broker", tags: [Ready]);
 }
 
 /// <summary>Unhealthy ("warming up") until the start-up warm-up connection is done (see <see cref="StartupWarmUp"/>).</summary>
@@ -41,4 +42,18 @@ public sealed class ShutdownHealthCheck(ServerState state) : IHealthCheck
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         state.IsShuttingDown ? Stopping : Running;
+}
+
+/// <summary>
+/// Several nodes: unhealthy ("broker unreachable") while the node is cut off from Redis, so a load balancer sends new
+/// clients to nodes that can publish and follow channels; healthy without a broker.
+/// </summary>
+public sealed class BrokerHealthCheck(ServerState state) : IHealthCheck
+{
+    private static readonly Task<HealthCheckResult> None = Task.FromResult(HealthCheckResult.Healthy("single node"));
+    private static readonly Task<HealthCheckResult> Connected = Task.FromResult(HealthCheckResult.Healthy("broker connected"));
+    private static readonly Task<HealthCheckResult> Unreachable = Task.FromResult(HealthCheckResult.Unhealthy("broker unreachable"));
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        state.Publisher.Broker is not { } broker ? None : broker.IsConnected ? Connected : Unreachable;
 }

@@ -32,8 +32,9 @@ public sealed class ServerState : IAsyncDisposable
         Namespaces = new NamespaceCatalog(options.Namespaces);
         int shards = options.FanOutShards > 0 ? options.FanOutShards : Environment.ProcessorCount;
         Channels = new ChannelRegistry(shards);
+        Broker.IBrokerEngine? broker = options.Broker.Kind == Broker.BrokerKind.Redis ? Broker.RedisEngine.Connect(options.Broker) : null;
         Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity, options.FanOutInlineDeliveryBudget, time,
-            Meter.Histograms);
+            Meter.Histograms, broker, options.Broker);
         ConnectionLimiter = new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerIp);
         KeyGroups = new KeyGroupCounter(options.Limits.MaxSubscribersPerKeyGroup);
         ClientAddress = new ClientAddress(options.Limits.TrustedProxies);

@@ -90,6 +90,11 @@ internal static class PublishEndpoint
                 return BadRequest("No messages");
             }
 
+            if (state.Publisher.Broker is not null)
+            {
+                return await PublishThroughBrokerAsync(state, messages, context.RequestAborted).ConfigureAwait(false);
+            }
+
             int queued = 0, subscribers = 0;
             try
             {
@@ -117,6 +122,48 @@ internal static class PublishEndpoint
 
             return Results.Json(new PublishResponse(messages.Count, queued, subscribers), statusCode: StatusCodes.Status202Accepted);
         }
+    }
+
+    /// <summary>
+    /// Several nodes: every message of the array goes to the broker at once (pipelined, in order), then the answers
+    /// are awaited together. 503 when any was not published, saying how many were.
+    /// </summary>
+    private static async Task<IResult> PublishThroughBrokerAsync(ServerState state, List<(string Channel, string Data)> messages, CancellationToken cancellationToken)
+    {
+        var pending = new Task<PublishResult>[messages.Count];
+        for (int i = 0; i < pending.Length; i++)
+        {
+            pending[i] = state.Publisher.PublishValidatedAsync(messages[i].Channel, System.Text.Encoding.UTF8.GetBytes(messages[i].Data), cancellationToken).AsTask();
+        }
+
+        PublishResult[] results = await Task.WhenAll(pending).ConfigureAwait(false);
+        int queued = 0;
+        var failed = new List<int>();
+        for (int i = 0; i < results.Length; i++)
+        {
+            if (results[i].Outcome == PublishOutcome.ShuttingDown)
+            {
+                return ApiAccess.ShuttingDown();
+            }
+
+            if (results[i].Outcome == PublishOutcome.Queued)
+            {
+                queued++;
+            }
+            else
+            {
+                failed.Add(i);
+            }
+        }
+
+        if (failed.Count > 0)
+        {
+            return ApiAccess.Error(
+                $"The broker (Redis) cannot be reached or is too far behind: {queued} of {results.Length} messages published; not published: message {string.Join(", ", failed.Take(20))}{(failed.Count > 20 ? ", ..." : "")}",
+                StatusCodes.Status503ServiceUnavailable);
+        }
+
+        return Results.Json(new PublishResponse(messages.Count, queued, 0), statusCode: StatusCodes.Status202Accepted);
     }
 
     private static IEnumerable<JsonElement> SingleItem(JsonElement element)

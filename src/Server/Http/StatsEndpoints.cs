@@ -59,6 +59,7 @@ internal static class StatsEndpoints
             json.WriteNumber("dataBytes", kept.DataBytes);
             json.WriteNumber("bufferBytes", kept.BufferBytes);
             json.WriteEndObject();
+            WriteBroker(json, state);
             json.WriteNumber("pendingHandshakes", state.PendingHandshakes.Count);
             json.WriteNumber("queuedMessages", state.Publisher.QueuedMessages);
             json.WriteBoolean("shuttingDown", state.IsShuttingDown);
@@ -132,6 +133,36 @@ internal static class StatsEndpoints
         }
 
         return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary><c>"broker"</c>: the kind, and with several nodes the broker path's state (see <see cref="Broker.BrokerMetrics"/>).</summary>
+    private static void WriteBroker(Utf8JsonWriter json, ServerState state)
+    {
+        json.WriteStartObject("broker");
+        json.WriteString("kind", state.Options.Broker.Kind.ToString());
+        if (state.Publisher.Broker is { } broker)
+        {
+            Broker.BrokerMetrics m = broker.Metrics;
+            json.WriteBoolean("connected", broker.IsConnected);
+            json.WriteNumber("roundTripMs", Math.Round(m.RoundTripMs, 3));
+            json.WriteNumber("lastRoundTripMs", Math.Round(m.LastRoundTripMs, 3));
+            json.WriteNumber("publishesInFlight", m.InFlight);
+            json.WriteNumber("published", m.Published);
+            json.WriteNumber("publishesRefused", m.Refused);
+            json.WriteNumber("publishesFailed", m.Failed);
+            json.WriteNumber("received", m.Received);
+            json.WriteNumber("followedChannels", m.Followed);
+            json.WriteNumber("followFailures", m.FollowFailures);
+            json.WriteNumber("refilled", m.Refilled);
+            json.WriteNumber("holesAnnounced", m.HolesAnnounced);
+            json.WriteNumber("duplicatesDropped", m.Duplicates);
+            json.WriteNumber("shed", broker.MessagesShed);
+            json.WriteNumber("restarts", m.Restarts);
+            json.WriteNumber("disconnects", m.Disconnects);
+            json.WriteNumber("reconnects", m.Reconnects);
+        }
+
+        json.WriteEndObject();
     }
 
     private static void WriteSeries(Utf8JsonWriter json, string name, RateSample[] history, Func<RateSample, long> value)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using FastWs.Protocol.Frames;
 using FastWs.Server.Auth;
+using FastWs.Server.Broker;
 using FastWs.Server.Channels;
 using FastWs.Server.Connections;
 using FastWs.Server.FanOut;
@@ -27,6 +28,8 @@ internal sealed class ClientRequestHandler
     private readonly LimitOptions _limits;
     private readonly long _messageWindowMs;
     private readonly string _rateLimitMessage;
+    private readonly ChannelFollower? _broker;
+    private readonly int _maxBrokerPublishesPerConnection;
 
     public ClientRequestHandler(SubscriptionManager subscriptions, ServerState state)
     {
@@ -36,6 +39,8 @@ internal sealed class ClientRequestHandler
         _metrics = state.Metrics;
         _limits = state.Options.Limits;
         _messageWindowMs = (long)_limits.MessageWindow.TotalMilliseconds;
+        _broker = state.Publisher.Broker;
+        _maxBrokerPublishesPerConnection = state.Options.Broker.MaxPublishesInFlightPerConnection;
         _rateLimitMessage = string.Create(CultureInfo.InvariantCulture, $"At most {_limits.MaxMessagesPerWindow} messages per {_limits.MessageWindow.TotalSeconds} s");
     }
 
@@ -67,6 +72,14 @@ internal sealed class ClientRequestHandler
         switch (request.Type)
         {
             case ClientRequestType.Subscribe:
+                if (_broker is not null && ChannelsToFollow(request) is { } toFollow)
+                {
+                    // Several nodes: a channel new to this node is followed in the broker first. This connection's
+                    // reads wait for that (its later requests keep their order); other connections go on.
+                    pendingPublish = new ValueTask<PublishResult>(SubscribeWhenFollowedAsync(connection, json.ToArray(), toFollow));
+                    break;
+                }
+
                 using (connection.HoldOutput())
                 {
                     if (!HandleSubscription(connection, request, subscribe: true))
@@ -88,7 +101,7 @@ internal sealed class ClientRequestHandler
             case ClientRequestType.Auth:
                 using (connection.HoldOutput())
                 {
-                    return HandleAuth(connection, request);
+                    return HandleAuth(connection, request, ref pendingPublish);
                 }
 
             default:
@@ -420,6 +433,17 @@ internal sealed class ClientRequestHandler
             return default;
         }
 
+        if (publish.IsCompletedSuccessfully && publish.Result.Outcome == PublishOutcome.Unavailable)
+        {
+            SendError(connection, ErrorCode.Unavailable, BrokerUnavailableMessage, channel, request.Id);
+            return default;
+        }
+
+        if (!publish.IsCompleted && _broker is not null)
+        {
+            return ConfirmBrokerPublish(connection, publish, channel, request.Id);
+        }
+
         if (!request.Id.IsEmpty)
         {
             Utf8JsonWriter json = ReplyEncoder.Begin();
@@ -434,13 +458,176 @@ internal sealed class ClientRequestHandler
         return publish;
     }
 
+    private const string BrokerUnavailableMessage = "Not published: the broker (Redis) cannot be reached or is too far behind; try again";
+
+    /// <summary>
+    /// Several nodes: the broker answers a publish after a round trip. The reader does not wait for it (the next
+    /// publishes are sent at once, pipelined) unless this connection has too many unanswered; the <c>published</c> ack,
+    /// or the <c>unavailable</c> error, follows the broker's answer.
+    /// </summary>
+    private ValueTask<PublishResult> ConfirmBrokerPublish(WebSocketConnection connection, ValueTask<PublishResult> publish, ReadOnlySpan<char> channel, ReadOnlySpan<byte> id)
+    {
+        int inFlight = Interlocked.Increment(ref connection.BrokerPublishesInFlight);
+        // Only this connection's read loop gets here, one message at a time: the chain of confirmations needs no lock.
+        Task<PublishResult> confirmed = ConfirmAsync(connection, publish, connection.LastBrokerConfirmation, new string(channel), id.IsEmpty ? null : id.ToArray());
+        connection.LastBrokerConfirmation = confirmed;
+        return inFlight >= _maxBrokerPublishesPerConnection ? new ValueTask<PublishResult>(confirmed) : default;
+    }
+
+    /// <summary>Acks (or refuses) a publish once the broker answered, after the connection's previous one: in publish order.</summary>
+    private async Task<PublishResult> ConfirmAsync(WebSocketConnection connection, ValueTask<PublishResult> publish, Task? previous, string channel, byte[]? id)
+    {
+        PublishResult result = await publish.ConfigureAwait(false);
+        if (previous is not null)
+        {
+            await previous.ConfigureAwait(false);
+        }
+
+        Interlocked.Decrement(ref connection.BrokerPublishesInFlight);
+        if (result.Outcome == PublishOutcome.Unavailable)
+        {
+            SendError(connection, ErrorCode.Unavailable, BrokerUnavailableMessage, channel, id);
+        }
+        else if (id is not null)
+        {
+            Utf8JsonWriter json = ReplyEncoder.Begin();
+            json.WriteStartObject();
+            json.WriteString("type"u8, "published"u8);
+            json.WriteString("channel"u8, channel);
+            ReplyEncoder.WriteId(json, id);
+            json.WriteEndObject();
+            connection.WriteControl(ReplyEncoder.Complete());
+        }
+
+        connection.Flush();
+        return result;
+    }
+
+    /// <summary>
+    /// Several nodes: the channels of a subscribe request this node does not follow yet (null when it follows them all,
+    /// the usual case, which costs a lookup per channel).
+    /// </summary>
+    private List<(string Name, NamespaceOptions Settings)>? ChannelsToFollow(in ClientRequest request)
+    {
+        List<(string, NamespaceOptions)>? toFollow = null;
+        foreach (string name in RequestedChannels(request))
+        {
+            if (_subscriptions.CheckName(name, out NamespaceOptions? settings).IsOk
+                && !(_state.Channels.TryGet(name, out Channel? channel) && ChannelFollower.IsReady(channel)))
+            {
+                (toFollow ??= []).Add((name, settings!));
+            }
+        }
+
+        return toFollow;
+    }
+
+    /// <summary>The channel names a subscribe request names (its <c>channels</c>, or the three of its <c>slabAddress</c>).</summary>
+    private static List<string> RequestedChannels(in ClientRequest request)
+    {
+        var names = new List<string>();
+        Span<char> name = stackalloc char[MaxEscapedNameBytes];
+        if (!request.SlabAddress.IsEmpty && request.Channels.IsEmpty)
+        {
+            if (TryDecodeName(request.SlabAddress, name, out int length))
+            {
+                string address = new(name[..length]);
+                names.Add("price:" + address);
+                names.Add("trades:" + address);
+                names.Add("funding:" + address);
+            }
+
+            return names;
+        }
+
+        if (request.Channels.IsEmpty)
+        {
+            return names;
+        }
+
+        var reader = new Utf8JsonReader(request.Channels);
+        reader.Read();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length <= MaxEscapedNameBytes)
+            {
+                names.Add(new string(name[..reader.CopyString(name)]));
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return names;
+    }
+
+    private async Task<PublishResult> SubscribeWhenFollowedAsync(WebSocketConnection connection, byte[] json, List<(string Name, NamespaceOptions Settings)> toFollow)
+    {
+        var follows = new Task<bool>[toFollow.Count];
+        for (int i = 0; i < follows.Length; i++)
+        {
+            follows[i] = _broker!.FollowAsync(toFollow[i].Name, toFollow[i].Settings).AsTask();
+        }
+
+        await Task.WhenAll(follows).ConfigureAwait(false);
+        // Followed (or not: those get "unavailable" from the subscription manager); the request is applied as usual.
+        ApplySubscribe(connection, json);
+        connection.Flush();
+        return new PublishResult(PublishOutcome.Queued, 0);
+    }
+
+    private void ApplySubscribe(WebSocketConnection connection, byte[] json)
+    {
+        if (ClientRequestParser.TryParse(json, out ClientRequest request, out _))
+        {
+            using (connection.HoldOutput())
+            {
+                HandleSubscription(connection, request, subscribe: true);
+            }
+        }
+    }
+
+    private async Task<PublishResult> SubscribeWaitingWhenFollowedAsync(WebSocketConnection connection, ValueTask follow, List<string> waiting,
+        Dictionary<string, StreamPosition>? since)
+    {
+        await follow.ConfigureAwait(false);
+        SubscribeFromQuery(connection, waiting, since);
+        connection.Flush();
+        return new PublishResult(PublishOutcome.Queued, 0);
+    }
+
+    /// <summary>
+    /// Several nodes: makes this node follow the given channels before they are subscribed outside a request (the
+    /// connect URL's <c>?subscribe=</c>). Completes at once when it follows them all.
+    /// </summary>
+    public ValueTask FollowAsync(IEnumerable<string> names)
+    {
+        if (_broker is null)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        List<Task<bool>>? follows = null;
+        foreach (string name in names)
+        {
+            if (_subscriptions.CheckName(name, out NamespaceOptions? settings).IsOk
+                && !(_state.Channels.TryGet(name, out Channel? channel) && ChannelFollower.IsReady(channel)))
+            {
+                (follows ??= []).Add(_broker.FollowAsync(name, settings!).AsTask());
+            }
+        }
+
+        return follows is null ? ValueTask.CompletedTask : new ValueTask(Task.WhenAll(follows));
+    }
+
     /// <summary>
     /// <c>{"type":"auth","token":"..."}</c>: a first token for a connection that came without one, or a refresh.
     /// A token that does not check out, or one naming a different user than the connection's, closes the connection
     /// with 4001 (never an anonymous connection from a bad token). A first token applies the subscriptions that were
     /// waiting for it; a refresh drops those the new token no longer allows. Returns false when the connection ends.
     /// </summary>
-    private bool HandleAuth(WebSocketConnection connection, ClientRequest request)
+    private bool HandleAuth(WebSocketConnection connection, ClientRequest request, ref ValueTask<PublishResult> pendingFollow)
     {
         string? token = request.Token.IsEmpty ? null : DecodeString(request.Token);
         TokenCheck check = token is null ? new TokenCheck(null, AuthFailure.Malformed) : _state.Auth.Validate(token);
@@ -493,8 +680,21 @@ internal sealed class ClientRequestHandler
             SendUnsubscribed(connection, dropped, "The refreshed token no longer allows these channels");
         }
 
+        if (waiting is null)
+        {
+            return true;
+        }
+
+        ValueTask follow = FollowAsync(waiting);
+        if (!follow.IsCompletedSuccessfully)
+        {
+            // Several nodes: the waiting channels are applied once this node follows them (the reads wait).
+            pendingFollow = new ValueTask<PublishResult>(SubscribeWaitingWhenFollowedAsync(connection, follow, waiting, waitingSince));
+            return true;
+        }
+
         // A refusal that closes the connection (KeyGroupLimitAction=Close) ends it here too.
-        return waiting is null || SubscribeFromQuery(connection, waiting, waitingSince);
+        return SubscribeFromQuery(connection, waiting, waitingSince);
     }
 
     private static void SendAuthenticated(WebSocketConnection connection, UserIdentity user, ReadOnlySpan<byte> id)

@@ -72,7 +72,14 @@ internal sealed class ReplyEncoder
         json.WriteString("type"u8, "gap"u8);
         json.WriteString("channel"u8, channel);
         json.WriteNumber("from"u8, from);
-        json.WriteNumber("to"u8, to);
+        if (to == Connections.StreamMarks.UnknownEnd)
+        {
+            json.WriteNull("to"u8); // the stream restarted in a new epoch: how much was missed is not known
+        }
+        else
+        {
+            json.WriteNumber("to"u8, to);
+        }
         json.WriteEndObject();
         return Complete();
     }

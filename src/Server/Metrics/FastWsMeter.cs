@@ -43,7 +43,24 @@ public sealed class FastWsMeter : IDisposable
         _meter.CreateObservableCounter("fastws.auth.failures.by_reason", () => AuthFailureMeasurements(metrics), description: "Refused tokens by reason.");
         _meter.CreateObservableCounter("fastws.closes", () => CloseMeasurements(metrics), description: "Connections ended, by close code (1006: no close frame).");
         _meter.CreateObservableUpDownCounter("fastws.connections.per_key_group", () => KeyGroupMeasurements(state), description: "Connections subscribed to a channel key group.");
+
+        // Several nodes (FastWs:Broker): nothing is reported without a broker.
+        _meter.CreateObservableGauge("fastws.broker.round_trip", () => BrokerMeasurement(state, m => m.RoundTripMs / 1000.0), unit: "s", description: "Round trip to the broker (moving average of publishes and pings).");
+        _meter.CreateObservableUpDownCounter("fastws.broker.publishes.in_flight", () => BrokerMeasurement(state, m => m.InFlight), description: "Publishes sent to the broker and not yet answered.");
+        _meter.CreateObservableCounter("fastws.broker.publishes", () => BrokerMeasurement(state, m => m.Published), description: "Publishes the broker confirmed.");
+        _meter.CreateObservableCounter("fastws.broker.publishes.refused", () => BrokerMeasurement(state, m => m.Refused), description: "Publishes refused: broker unreachable or the in-flight bound reached.");
+        _meter.CreateObservableCounter("fastws.broker.publishes.failed", () => BrokerMeasurement(state, m => m.Failed), description: "Publishes sent that the broker did not confirm.");
+        _meter.CreateObservableCounter("fastws.broker.received", () => BrokerMeasurement(state, m => m.Received), description: "Messages received from the broker.");
+        _meter.CreateObservableUpDownCounter("fastws.broker.interest", () => BrokerMeasurement(state, m => m.Followed), description: "Channels this node follows in the broker.");
+        _meter.CreateObservableCounter("fastws.broker.reconnects", () => BrokerMeasurement(state, m => m.Reconnects), description: "Reconnects to the broker after a loss.");
+        _meter.CreateObservableCounter("fastws.broker.refilled", () => BrokerMeasurement(state, m => m.Refilled), description: "Messages missed on pub/sub and fetched from the broker's history.");
+        _meter.CreateObservableCounter("fastws.broker.holes", () => BrokerMeasurement(state, m => m.HolesAnnounced), description: "Holes the broker could not refill, announced with gap notices.");
+        _meter.CreateObservableCounter("fastws.broker.restarts", () => BrokerMeasurement(state, m => m.Restarts), description: "Channel streams restarted in a new epoch (the broker lost their state).");
     }
+
+    private static IEnumerable<Measurement<T>> BrokerMeasurement<T>(ServerState state, Func<Broker.BrokerMetrics, T> read)
+        where T : struct =>
+        state.Publisher?.Broker is { } broker ? [new Measurement<T>(read(broker.Metrics))] : [];
 
     /// <summary>
     /// This server's meter. Every server in a process has its own, all named "FastWs": a listener that wants one

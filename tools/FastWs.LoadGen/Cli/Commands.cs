@@ -33,6 +33,8 @@ internal static class Commands
         Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels (PREFIX1..PREFIXn); subscriber i joins channel i mod C, publishes go round robin.", DefaultValueFactory = _ => 1 });
         Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Publishes per second, in total over all channels and publishers.", DefaultValueFactory = _ => 1000 });
         Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object {\"t\":..,\"p\":\"xx..\"} (minimum about 30).", DefaultValueFactory = _ => 100 });
+        Option<string> payloadKind = Add(command, new Option<string>("--payload-kind") { Description = "padded: {\"t\":..,\"p\":\"xx..\"} of --payload bytes; price: a ~1 KB order-book price object (slab, mark/index price, 10 levels each side of price/size/side) whose numbers change from message to message (for compression).", DefaultValueFactory = _ => "padded" });
+        payloadKind.AcceptOnlyFromAmong("padded", "price");
         Option<int> publishers = Add(command, new Option<int>("--publishers") { Description = "WebSocket publisher connections sharing the rate.", DefaultValueFactory = _ => 1 });
         Option<string> publishVia = Add(command, new Option<string>("--publish-via") { Description = "ws: publish messages on WebSocket connections; http: POST batches to --http-url.", DefaultValueFactory = _ => "ws" });
         publishVia.AcceptOnlyFromAmong("ws", "http");
@@ -47,6 +49,7 @@ internal static class Commands
             Channels = result.GetValue(channels),
             Rate = result.GetValue(rate),
             Payload = result.GetValue(payload),
+            PricePayload = result.GetValue(payloadKind) == "price",
             Publishers = result.GetValue(publishers),
             PublishVia = result.GetValue(publishVia) == "http" ? PublishVia.Http : PublishVia.Ws,
             HttpUrlText = result.GetValue(httpUrl),
@@ -238,11 +241,13 @@ internal static class Commands
     /// <summary>Options every scenario has.</summary>
     private sealed class CommonOptions
     {
-        private readonly Option<string> _url;
+        private readonly Option<string[]> _url;
+        private readonly Option<string?> _publishUrl;
+        private readonly Option<string> _protocol;
         private readonly Option<double> _duration;
         private readonly Option<double> _warmup;
         private readonly Option<double> _grace;
-        private readonly Option<int?> _serverPid;
+        private readonly Option<int[]> _serverPid;
         private readonly Option<string?> _report;
         private readonly Option<string[]> _thresholds;
         private readonly Option<string> _prefix;
@@ -263,14 +268,18 @@ internal static class Commands
         private readonly Option<string?> _tokenIn;
         private readonly Option<string?> _ca;
         private readonly Option<bool> _insecure;
+        private readonly Option<bool> _deflate;
 
         public CommonOptions(Command command, double duration, double warmup, string durationHelp, string channelPrefix = "bench:")
         {
-            _url = Add(command, new Option<string>("--url", "-u") { Description = "WebSocket URL (ws:// or wss://, loopback only).", DefaultValueFactory = _ => DefaultUrl });
+            _url = Add(command, new Option<string[]>("--url", "-u") { Description = "WebSocket URL (ws:// or wss://, loopback only). Repeat it for several nodes: connection i goes to URL i mod N (subscribers round robin).", DefaultValueFactory = _ => [DefaultUrl], AllowMultipleArgumentsPerToken = false });
+            _publishUrl = Add(command, new Option<string?>("--publish-url") { Description = "WebSocket URL of the publisher connections (default: the first --url)." });
+            _protocol = Add(command, new Option<string>("--protocol") { Description = "fastws: the FastWs JSON protocol; signalr: ASP.NET Core SignalR's JSON hub protocol (fanout and slow only: Subscribe(channel) joins a group, Publish(channel, data) sends message(channel, data) to it).", DefaultValueFactory = _ => "fastws" });
+            _protocol.AcceptOnlyFromAmong("fastws", "signalr");
             _duration = Add(command, new Option<double>("--duration", "-d") { Description = durationHelp + " Seconds.", DefaultValueFactory = _ => duration });
             _warmup = Add(command, new Option<double>("--warmup", "-w") { Description = "Warm-up seconds before the measured window.", DefaultValueFactory = _ => warmup });
             _grace = Add(command, new Option<double>("--grace") { Description = "Seconds to wait after the window for in-flight messages (and the close budget).", DefaultValueFactory = _ => 2 });
-            _serverPid = Add(command, new Option<int?>("--server-pid") { Description = "Server process to sample from /proc: CPU time and RSS." });
+            _serverPid = Add(command, new Option<int[]>("--server-pid") { Description = "Server process to sample from /proc: CPU time and RSS. Repeat it for several processes (nodes, Redis): CPU and RSS are summed over them and also reported per process.", AllowMultipleArgumentsPerToken = false });
             _report = Add(command, new Option<string?>("--report") { Description = "Directory to write summary.json, report.html and (fanout, slow) latency.hlog into (created if missing)." });
             _thresholds = Add(command, new Option<string[]>("--threshold") { Description = "Pass/fail rule METRIC OP VALUE[UNIT], repeatable; quote it in the shell: --threshold 'p99<10ms'. Exit code 2 if any fails.", AllowMultipleArgumentsPerToken = false });
             _prefix = Add(command, new Option<string>("--channel-prefix") { Description = "Channel names are PREFIX1..PREFIXn.", DefaultValueFactory = _ => channelPrefix });
@@ -300,6 +309,7 @@ internal static class Commands
             // TLS (wss:// URLs only).
             _ca = Add(command, new Option<string?>("--ca") { Description = "wss://: trust the certificates in this PEM file (a test's self-signed certificate or its CA); chain and host name are still checked." });
             _insecure = Add(command, new Option<bool>("--insecure") { Description = "wss://: accept any server certificate (encryption without authentication; for throwaway test certificates)." });
+            _deflate = Add(command, new Option<bool>("--deflate") { Description = "Offer permessage-deflate (as browsers do) on every connection and inflate the server's compressed messages (System.IO.Compression)." });
         }
 
         public Option<int> ReceiveBuffer { get; }
@@ -315,11 +325,14 @@ internal static class Commands
             scenarioSpecific(new ParsedOptions
             {
                 Scenario = scenario,
-                Url = result.GetValue(_url) ?? DefaultUrl,
+                Url = result.GetValue(_url) is { Length: > 0 } urls ? urls[0] : DefaultUrl,
+                MoreUrls = result.GetValue(_url) is { Length: > 1 } more ? more[1..] : [],
+                PublishUrlText = result.GetValue(_publishUrl),
+                Protocol = result.GetValue(_protocol) == "signalr" ? WireProtocol.SignalR : WireProtocol.FastWs,
                 Duration = result.GetValue(_duration),
                 Warmup = result.GetValue(_warmup),
                 Grace = result.GetValue(_grace),
-                ServerPid = result.GetValue(_serverPid),
+                ServerPids = result.GetValue(_serverPid) ?? [],
                 ReportDir = result.GetValue(_report),
                 Thresholds = result.GetValue(_thresholds) ?? [],
                 ChannelPrefix = result.GetValue(_prefix) ?? "bench:",
@@ -331,6 +344,7 @@ internal static class Commands
                 MaxRunTime = result.GetValue(_maxRunTime),
                 CaFile = result.GetValue(_ca),
                 Insecure = result.GetValue(_insecure),
+                Deflate = result.GetValue(_deflate),
                 Token = new TokenArgs
                 {
                     Token = result.GetValue(_token),
@@ -353,10 +367,17 @@ internal sealed record ParsedOptions
 {
     public string Scenario { get; init; } = "";
     public string Url { get; init; } = Commands.DefaultUrl;
+
+    /// <summary>Further --url values (several nodes): connection i goes to URL i mod N of [Url, ..MoreUrls].</summary>
+    public IReadOnlyList<string> MoreUrls { get; init; } = [];
+
+    public IReadOnlyList<string> Urls => [Url, .. MoreUrls];
+    public string? PublishUrlText { get; init; }
+    public WireProtocol Protocol { get; init; }
     public double Duration { get; init; }
     public double Warmup { get; init; }
     public double Grace { get; init; }
-    public int? ServerPid { get; init; }
+    public IReadOnlyList<int> ServerPids { get; init; } = [];
     public string? ReportDir { get; init; }
     public IReadOnlyList<string> Thresholds { get; init; } = [];
     public string ChannelPrefix { get; init; } = "bench:";
@@ -370,6 +391,8 @@ internal sealed record ParsedOptions
     public int Channels { get; init; }
     public double Rate { get; init; }
     public int Payload { get; init; }
+    public bool PricePayload { get; init; }
+    public bool Deflate { get; init; }
     public int Publishers { get; init; } = 1;
     public PublishVia PublishVia { get; init; }
     public string? HttpUrlText { get; init; }
@@ -409,6 +432,24 @@ internal sealed record ParsedOptions
         if (error is not null)
         {
             return (null, error);
+        }
+
+        // Every further --url and the --publish-url: loopback too, and the same scheme as the first (one TLS setting for all).
+        var others = new List<(Uri Uri, System.Net.IPAddress Address)>();
+        foreach (string text in Urls.Skip(1).Append(PublishUrlText ?? Url))
+        {
+            error = LoopbackGuard.Check(text, ["ws", "wss"], out Uri? other, out System.Net.IPAddress? otherAddress);
+            if (error is not null)
+            {
+                return (null, (ReferenceEquals(text, PublishUrlText) ? "--publish-url " : "") + error);
+            }
+
+            if (!string.Equals(other!.Scheme, uri!.Scheme, StringComparison.OrdinalIgnoreCase))
+            {
+                return (null, $"{text}: every --url and --publish-url must use the same scheme as the first ({uri.Scheme}://)");
+            }
+
+            others.Add((other, otherAddress!));
         }
 
         System.Net.Security.SslClientAuthenticationOptions? tls = null;
@@ -487,7 +528,12 @@ internal sealed record ParsedOptions
             Scenario == "history-memory" && (Channels < 1 || Messages < 1 || Batch < 1 || Hold < 0) ? "--channels, --messages and --batch must be >= 1, --settle >= 0" :
             Scenario == "history-memory" && (long)Channels * Messages > 100_000_000 ? "--channels × --messages must be at most 100,000,000" :
             Payload is < 0 or > 8 * 1024 * 1024 ? "--payload must be between 0 and 8 MiB" :
-            ServerPid is <= 0 ? "--server-pid must be a process id" :
+            ServerPids.Any(p => p <= 0) ? "--server-pid must be a process id" :
+            ServerPids.Distinct().Count() != ServerPids.Count ? "--server-pid: the same process is given twice" :
+            Protocol == WireProtocol.SignalR && Scenario is not ("fanout" or "slow") ? "--protocol signalr is for fanout and slow only" :
+            Protocol == WireProtocol.SignalR && SubscribeVia == SubscribeVia.Url ? "--protocol signalr subscribes with a hub invocation: leave out --subscribe-via url" :
+            Protocol == WireProtocol.SignalR && PublishVia == PublishVia.Http ? "--protocol signalr publishes with a hub invocation: leave out --publish-via http" :
+            Protocol == WireProtocol.SignalR && (Token.Token ?? Token.TokenFile ?? Token.Mint) is not null ? "--protocol signalr does not send tokens" :
             null;
         if (range is not null)
         {
@@ -506,11 +552,16 @@ internal sealed record ParsedOptions
             Scenario = Scenario,
             Url = Url,
             Endpoint = new WsEndpoint(uri!, address!, tls),
+            Urls = Urls,
+            Endpoints = [new WsEndpoint(uri!, address!, tls), .. others.Take(Urls.Count - 1).Select(o => new WsEndpoint(o.Uri, o.Address, tls))],
+            PublishUrl = PublishUrlText ?? Url,
+            PublishEndpoint = new WsEndpoint(others[^1].Uri, others[^1].Address, tls),
+            Protocol = Protocol,
             TlsDescription = tls is null ? null : TlsTrust.Describe(CaFile, Insecure),
             Duration = Duration,
             Warmup = Warmup,
             Grace = Grace,
-            ServerPid = ServerPid,
+            ServerPids = ServerPids,
             ReportDir = ReportDir,
             Thresholds = Thresholds,
             ChannelPrefix = ChannelPrefix,
@@ -523,6 +574,8 @@ internal sealed record ParsedOptions
             Channels = Channels,
             Rate = Rate,
             Payload = Payload,
+            PricePayload = PricePayload,
+            Deflate = Deflate,
             Publishers = Publishers,
             PublishVia = PublishVia,
             HttpUrl = httpUrl,

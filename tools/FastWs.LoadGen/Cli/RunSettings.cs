@@ -10,6 +10,13 @@ internal enum SubscribeVia
     Url,
 }
 
+/// <summary>What the connections speak: FastWs's JSON protocol, or ASP.NET Core SignalR's JSON hub protocol (the issue-18 anchor).</summary>
+internal enum WireProtocol
+{
+    FastWs,
+    SignalR,
+}
+
 internal enum PublishVia
 {
     Ws,
@@ -30,7 +37,29 @@ internal sealed class RunSettings
 
     public required string Url { get; init; }
 
+    /// <summary>The first --url's endpoint (where a single-node run connects everything).</summary>
     public required WsEndpoint Endpoint { get; init; }
+
+    /// <summary>Every --url: connection i (subscriber i, connection i, churn cycle i) goes to endpoint i mod N.</summary>
+    public IReadOnlyList<string> Urls { get; init; } = [];
+
+    public IReadOnlyList<WsEndpoint> Endpoints { get; init; } = [];
+
+    /// <summary>--publish-url (default: the first --url): where publisher connections go.</summary>
+    public string PublishUrl { get; init; } = "";
+
+    public WsEndpoint? PublishEndpoint { get; init; }
+
+    public WireProtocol Protocol { get; init; }
+
+    /// <summary>The endpoint of connection <paramref name="id"/>: publishers (negative ids) to --publish-url, the rest round robin over --url.</summary>
+    public WsEndpoint EndpointFor(int id) =>
+        id < 0 ? PublishEndpoint ?? Endpoint
+        : Endpoints.Count > 1 ? Endpoints[id % Endpoints.Count]
+        : Endpoint;
+
+    /// <summary>Which --url (0-based) connection <paramref name="id"/> (not negative) goes to.</summary>
+    public int UrlIndexFor(int id) => Endpoints.Count > 1 ? id % Endpoints.Count : 0;
 
     /// <summary>For wss:// URLs: the TLS versions and how the certificate is checked, for the report (null for ws://).</summary>
     public string? TlsDescription { get; init; }
@@ -41,7 +70,11 @@ internal sealed class RunSettings
 
     public double Grace { get; init; } = 2;
 
-    public int? ServerPid { get; init; }
+    /// <summary>--server-pid, repeatable: processes whose CPU and RSS are summed (and reported one by one when several).</summary>
+    public IReadOnlyList<int> ServerPids { get; init; } = [];
+
+    /// <summary>For the report's settings: the PIDs, or "-".</summary>
+    public string ServerPidText => ServerPids.Count == 0 ? "-" : string.Join(", ", ServerPids);
 
     public string? ReportDir { get; init; }
 
@@ -70,6 +103,12 @@ internal sealed class RunSettings
     public double Rate { get; init; } = 1000;
 
     public int Payload { get; init; } = 100;
+
+    /// <summary>Publish ~1 KB price objects (<see cref="Publishing.PricePayload"/>) instead of padded data of <see cref="Payload"/> bytes.</summary>
+    public bool PricePayload { get; init; }
+
+    /// <summary>Offer permessage-deflate on every connection (and inflate what the server compresses).</summary>
+    public bool Deflate { get; init; }
 
     public int Publishers { get; init; } = 1;
 

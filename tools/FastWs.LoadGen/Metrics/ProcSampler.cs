@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace FastWs.LoadGen.Metrics;
 
-/// <summary>One reading of /proc for the server (when a PID was given) and for the load tool itself.</summary>
+/// <summary>
+/// One reading of /proc for the server (when PIDs were given: the sums over them, alive only when all are) and for the
+/// load tool itself. <see cref="PerServer"/> holds each server process's own reading, in --server-pid order.
+/// </summary>
 internal readonly record struct ProcSample(
     double Seconds,
     long ServerCpuTicks,
@@ -10,7 +13,11 @@ internal readonly record struct ProcSample(
     long ServerRssKb,
     bool ServerAlive,
     long SelfCpuTicks,
-    long SelfRssKb);
+    long SelfRssKb,
+    ProcReading[] PerServer);
+
+/// <summary>One process's CPU ticks (utime+stime, and utime alone) and VmRSS; <see cref="Alive"/> false when unreadable.</summary>
+internal readonly record struct ProcReading(long CpuTicks, long UserTicks, long RssKb, bool Alive);
 
 /// <summary>
 /// Samples utime+stime (from /proc/PID/stat, in clock ticks of 1/100 s; utime kept apart to split user from kernel time) and VmRSS (from /proc/PID/status) of
@@ -22,7 +29,7 @@ internal sealed class ProcSampler : IDisposable
     /// <summary>USER_HZ: sysconf(_SC_CLK_TCK), 100 on every Linux this runs on (`getconf CLK_TCK`).</summary>
     public const double ClockTicksPerSecond = 100.0;
 
-    private readonly int? _serverPid;
+    private readonly int[] _serverPids;
     private readonly List<ProcSample> _samples = [];
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
@@ -31,22 +38,29 @@ internal sealed class ProcSampler : IDisposable
     private Action<ProcSample, ProcSample>? _onSecond;
     private ProcSample _previous;
 
-    public ProcSampler(int? serverPid)
+    public ProcSampler(IReadOnlyList<int> serverPids)
     {
-        _serverPid = serverPid;
+        _serverPids = [.. serverPids];
         _t0 = Clock.Now;
     }
 
-    public bool HasServer => _serverPid is not null;
+    public bool HasServer => _serverPids.Length > 0;
 
-    public int? ServerPid => _serverPid;
+    /// <summary>The sampled server processes (several: nodes of a cluster, Redis), in --server-pid order.</summary>
+    public IReadOnlyList<int> ServerPids => _serverPids;
 
-    /// <summary>Checks that the server PID exists; returns an error message otherwise.</summary>
+    /// <summary>"1234" or "1234, 1240, 1251", for messages.</summary>
+    public string ServerPidText => string.Join(", ", _serverPids);
+
+    /// <summary>Checks that every server PID exists; returns an error message otherwise.</summary>
     public string? Validate()
     {
-        if (_serverPid is int pid && !File.Exists($"/proc/{pid}/stat"))
+        foreach (int pid in _serverPids)
         {
-            return $"--server-pid {pid}: no such process (/proc/{pid}/stat not found)";
+            if (!File.Exists($"/proc/{pid}/stat"))
+            {
+                return $"--server-pid {pid}: no such process (/proc/{pid}/stat not found)";
+            }
         }
 
         return null;
@@ -72,14 +86,20 @@ internal sealed class ProcSampler : IDisposable
     {
         double seconds = Clock.ToSeconds(Clock.Now - _t0);
         long serverCpu = 0, serverUser = 0, serverRss = 0;
-        bool alive = false;
-        if (_serverPid is int pid)
+        bool alive = _serverPids.Length > 0;
+        var perServer = new ProcReading[_serverPids.Length];
+        for (int i = 0; i < _serverPids.Length; i++)
         {
-            alive = TryRead(pid.ToString(CultureInfo.InvariantCulture), out serverCpu, out serverUser, out serverRss);
+            bool ok = TryRead(_serverPids[i].ToString(CultureInfo.InvariantCulture), out long cpu, out long user, out long rss);
+            perServer[i] = new ProcReading(cpu, user, rss, ok);
+            serverCpu += cpu;
+            serverUser += user;
+            serverRss += rss;
+            alive &= ok;
         }
 
         TryRead("self", out long selfCpu, out _, out long selfRss);
-        return new ProcSample(seconds, serverCpu, serverUser, serverRss, alive, selfCpu, selfRss);
+        return new ProcSample(seconds, serverCpu, serverUser, serverRss, alive, selfCpu, selfRss, perServer);
     }
 
     /// <summary>The once-per-second samples taken so far (the first is taken by <see cref="Start"/> at second 0).</summary>

@@ -46,10 +46,12 @@ internal static class ClientHandshake
     /// head and the total read: bytes after the head are already WebSocket frames. With <paramref name="tls"/> (wss://)
     /// the bytes go through that stream, which wraps <paramref name="socket"/>; without it, straight to the socket.
     /// </summary>
-    public static async Task<(int HeadLength, int Total)> PerformAsync(Socket socket, SslStream? tls, WsEndpoint endpoint, string target, PreparedToken? token, byte[] scratch, CancellationToken ct)
+    /// <param name="offerDeflate">Offer permessage-deflate (RFC 7692); <c>Deflated</c> says whether the server accepted it.</param>
+    public static async Task<(int HeadLength, int Total, bool Deflated)> PerformAsync(Socket socket, SslStream? tls, WsEndpoint endpoint, string target, PreparedToken? token, byte[] scratch,
+        CancellationToken ct, bool offerDeflate = false)
     {
         string key = NewKey();
-        int requestLength = WriteRequest(scratch, endpoint.HostHeader, target, key, token);
+        int requestLength = WriteRequest(scratch, endpoint.HostHeader, target, key, token, offerDeflate);
         if (tls is not null)
         {
             await tls.WriteAsync(scratch.AsMemory(0, requestLength), ct).ConfigureAwait(false);
@@ -90,8 +92,8 @@ internal static class ClientHandshake
             }
         }
 
-        Validate(scratch.AsSpan(0, headLength), key);
-        return (headLength, total);
+        bool deflated = Validate(scratch.AsSpan(0, headLength), key, offerDeflate);
+        return (headLength, total, deflated);
     }
 
     /// <summary>Scratch bytes a connection needs for its request and the response head.</summary>
@@ -111,7 +113,7 @@ internal static class ClientHandshake
     /// (<see cref="PreparedToken"/>). With the token in the URL it is the last query parameter, after any the target
     /// already has (<c>?subscribe=</c>, or the query of --url).
     /// </summary>
-    public static int WriteRequest(Span<byte> destination, string host, string target, string key, PreparedToken? token)
+    public static int WriteRequest(Span<byte> destination, string host, string target, string key, PreparedToken? token, bool offerDeflate = false)
     {
         var w = new RequestWriter(destination);
         w.Write("GET "u8);
@@ -127,6 +129,11 @@ internal static class ClientHandshake
         w.Write("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "u8);
         w.Write(key);
         w.Write("\r\nSec-WebSocket-Version: 13\r\nUser-Agent: FastWs.LoadGen\r\n"u8);
+        if (offerDeflate)
+        {
+            // What browsers offer: any server window, and the client's own window up to 15 bits.
+            w.Write("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"u8);
+        }
         if (token is { Placement: TokenPlacement.Header, RequestText: { } bearer })
         {
             w.Write("Authorization: Bearer "u8);
@@ -138,7 +145,8 @@ internal static class ClientHandshake
         return w.Length;
     }
 
-    private static void Validate(ReadOnlySpan<byte> head, string key)
+    /// <summary>Checks the 101 response; returns whether it accepted the permessage-deflate offer.</summary>
+    private static bool Validate(ReadOnlySpan<byte> head, string key, bool offeredDeflate)
     {
         string text = Encoding.Latin1.GetString(head);
         string[] lines = text.Split("\r\n", StringSplitOptions.None);
@@ -200,10 +208,17 @@ internal static class ClientHandshake
             throw new HandshakeException("handshake: bad Sec-WebSocket-Accept", "Sec-WebSocket-Accept does not match the key");
         }
 
-        if (!string.IsNullOrEmpty(extensions))
+        if (string.IsNullOrEmpty(extensions))
+        {
+            return false;
+        }
+
+        if (!offeredDeflate || !extensions.Split(';')[0].Trim().Equals("permessage-deflate", StringComparison.OrdinalIgnoreCase) || extensions.Contains(',', StringComparison.Ordinal))
         {
             throw new HandshakeException("handshake: unrequested extension", "The server selected an extension the client did not offer: " + extensions);
         }
+
+        return true;
     }
 }
 

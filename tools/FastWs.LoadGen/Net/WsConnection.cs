@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
 using FastWs.LoadGen.Auth;
+using FastWs.Protocol.Compression;
 using FastWs.Protocol.Frames;
 
 namespace FastWs.LoadGen.Net;
@@ -51,6 +52,12 @@ internal sealed class ConnectionOptions
 
     /// <summary>Where connections count what the server made of their tokens (null: not counted).</summary>
     public AuthCounter? Auth { get; init; }
+
+    /// <summary>Offer permessage-deflate; the server's compressed messages are then inflated with the runtime's zlib.</summary>
+    public bool OfferDeflate { get; init; }
+
+    /// <summary>What the server speaks: FastWs's JSON protocol, or SignalR's JSON hub protocol (records ending with 0x1E).</summary>
+    public Cli.WireProtocol Protocol { get; init; }
 }
 
 /// <summary>
@@ -93,6 +100,8 @@ internal sealed class WsConnection : IDisposable
     private readonly IConnectionSink _sink;
     private readonly IStreamSink? _streamSink;
     private readonly AuthCounter? _auth;
+    private readonly bool _signalR;
+    private bool _signalRHandshakeDone;
     private readonly Lock _endLock = new();
     private byte[] _receive;
     private int _filled;
@@ -111,8 +120,10 @@ internal sealed class WsConnection : IDisposable
     /// <summary>How the connection ended while it was still opening (reported as the open's failure, see <see cref="Fail"/>).</summary>
     private string? _endWhileOpening;
 
-    private WsConnection(Socket socket, SslStream? tls, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize)
+    private WsConnection(Socket socket, SslStream? tls, ConnectionOptions options, IConnectionSink sink, ReadOnlySpan<byte> initial, int firstFrameSize, bool deflated)
     {
+        Deflated = deflated;
+        BytesReceived = initial.Length;
         _tls = tls;
         // Room for the largest frame sent at once (an auth message can be a few hundred bytes), so the buffer every
         // connection has anyway is not regrown on the first send.
@@ -121,7 +132,9 @@ internal sealed class WsConnection : IDisposable
         _sink = sink;
         _streamSink = sink as IStreamSink;
         _auth = options.Auth;
-        _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize });
+        _signalR = options.Protocol == Cli.WireProtocol.SignalR;
+        _reader = new WebSocketReader(new WebSocketReaderOptions { Role = WebSocketRole.Client, MaxMessageSize = options.MaxMessageSize },
+            deflated ? DeflateParameters.ForClientReader() : default);
         _receive = new byte[Math.Max(options.ReceiveBufferSize, initial.Length + 1024)];
         initial.CopyTo(_receive);
         _filled = initial.Length;
@@ -143,6 +156,12 @@ internal sealed class WsConnection : IDisposable
     public long LastSeq = -1;
     public long SeqGaps;
     public long SeqBackwards;
+
+    /// <summary>Bytes read from the socket after the upgrade response (frames as they came over the wire); receive loop only.</summary>
+    public long BytesReceived;
+
+    /// <summary>Whether the server accepted the permessage-deflate offer.</summary>
+    public bool Deflated { get; }
 
     /// <summary>Close code the server sent, if it closed first (0 otherwise).</summary>
     public ushort ServerCloseCode { get; private set; }
@@ -186,9 +205,9 @@ internal sealed class WsConnection : IDisposable
                 }
             }
 
-            (int head, int total) = await ClientHandshake.PerformAsync(socket, tls, endpoint, target, token, scratch, ct).ConfigureAwait(false);
+            (int head, int total, bool deflated) = await ClientHandshake.PerformAsync(socket, tls, endpoint, target, token, scratch, ct, options.OfferDeflate).ConfigureAwait(false);
             int authFrame = token?.AuthMessage is { } message ? FrameWriter.GetHeaderSize(message.Length, masked: true) + message.Length : 0;
-            connection = new WsConnection(socket, tls, options, sink, scratch.AsSpan(head, total - head), authFrame);
+            connection = new WsConnection(socket, tls, options, sink, scratch.AsSpan(head, total - head), authFrame, deflated);
             if (token?.AuthMessage is { } auth)
             {
                 // Armed before the send: the receive loop has not started, so the answer cannot be read before this.
@@ -506,6 +525,7 @@ internal sealed class WsConnection : IDisposable
                     }
 
                     filled += n;
+                    BytesReceived += n;
                 }
 
                 first = false;
@@ -606,6 +626,12 @@ internal sealed class WsConnection : IDisposable
 
     private void OnText(ReadOnlySpan<byte> json, long now)
     {
+        if (_signalR)
+        {
+            OnSignalRText(json, now);
+            return;
+        }
+
         ServerMessageKind kind = ProtocolText.Classify(json);
         if (_authWaiter is { Task.IsCompleted: false } authWaiter && kind == ServerMessageKind.Error && ProtocolText.ReadString(json, "\"code\""u8) == "bad_request")
         {
@@ -640,6 +666,55 @@ internal sealed class WsConnection : IDisposable
             default:
                 _streamSink?.OnStreamText(this, kind, json, now);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// A SignalR text message: one or more records, each ending with 0x1E. The first record is the handshake's answer;
+    /// then a completion acks the subscribe (or refuses it with an error), <c>message</c> invocations are data, and a
+    /// close message ends the connection as a server close frame would.
+    /// </summary>
+    private void OnSignalRText(ReadOnlySpan<byte> text, long now)
+    {
+        while (!text.IsEmpty)
+        {
+            int end = text.IndexOf(SignalRProtocol.RecordSeparator);
+            ReadOnlySpan<byte> record = end < 0 ? text : text[..end];
+            text = end < 0 ? default : text[(end + 1)..];
+            switch (SignalRProtocol.Classify(record, _signalRHandshakeDone))
+            {
+                case SignalRMessageKind.Handshake:
+                    _signalRHandshakeDone = true;
+                    if (SignalRProtocol.Error(record) is { } refused)
+                    {
+                        Fail("signalr handshake refused: " + refused);
+                        _ackWaiter?.TrySetException(new HandshakeException("signalr: handshake refused", refused));
+                    }
+
+                    break;
+                case SignalRMessageKind.Invocation:
+                    _sink.OnData(this, record, now);
+                    _dataWaiter?.TrySetResult();
+                    break;
+                case SignalRMessageKind.Completion:
+                    if (SignalRProtocol.Error(record) is not null)
+                    {
+                        _sink.OnServerError(this, record);
+                        _ackWaiter?.TrySetResult(false);
+                    }
+                    else
+                    {
+                        _ackWaiter?.TrySetResult(true);
+                    }
+
+                    break;
+                case SignalRMessageKind.Close when Volatile.Read(ref _closeSent) == 0:
+                    // SignalR answers the tool's own close frame with a close message first: only an unasked one counts.
+                    Fail("closed by server: signalr close" + (SignalRProtocol.Error(record) is { } error ? ": " + error : ""));
+                    break;
+                default:
+                    break; // pings, and nothing else the anchor sends
+            }
         }
     }
 

@@ -13,15 +13,20 @@ internal sealed class WebSocketPublishTransport : IPublishTransport
     private readonly WsConnection[] _connections;
     private readonly ArrayBufferWriter<byte>[] _batches;
     private readonly byte[][] _prefixes;
+    private readonly byte[] _suffix;
     private readonly PayloadFactory _payload;
     private readonly ArrayBufferWriter<byte> _message = new(1024);
     private int _next;
 
-    public WebSocketPublishTransport(IReadOnlyList<WsConnection> connections, IReadOnlyList<string> channels, PayloadFactory payload)
+    public WebSocketPublishTransport(IReadOnlyList<WsConnection> connections, IReadOnlyList<string> channels, PayloadFactory payload, Cli.WireProtocol protocol = Cli.WireProtocol.FastWs)
     {
         _connections = connections.ToArray();
         _batches = _connections.Select(_ => new ArrayBufferWriter<byte>(64 * 1024)).ToArray();
-        _prefixes = channels.Select(c => Encoding.UTF8.GetBytes("{\"type\":\"publish\",\"channel\":\"" + c + "\",\"data\":")).ToArray();
+        // SignalR: the invocation Publish(channel, data), one record per message (no invocation id: no completion).
+        _prefixes = protocol == Cli.WireProtocol.SignalR
+            ? channels.Select(SignalRProtocol.PublishPrefix).ToArray()
+            : channels.Select(c => Encoding.UTF8.GetBytes("{\"type\":\"publish\",\"channel\":\"" + c + "\",\"data\":")).ToArray();
+        _suffix = protocol == Cli.WireProtocol.SignalR ? SignalRProtocol.PublishSuffix.ToArray() : "}"u8.ToArray();
         _payload = payload;
     }
 
@@ -30,7 +35,7 @@ internal sealed class WebSocketPublishTransport : IPublishTransport
         _message.ResetWrittenCount();
         _message.Write(_prefixes[channelIndex]);
         _payload.WriteData(_message, ticks);
-        _message.Write("}"u8);
+        _message.Write(_suffix);
         int connection = _next;
         _next = connection + 1 == _connections.Length ? 0 : connection + 1;
         _connections[connection].AppendMaskedText(_batches[connection], _message.WrittenSpan);

@@ -21,7 +21,7 @@ internal static class ProcReport
         {
             if (!start.ServerAlive || !end.ServerAlive)
             {
-                report.Warnings.Add($"server process {sampler.ServerPid} could not be read at the start or end of the {what} (did it exit?)");
+                report.Warnings.Add($"server process {sampler.ServerPidText} could not be read at the start or end of the {what} (did it exit?)");
             }
 
             double cpu = (end.ServerCpuTicks - start.ServerCpuTicks) / ProcSampler.ClockTicksPerSecond;
@@ -49,6 +49,7 @@ internal static class ProcReport
             report.Add("server_rss_start", "server RSS at start", start.ServerRssKb * 1024.0, MetricKind.Bytes);
             report.Add("server_rss_end", "server RSS at end", end.ServerRssKb * 1024.0, MetricKind.Bytes);
             report.Add("server_rss_peak", "server RSS peak", peak * 1024.0, MetricKind.Bytes);
+            AddPerProcess(report, sampler, start, end, seconds, delivered);
         }
 
         double selfCpu = (end.SelfCpuTicks - start.SelfCpuTicks) / ProcSampler.ClockTicksPerSecond;
@@ -75,6 +76,40 @@ internal static class ProcReport
         if (selfPct >= SaturationShare * cores * 100)
         {
             report.Warnings.Add($"the load tool averaged {selfPct:F0}% CPU of {cores * 100}% available: it may have been the bottleneck (pin it to its own core, or lower the load)");
+        }
+    }
+
+    /// <summary>
+    /// With several --server-pid (the nodes of a cluster, and Redis): the figures above are sums over all of them, and
+    /// each process also gets its own, keyed by its PID: <c>server_cpu_pct.PID</c>, <c>server_cpu_us_per_1k.PID</c>
+    /// (its CPU per 1,000 deliveries of the whole run, so the parts add up to the total) and <c>server_rss_end.PID</c>.
+    /// </summary>
+    private static void AddPerProcess(RunReport report, ProcSampler sampler, ProcSample start, ProcSample end, double seconds, double? delivered)
+    {
+        IReadOnlyList<int> pids = sampler.ServerPids;
+        if (pids.Count < 2 || start.PerServer.Length != pids.Count || end.PerServer.Length != pids.Count)
+        {
+            return;
+        }
+
+        for (int i = 0; i < pids.Count; i++)
+        {
+            string pid = pids[i].ToString(System.Globalization.CultureInfo.InvariantCulture);
+            ProcReading a = start.PerServer[i], b = end.PerServer[i];
+            if (!a.Alive || !b.Alive)
+            {
+                report.Warnings.Add($"server process {pid} could not be read at the start or end of the measured window (did it exit?)");
+                continue;
+            }
+
+            double cpu = (b.CpuTicks - a.CpuTicks) / ProcSampler.ClockTicksPerSecond;
+            report.Add("server_cpu_pct." + pid, $"  process {pid}: CPU, average", cpu / seconds * 100, MetricKind.Percent, "100 = one core busy");
+            if (delivered is > 0)
+            {
+                report.Add("server_cpu_us_per_1k." + pid, $"  process {pid}: CPU per 1,000 delivered msgs", cpu * 1e6 / (delivered.Value / 1000), MetricKind.Micros, "this process's share of server_cpu_us_per_1k");
+            }
+
+            report.Add("server_rss_end." + pid, $"  process {pid}: RSS at end", b.RssKb * 1024.0, MetricKind.Bytes);
         }
     }
 

@@ -19,6 +19,7 @@ internal static class ChurnScenario
         bool waitMessage = s.ChurnWait == ChurnWait.Message;
         var report = new RunReport("churn", s.Url);
         report.Setting("url", s.Url);
+        ScenarioContext.AddUrlSettings(report, s);
         if (s.TlsDescription is not null)
         {
             report.Setting("tls", s.TlsDescription);
@@ -36,7 +37,7 @@ internal static class ChurnScenario
         report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
         report.Setting("warmup (s)", s.Warmup);
         report.Setting("duration (s)", s.Duration);
-        report.Setting("server pid", s.ServerPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+        report.Setting("server pid", s.ServerPidText);
         report.WarmupSeconds = s.Warmup;
 
         IReadOnlyList<string> channels = s.ChannelNames(Math.Max(1, s.Channels));

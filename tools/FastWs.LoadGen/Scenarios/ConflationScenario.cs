@@ -72,7 +72,7 @@ internal static class ConflationScenario
         report.Setting("warmup (s)", s.Warmup);
         report.Setting("duration (s)", s.Duration);
         report.Setting("stats url", s.StatsUrl?.ToString() ?? "- (not read)");
-        report.Setting("server pid", s.ServerPid?.ToString(CultureInfo.InvariantCulture) ?? "-");
+        report.Setting("server pid", s.ServerPidText);
         report.WarmupSeconds = s.Warmup;
 
         string[] slabNames = Enumerable.Range(0, s.Slabs).Select(i => SlabName(s.ChannelPrefix, i)).ToArray();

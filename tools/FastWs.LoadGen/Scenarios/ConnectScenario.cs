@@ -17,6 +17,7 @@ internal static class ConnectScenario
         RunSettings s = ctx.Settings;
         var report = new RunReport("connect", s.Url);
         report.Setting("url", s.Url);
+        ScenarioContext.AddUrlSettings(report, s);
         if (s.TlsDescription is not null)
         {
             report.Setting("tls", s.TlsDescription);
@@ -30,7 +31,7 @@ internal static class ConnectScenario
         report.Setting("subscribe via", s.SubscribeVia.ToString().ToLowerInvariant());
         report.Setting("max ramp time (s)", s.Duration);
         report.Setting("hold (s)", s.Hold);
-        report.Setting("server pid", s.ServerPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+        report.Setting("server pid", s.ServerPidText);
 
         IReadOnlyList<string> channels = s.ChannelNames(s.Channels);
         var sink = new IdleSink(ctx.Errors);
@@ -122,6 +123,7 @@ internal static class ConnectScenario
 
         report.Add("requested", "connections requested", s.Connections, MetricKind.Count);
         report.Add("connections", "connections opened", connections.Count, MetricKind.Count);
+        ScenarioContext.AddPerUrlCounts(report, s, connections, "connections");
         report.Add("failed", "connections failed", s.Connections - connections.Count, MetricKind.Count);
         report.Add("ramp_s", "ramp time (first start to last ready)", rampSeconds, MetricKind.Seconds);
         report.Add("handshakes", "handshakes/s (connections opened / ramp time)", connections.Count / rampSeconds, MetricKind.Rate, s.Channels > 0 ? "each includes its subscribe ack" : null);

@@ -21,6 +21,7 @@ internal static class FanoutScenario
         RunSettings s = ctx.Settings;
         var report = new RunReport(slowScenario ? "slow" : "fanout", s.Url);
         report.Setting("url", s.Url);
+        ScenarioContext.AddUrlSettings(report, s);
         if (s.TlsDescription is not null)
         {
             report.Setting("tls", s.TlsDescription);
@@ -29,7 +30,8 @@ internal static class FanoutScenario
         report.Setting("subscribers", s.Subscribers);
         report.Setting("channels", s.Channels);
         report.Setting("rate (msgs/s published)", s.Rate);
-        report.Setting("payload (bytes of data)", s.Payload);
+        report.Setting("payload (bytes of data)", s.PricePayload ? "price object (~1 KB)" : s.Payload);
+        report.Setting("permessage-deflate offered", s.Deflate ? "yes" : "no");
         report.Setting("publish via", s.PublishVia == PublishVia.Http ? $"http ({s.HttpUrl})" : $"ws ({s.Publishers} connection(s))");
         report.Setting("subscribe via", s.SubscribeVia.ToString().ToLowerInvariant());
         report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
@@ -42,7 +44,7 @@ internal static class FanoutScenario
             report.Setting("slow clients' SO_RCVBUF", s.SlowSocketBuffer);
         }
 
-        report.Setting("server pid", s.ServerPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+        report.Setting("server pid", s.ServerPidText);
         report.WarmupSeconds = s.Warmup;
 
         IReadOnlyList<string> channels = s.ChannelNames(s.Channels);
@@ -50,7 +52,7 @@ internal static class FanoutScenario
         var sink = new FanoutSink(ctx.Errors);
 
         // 1. Subscribers.
-        ScenarioContext.Log($"connecting {s.Subscribers} subscriber(s) over {s.Channels} channel(s) to {s.Url} ...");
+        ScenarioContext.Log($"connecting {s.Subscribers} subscriber(s) over {s.Channels} channel(s) to {string.Join(", ", s.Urls)} ...");
         ConnectionOptions healthyOptions = ctx.Options(s.ReceiveBuffer);
         ConnectionOptions slowOptions = ctx.Options(s.ReceiveBuffer, s.SlowSocketBuffer);
         long connectStart = Clock.Now;
@@ -75,6 +77,7 @@ internal static class FanoutScenario
             perChannel[c.Group, c.ChannelIndex]++;
         }
 
+        ScenarioContext.AddPerUrlCounts(report, s, subscribers, "subscribers");
         int healthyCount = subscribers.Count(c => c.Group == Healthy);
         int slowCount = subscribers.Count - healthyCount;
 
@@ -89,7 +92,7 @@ internal static class FanoutScenario
         }
 
         // 2. Publishers.
-        PayloadFactory payload = new(s.Payload);
+        PayloadFactory payload = new(s.Payload, s.PricePayload);
         IPublishTransport transport;
         var publisherConnections = new List<WsConnection>();
         if (s.PublishVia == PublishVia.Http)
@@ -117,7 +120,7 @@ internal static class FanoutScenario
                 return report;
             }
 
-            transport = new WebSocketPublishTransport(publisherConnections, channels, payload);
+            transport = new WebSocketPublishTransport(publisherConnections, channels, payload, s.Protocol);
         }
 
         report.Setting("data bytes per message", payload.DataBytes);
@@ -258,6 +261,17 @@ internal static class FanoutScenario
             report.Add("slow_received", "received by slow clients in window", slow.InWindow, MetricKind.Count);
             report.Add("slow_ratio", "delivery ratio of slow clients", expectedSlow == 0 ? null : slow.InWindow / (double)expectedSlow, MetricKind.Ratio, "low is expected: they stopped reading");
             report.Add("slow_closed_by_server", "slow clients the server had disconnected", slowClosedByServer, MetricKind.Count, "seen after letting them read again at the end");
+        }
+
+        // Bytes on the wire per delivery: everything the subscribers read after their 101 (frames, acks, pings),
+        // divided by what they received; with permessage-deflate, the compressed size.
+        List<WsConnection> healthyOnes = subscribers.Where(c => c.Group == Healthy).ToList();
+        long deliveredTotal = healthyOnes.Sum(c => c.ReceivedTotal);
+        report.Add("wire_bytes_per_delivery", "bytes on the wire per delivery" + who, deliveredTotal == 0 ? null : healthyOnes.Sum(c => Volatile.Read(ref c.BytesReceived)) / (double)deliveredTotal,
+            MetricKind.Count, "bytes read by the subscribers ÷ data messages received, whole run");
+        if (s.Deflate)
+        {
+            report.Add("deflate_negotiated", "subscribers with permessage-deflate" + who, healthyOnes.Count(c => c.Deflated), MetricKind.Count, $"of {healthyOnes.Count}");
         }
 
         report.Add("publisher_max_lag_ms", "publisher max lag behind schedule", publisher.MaxLagMs, MetricKind.LatencyMs);

@@ -35,7 +35,7 @@ internal static class HistoryMemoryScenario
         report.Setting("messages per request", s.Batch);
         report.Setting("settle before the last reading (s)", s.Hold);
         report.Setting("longest fill (s)", s.Duration);
-        report.Setting("server pid", s.ServerPid?.ToString(CultureInfo.InvariantCulture) ?? "-");
+        report.Setting("server pid", s.ServerPidText);
 
         if (s.StatsUrl is null)
         {

@@ -26,6 +26,7 @@ internal static class ReconnectScenario
         RunSettings s = ctx.Settings;
         var report = new RunReport("reconnect", s.Url);
         report.Setting("url", s.Url);
+        ScenarioContext.AddUrlSettings(report, s);
         if (s.TlsDescription is not null)
         {
             report.Setting("tls", s.TlsDescription);
@@ -42,7 +43,7 @@ internal static class ReconnectScenario
         report.Setting("receive buffer (bytes per connection)", s.ReceiveBuffer);
         report.Setting("warmup (s)", s.Warmup);
         report.Setting("duration (s)", s.Duration);
-        report.Setting("server pid", s.ServerPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+        report.Setting("server pid", s.ServerPidText);
         report.WarmupSeconds = s.Warmup;
 
         IReadOnlyList<string> channels = s.ChannelNames(s.Channels);

@@ -11,6 +11,8 @@ namespace FastWs.LoadGen.Scenarios;
 /// <see cref="SubscribeMessage"/> that request is sent instead of the plain subscribe to <see cref="Channel"/> (several
 /// channels, <c>since</c>), and its ack is waited for the same way.
 /// </summary>
+/// The connection goes to <see cref="RunSettings.EndpointFor"/> its id: publishers to --publish-url, the others round robin
+/// over the --url values.
 internal readonly record struct ConnectionSpec(string? Channel, int ChannelIndex, int Group, ConnectionOptions Options, bool ExpectData = false, byte[]? SubscribeMessage = null);
 
 /// <summary>Timings of one successful open, in Stopwatch ticks.</summary>
@@ -23,7 +25,7 @@ internal sealed class ScenarioContext : IDisposable
     {
         Settings = settings;
         Stop = stop;
-        Sampler = new ProcSampler(settings.ServerPid);
+        Sampler = new ProcSampler(settings.ServerPids);
     }
 
     public RunSettings Settings { get; }
@@ -43,11 +45,61 @@ internal sealed class ScenarioContext : IDisposable
 
     public static void Log(string line) => Console.Error.WriteLine(line);
 
+    /// <summary>
+    /// With several --url or a --publish-url: every URL, the publishers' URL, and the protocol when not FastWs's. A
+    /// single-node run's settings stay as they were (only "url").
+    /// </summary>
+    public static void AddUrlSettings(Reporting.RunReport report, RunSettings s)
+    {
+        if (s.Urls.Count > 1)
+        {
+            for (int i = 0; i < s.Urls.Count; i++)
+            {
+                report.Setting($"url {i + 1}", s.Urls[i]);
+            }
+        }
+
+        if (s.Urls.Count > 1 || s.PublishUrl != s.Url)
+        {
+            report.Setting("publish url", s.PublishUrl);
+        }
+
+        if (s.Protocol != WireProtocol.FastWs)
+        {
+            report.Setting("protocol", s.Protocol.ToString().ToLowerInvariant());
+        }
+    }
+
+    /// <summary>
+    /// With several --url: how many of the opened connections went to each (metrics <c>subscribers_url1</c> ...,
+    /// labelled with the URL), so a report shows how the load was spread over the nodes.
+    /// </summary>
+    public static void AddPerUrlCounts(Reporting.RunReport report, RunSettings s, IEnumerable<WsConnection> opened, string what)
+    {
+        if (s.Urls.Count < 2)
+        {
+            return;
+        }
+
+        var counts = new int[s.Urls.Count];
+        foreach (WsConnection c in opened)
+        {
+            counts[s.UrlIndexFor(c.Id)]++;
+        }
+
+        for (int i = 0; i < counts.Length; i++)
+        {
+            report.Add($"{what}_url{i + 1}", $"{what} on {s.Urls[i]}", counts[i], Reporting.MetricKind.Count);
+        }
+    }
+
     public ConnectionOptions Options(int receiveBuffer, int socketReceiveBuffer = 0) => new()
     {
         ReceiveBufferSize = receiveBuffer,
         SocketReceiveBuffer = socketReceiveBuffer,
         Auth = Auth,
+        OfferDeflate = Settings.Deflate,
+        Protocol = Settings.Protocol,
     };
 
     /// <summary>
@@ -132,9 +184,11 @@ internal sealed class ScenarioContext : IDisposable
         WsConnection? connection = null;
         try
         {
+            WsEndpoint endpoint = Settings.EndpointFor(id);
+            bool signalR = spec.Options.Protocol == WireProtocol.SignalR;
             bool viaUrl = spec.Channel is not null && spec.SubscribeMessage is null && Settings.SubscribeVia == SubscribeVia.Url;
-            string target = viaUrl ? Settings.Endpoint.WithSubscribeQuery(spec.Channel!) : Settings.Endpoint.PathAndQuery;
-            connection = await WsConnection.ConnectAsync(Settings.Endpoint, target, Tokens?.For(id), spec.Options, sink, timeout.Token).ConfigureAwait(false);
+            string target = viaUrl ? endpoint.WithSubscribeQuery(spec.Channel!) : endpoint.PathAndQuery;
+            connection = await WsConnection.ConnectAsync(endpoint, target, Tokens?.For(id), spec.Options, sink, timeout.Token).ConfigureAwait(false);
             long upgraded = Clock.Now;
             connection.Id = id;
             connection.Group = spec.Group;
@@ -150,9 +204,20 @@ internal sealed class ScenarioContext : IDisposable
             }
 
             connection.Start();
+            if (signalR)
+            {
+                // SignalR: the hub protocol handshake first (the server answers {} before anything else it sends).
+                await connection.SendAsync(FastWs.Protocol.Frames.WebSocketOpcode.Text, SignalRProtocol.Handshake, timeout.Token).ConfigureAwait(false);
+            }
+
             if (spec.Channel is not null)
             {
-                if (spec.SubscribeMessage is { } request)
+                if (signalR)
+                {
+                    // Subscribe(channel) with an invocation id: its completion is the ack.
+                    await connection.SendAsync(FastWs.Protocol.Frames.WebSocketOpcode.Text, SignalRProtocol.Subscribe(spec.Channel, id + 1), timeout.Token).ConfigureAwait(false);
+                }
+                else if (spec.SubscribeMessage is { } request)
                 {
                     await connection.SendAsync(FastWs.Protocol.Frames.WebSocketOpcode.Text, request, timeout.Token).ConfigureAwait(false);
                 }

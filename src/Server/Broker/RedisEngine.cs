@@ -1,0 +1,236 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+using FastWs.Server.Hosting;
+using StackExchange.Redis;
+
+namespace FastWs.Server.Broker;
+
+/// <summary>
+/// The Redis engine (StackExchange.Redis): publishing is one Lua script per message (<see cref="RedisScripts"/>), a
+/// followed channel is one pub/sub subscription, reading is one script. The client pipelines everything on one
+/// connection, so the publishes of one read or one HTTP batch go out together without waiting for each other.
+/// </summary>
+/// <remarks>
+/// While Redis is unreachable commands fail at once (<see cref="BacklogPolicy.FailFast"/>) instead of queueing in
+/// the client without bound; the client reconnects with exponential backoff and re-subscribes by itself.
+/// </remarks>
+internal sealed class RedisEngine : IBrokerEngine
+{
+    private readonly ConnectionMultiplexer _redis;
+    private readonly IDatabase _db;
+    private readonly ISubscriber _subscriber;
+    private readonly string _prefix;
+    private readonly string _epochPrefix;
+    private readonly long _minTtlMs;
+    private readonly int _maxQueuedPerChannel;
+    private long _shed;
+
+    private RedisEngine(ConnectionMultiplexer redis, RedisBrokerOptions options, int maxQueuedPerChannel)
+    {
+        _maxQueuedPerChannel = maxQueuedPerChannel;
+        _redis = redis;
+        _db = redis.GetDatabase();
+        _subscriber = redis.GetSubscriber();
+        _prefix = options.Prefix;
+        _minTtlMs = (long)options.MinStateTtl.TotalMilliseconds;
+        Span<byte> random = stackalloc byte[4];
+        RandomNumberGenerator.Fill(random);
+        _epochPrefix = Convert.ToHexStringLower(random);
+        redis.ConnectionFailed += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                Disconnected?.Invoke();
+            }
+        };
+        redis.ConnectionRestored += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                Reconnected?.Invoke();
+            }
+        };
+    }
+
+    /// <summary>Connects (or keeps trying in the background when Redis is not there yet: the node starts anyway, not ready).</summary>
+    public static RedisEngine Connect(BrokerOptions broker)
+    {
+        RedisBrokerOptions options = broker.Redis;
+        ConfigurationOptions config = ConfigurationOptions.Parse(options.Configuration);
+        config.AbortOnConnectFail = false;
+        config.BacklogPolicy = BacklogPolicy.FailFast;
+        config.ReconnectRetryPolicy ??= new ExponentialRetry(250, 10_000);
+        config.ClientName ??= "fastws-" + Environment.MachineName;
+        config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5_000);
+        return new RedisEngine(ConnectionMultiplexer.Connect(config), options, broker.MaxQueuedPerChannel);
+    }
+
+    public bool IsConnected => _redis.IsConnected;
+
+    public long MessagesShed => Volatile.Read(ref _shed);
+
+    public event Action? Reconnected;
+
+    public event Action? Disconnected;
+
+    public Task PublishAsync(string channel, NamespaceOptions settings, ReadOnlyMemory<byte> data) =>
+        _db.ScriptEvaluateAsync(RedisScripts.Publish, [MetaKey(channel), HistoryKey(channel)],
+            [_prefix + ":" + channel, data, _epochPrefix, HistorySize(settings), TtlMs(settings)]);
+
+    public async Task<IAsyncDisposable> SubscribeAsync(string channel, Func<BrokerMessage, Task> onMessage)
+    {
+        ChannelMessageQueue queue = await _subscriber.SubscribeAsync(RedisChannel.Literal(_prefix + ":" + channel)).ConfigureAwait(false);
+        string lastEpoch = string.Empty;
+        queue.OnMessage(message =>
+        {
+            // The client reads the socket whatever we do; this bounds what waits for our fan-out. Shed messages
+            // become a hole that the next one shows, refilled from the channel's Redis stream (or announced).
+            bool counted = queue.TryGetCount(out int waiting);
+            if (counted && waiting > _maxQueuedPerChannel)
+            {
+                Interlocked.Increment(ref _shed);
+                return Task.CompletedTask;
+            }
+
+            ReadOnlyMemory<byte> payload = message.Message;
+            if (!TryParse(payload.Span, ref lastEpoch, out long seq, out int dataStart))
+            {
+                return Task.CompletedTask; // not ours: another program on the same prefix
+            }
+
+            return onMessage(new BrokerMessage(lastEpoch, seq, payload[dataStart..], MoreWaiting: counted && waiting > 0));
+        });
+        return new Subscription(queue);
+    }
+
+    /// <summary>One followed channel's pub/sub queue; disposing it unsubscribes that queue alone.</summary>
+    private sealed class Subscription(ChannelMessageQueue queue) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await queue.UnsubscribeAsync().ConfigureAwait(false);
+    }
+
+    public async Task<BrokerStream> ReadAsync(string channel, NamespaceOptions settings, long afterSeq, int count)
+    {
+        RedisResult result = await _db.ScriptEvaluateAsync(RedisScripts.Read, [MetaKey(channel), HistoryKey(channel)],
+            [_epochPrefix, afterSeq, count, TtlMs(settings)]).ConfigureAwait(false);
+        RedisResult[] parts = (RedisResult[])result!;
+        string epoch = (string)parts[0]!;
+        long seq = (long)parts[1];
+        long now = long.Parse((string)parts[2]!, System.Globalization.CultureInfo.InvariantCulture);
+        RedisResult[] entries = (RedisResult[])parts[3]!;
+        var messages = new List<BrokerMessage>(entries.Length);
+        foreach (RedisResult entry in entries)
+        {
+            RedisResult[] pair = (RedisResult[])entry!;
+            string id = (string)pair[0]!;
+            long entrySeq = long.Parse(id.AsSpan(0, id.IndexOf('-', StringComparison.Ordinal)), System.Globalization.CultureInfo.InvariantCulture);
+            RedisResult[] fields = (RedisResult[])pair[1]!;
+            long at = 0;
+            byte[]? data = null;
+            for (int i = 0; i + 1 < fields.Length; i += 2)
+            {
+                string name = (string)fields[i]!;
+                if (name == "t")
+                {
+                    at = long.Parse((string)fields[i + 1]!, System.Globalization.CultureInfo.InvariantCulture);
+                }
+                else if (name == "d")
+                {
+                    data = (byte[])fields[i + 1]!;
+                }
+            }
+
+            if (data is not null)
+            {
+                messages.Add(new BrokerMessage(epoch, entrySeq, data, at));
+            }
+        }
+
+        if (afterSeq < 0)
+        {
+            messages.Reverse(); // XREVRANGE gave the newest first
+        }
+
+        return new BrokerStream(epoch, seq, now, messages);
+    }
+
+    public void Renew(string channel, NamespaceOptions settings)
+    {
+        long ttl = TtlMs(settings);
+        _db.KeyExpire(MetaKey(channel), TimeSpan.FromMilliseconds(ttl), CommandFlags.FireAndForget);
+        if (HistorySize(settings) > 0)
+        {
+            _db.KeyExpire(HistoryKey(channel), TimeSpan.FromMilliseconds(ttl), CommandFlags.FireAndForget);
+        }
+    }
+
+    public Task<TimeSpan> PingAsync() => _db.PingAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _redis.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
+        _redis.Dispose();
+    }
+
+    private RedisKey MetaKey(string channel) => _prefix + ":{" + channel + "}:m";
+
+    private RedisKey HistoryKey(string channel) => _prefix + ":{" + channel + "}:h";
+
+    /// <summary>Messages Redis keeps per channel: the history, or the latest alone for a snapshot.</summary>
+    internal static int HistorySize(NamespaceOptions settings) => Math.Max(settings.History.Size, settings.Snapshot ? 1 : 0);
+
+    private long TtlMs(NamespaceOptions settings)
+    {
+        long ttl = Math.Max(_minTtlMs, (long)settings.Retention.TotalMilliseconds);
+        return HistorySize(settings) > 0 && settings.History.MaxAge > TimeSpan.Zero
+            ? Math.Max(ttl, (long)settings.History.MaxAge.TotalMilliseconds)
+            : ttl;
+    }
+
+    /// <summary>Parses <c>epoch:seq:</c>; reuses <paramref name="epoch"/> while it is unchanged (no string per message).</summary>
+    private static bool TryParse(ReadOnlySpan<byte> payload, ref string epoch, out long seq, out int dataStart)
+    {
+        seq = 0;
+        dataStart = 0;
+        int colon = payload.IndexOf((byte)':');
+        if (colon <= 0 || colon > 64)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> epochBytes = payload[..colon];
+        ReadOnlySpan<byte> rest = payload[(colon + 1)..];
+        int second = rest.IndexOf((byte)':');
+        if (second <= 0 || !Utf8Parser.TryParse(rest[..second], out seq, out int consumed) || consumed != second || seq <= 0)
+        {
+            return false;
+        }
+
+        if (!SameAscii(epochBytes, epoch))
+        {
+            epoch = Encoding.ASCII.GetString(epochBytes);
+        }
+
+        dataStart = colon + 1 + second + 1;
+        return true;
+    }
+
+    private static bool SameAscii(ReadOnlySpan<byte> bytes, string text)
+    {
+        if (bytes.Length != text.Length)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] != text[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
