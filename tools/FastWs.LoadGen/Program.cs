@@ -64,6 +64,7 @@ internal static class Program
         {
             "reconnect" => ReconnectScenario.RequiredThresholds,
             "conflation" => ConflationScenario.RequiredThresholds,
+            "storm" => StormScenario.RequiredThresholds,
             _ => [],
         };
         foreach (string expression in required)
@@ -137,6 +138,7 @@ internal static class Program
                 "churn" => await ChurnScenario.RunAsync(ctx).ConfigureAwait(false),
                 "reconnect" => await ReconnectScenario.RunAsync(ctx).ConfigureAwait(false),
                 "conflation" => await ConflationScenario.RunAsync(ctx).ConfigureAwait(false),
+                "storm" => await StormScenario.RunAsync(ctx).ConfigureAwait(false),
                 "history-memory" => await HistoryMemoryScenario.RunAsync(ctx).ConfigureAwait(false),
                 _ => throw new InvalidOperationException("unknown scenario " + settings.Scenario),
             };

@@ -12,12 +12,13 @@ internal static class Commands
     public static RootCommand Build()
     {
         var root = new RootCommand(
-            "FastWs.LoadGen: WebSocket load scenarios (fanout, connect, churn, slow, reconnect, conflation, history-memory) against any RFC 6455 server speaking the FastWs JSON protocol. Loopback targets only.");
+            "FastWs.LoadGen: WebSocket load scenarios (fanout, connect, churn, slow, reconnect, storm, conflation, history-memory) against any RFC 6455 server speaking the FastWs JSON protocol. Loopback targets only.");
         root.Subcommands.Add(BuildFanout("fanout", "S subscribers over C channels, publishers at R msgs/s; reports delivered msgs/s, delivery ratio, end-to-end latency percentiles and errors.", slow: false));
         root.Subcommands.Add(BuildFanout("slow", "A fanout in which a share of the subscribers stop reading after warm-up; reports whether the healthy ones still get everything on time.", slow: true));
         root.Subcommands.Add(BuildConnect());
         root.Subcommands.Add(BuildChurn());
         root.Subcommands.Add(BuildReconnect());
+        root.Subcommands.Add(BuildStorm());
         root.Subcommands.Add(BuildConflation());
         root.Subcommands.Add(BuildHistoryMemory());
         root.Subcommands.Add(BuildKeyGen());
@@ -127,6 +128,34 @@ internal static class Commands
             DropMax = result.GetValue(dropMax),
             Offline = result.GetValue(offline),
             OnTimeMs = result.GetValue(onTime),
+        })));
+        return command;
+    }
+
+    private static Command BuildStorm()
+    {
+        var command = new Command("storm", "N clients of the .NET client library (FastWs.Client) on channels with history, a publisher running, then every connection reset at once by a relay in front of the server (the server stays up); the clients come back by their backoff with full jitter over the window W. Reports handshakes per second after the drop against the bound 1.5 × N / W, the spread of the reconnects, and checks every client's stream for gaps, duplicates and resets (any fails the run).");
+        var common = new CommonOptions(command, duration: 15, warmup: 2, durationHelp: "Seconds after the drop (publishing goes on; at least --window).", channelPrefix: "trades:");
+        Option<int> clients = Add(command, new Option<int>("--clients", "-n") { Description = "Clients (FastWs.Client instances), each one connection.", DefaultValueFactory = _ => 2000 });
+        Option<int> channels = Add(command, new Option<int>("--channels", "-c") { Description = "Channels (PREFIX1..PREFIXn); publishes go round robin over them.", DefaultValueFactory = _ => 10 });
+        Option<int> perClient = Add(command, new Option<int>("--channels-per-client", "-k") { Description = "Channels each client subscribes to: client i takes channels i, i+1, ... (mod C).", DefaultValueFactory = _ => 1 });
+        Option<double> rate = Add(command, new Option<double>("--rate", "-r") { Description = "Publishes per second, in total over all channels.", DefaultValueFactory = _ => 100 });
+        Option<int> payload = Add(command, new Option<int>("--payload") { Description = "Bytes of each published data object (minimum about 30).", DefaultValueFactory = _ => 100 });
+        Option<double> window = Add(command, new Option<double>("--window") { Description = "The clients' first backoff window W in seconds: a dropped client's first attempt comes at random × W (at least 1).", DefaultValueFactory = _ => 10 });
+        Option<string> jitter = Add(command, new Option<string>("--jitter") { Description = "on: full jitter (the client's default); off: every client reconnects at once, to see the burst the jitter prevents.", DefaultValueFactory = _ => "on" });
+        jitter.AcceptOnlyFromAmong("on", "off");
+        Option<string?> statsUrl = Add(command, new Option<string?>("--stats-url") { Description = "The server's stats for its own connection count (default: http://HOST:PORT/ws/stats from the ws:// --url)." });
+
+        command.SetAction(result => Program.RunAsync(common.Settings(result, "storm", s => s with
+        {
+            Subscribers = result.GetValue(clients),
+            Channels = result.GetValue(channels),
+            ChannelsPerSubscriber = result.GetValue(perClient),
+            Rate = result.GetValue(rate),
+            Payload = result.GetValue(payload),
+            Window = result.GetValue(window),
+            Jitter = result.GetValue(jitter) != "off",
+            StatsUrlText = result.GetValue(statsUrl),
         })));
         return command;
     }
@@ -385,6 +414,8 @@ internal sealed record ParsedOptions
     public string? StatsUrlText { get; init; }
     public int Messages { get; init; }
     public int Batch { get; init; }
+    public double Window { get; init; }
+    public bool Jitter { get; init; } = true;
 
     public TokenArgs Token { get; init; } = new();
 
@@ -448,7 +479,7 @@ internal sealed record ParsedOptions
 
         Uri? statsUrl = null;
         string? statsText = StatsUrlText
-            ?? (Scenario == "conflation" ? StatsReader.DefaultFor(uri!)
+            ?? (Scenario is "conflation" or "storm" ? StatsReader.DefaultFor(uri!)
                 : Scenario == "history-memory" ? new UriBuilder(httpUrl!) { Path = "/ws/stats", Query = "" }.Uri.ToString()
                 : null);
         if (statsText is not null)
@@ -483,6 +514,12 @@ internal sealed record ParsedOptions
             Scenario == "reconnect" && DropMax < DropMin ? "--drop-max must be >= --drop-min" :
             Scenario == "reconnect" && Offline < 0 ? "--offline must be >= 0" :
             Scenario == "reconnect" && SubscribeVia == SubscribeVia.Url ? "reconnect subscribes with a message (since cannot go in the URL): leave out --subscribe-via url" :
+            Scenario == "storm" && (Subscribers < 1 || Channels < 1 || Rate <= 0) ? "--clients, --channels and --rate must be > 0" :
+            Scenario == "storm" && (ChannelsPerSubscriber < 1 || ChannelsPerSubscriber > Channels) ? "--channels-per-client must be between 1 and --channels" :
+            Scenario == "storm" && Window < 1 ? "--window must be >= 1 (seconds: the bound counts handshakes per second)" :
+            Scenario == "storm" && Duration < Window ? "--duration must be at least --window (the clients come back within it)" :
+            Scenario == "storm" && !string.Equals(uri!.Scheme, "ws", StringComparison.OrdinalIgnoreCase) ? "storm runs over ws:// only (its relay passes TCP through)" :
+            Scenario == "storm" && (Token.Token ?? Token.TokenFile ?? Token.Mint) is not null ? "storm runs its clients without tokens: leave out the token options" :
             Scenario == "conflation" && (Subscribers < 1 || Slabs < 1 || Rate <= 0 || Publishers < 1) ? "--subscribers, --slabs, --rate and --publishers must be > 0" :
             Scenario == "conflation" && (ChannelsPerSubscriber < 1 || ChannelsPerSubscriber > Slabs) ? "--slabs-per-subscriber must be between 1 and --slabs" :
             Scenario == "conflation" && (Probes < 0 || ConflationMs <= 0) ? "--probes must be >= 0 and --conflation-ms > 0" :
@@ -560,6 +597,8 @@ internal sealed record ParsedOptions
             StatsUrl = statsUrl,
             Messages = Messages,
             Batch = Batch,
+            Window = Window,
+            Jitter = Jitter,
             Token = token,
         };
         return (settings, null);

@@ -143,6 +143,13 @@ internal sealed class RunSettings
     /// <summary>Seconds a dropped subscriber stays away before reconnecting.</summary>
     public double Offline { get; init; } = 0.1;
 
+    // storm
+    /// <summary>The clients' first backoff window W (s): a dropped client's first attempt comes at random × W.</summary>
+    public double Window { get; init; } = 10;
+
+    /// <summary>False: every client reconnects at once (the burst the jitter prevents), for comparison.</summary>
+    public bool Jitter { get; init; } = true;
+
     // conflation
     public int Slabs { get; init; } = 1000;
 
@@ -175,6 +182,7 @@ internal sealed class RunSettings
         "connect" => (Connections, 0),
         "churn" => (Math.Max(ChurnTokenPool, Concurrency), ChurnWait == ChurnWait.Message ? 1 : 0),
         "reconnect" => (Subscribers, 1),
+        "storm" => (0, 1),
         "conflation" => (Subscribers, Publishers + 1),
         "history-memory" => (0, 0),
         _ => (Subscribers, PublishVia == PublishVia.Ws ? Publishers : 0),

@@ -39,6 +39,15 @@ internal sealed record ServerStats
 
     public long Snapshots { get; init; }
 
+    /// <summary>WebSocket connections accepted since the server started (<c>counters.connectionsTotal</c>).</summary>
+    public long ConnectionsTotal { get; init; }
+
+    public long Recoveries { get; init; }
+
+    public long RecoveryFailures { get; init; }
+
+    public long MessagesReplayed { get; init; }
+
     public static ServerStats Parse(ReadOnlySpan<byte> json)
     {
         var reader = new Utf8JsonReader(json);
@@ -61,6 +70,10 @@ internal sealed record ServerStats
             MessagesOut = Number(root, "counters", "messagesOut"),
             MessagesSkipped = Number(root, "counters", "messagesSkipped"),
             Snapshots = Number(root, "counters", "snapshots"),
+            ConnectionsTotal = Number(root, "counters", "connectionsTotal"),
+            Recoveries = Number(root, "counters", "recoveries"),
+            RecoveryFailures = Number(root, "counters", "recoveryFailures"),
+            MessagesReplayed = Number(root, "counters", "messagesReplayed"),
         };
     }
 

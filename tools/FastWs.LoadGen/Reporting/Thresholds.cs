@@ -43,6 +43,11 @@ internal sealed partial record Threshold(string Expression, string Metric, strin
         ["gaps"] = MetricKind.Count, ["gap_notices"] = MetricKind.Count, ["missing"] = MetricKind.Count, ["duplicates"] = MetricKind.Count,
         ["out_of_order"] = MetricKind.Count, ["behind_at_end"] = MetricKind.Count,
         ["reconnect_p50"] = MetricKind.LatencyMs, ["reconnect_p99"] = MetricKind.LatencyMs, ["reconnect_max"] = MetricKind.LatencyMs,
+        // storm
+        ["clients"] = MetricKind.Count, ["not_reconnected"] = MetricKind.Count, ["attempts"] = MetricKind.Count, ["peak_handshakes"] = MetricKind.Rate,
+        ["bound_handshakes"] = MetricKind.Rate, ["peak_ratio"] = MetricKind.Ratio, ["server_peak_handshakes"] = MetricKind.Rate, ["server_peak_ratio"] = MetricKind.Ratio,
+        ["reconnect_first_s"] = MetricKind.Seconds, ["reconnect_p50_s"] = MetricKind.Seconds, ["reconnect_last_s"] = MetricKind.Seconds, ["resets"] = MetricKind.Count, ["noticed_last_s"] = MetricKind.Seconds,
+        ["server_recoveries"] = MetricKind.Count, ["server_recovery_failures"] = MetricKind.Count, ["server_replayed"] = MetricKind.Count,
         // conflation
         ["unconflated"] = MetricKind.Count, ["conflation_ratio"] = MetricKind.Ratio, ["per_subscription_rate"] = MetricKind.Rate,
         ["conflated_p50"] = MetricKind.LatencyMs, ["conflated_p90"] = MetricKind.LatencyMs, ["conflated_p99"] = MetricKind.LatencyMs,
