@@ -323,31 +323,8 @@ async function runSearch(key, o, ctx) {
     if (!p.pass) { await stopCluster(cluster); cluster = null; } // fresh processes (and Redis) after an overload
     return p;
   };
-  const test = async (rate) => {
-    let p = await probe(rate, 1);
-    if (!p.pass && o.retryFails && !stopping && elapsed() + probeCost <= o.searchBudget) p = await probe(rate, 2);
-    if (p.interrupted) return false;
-    if (p.pass) { if (pass === null || rate > pass) { pass = rate; best = p; } } else if (fail === null || rate < fail) { fail = rate; firstFail = p; }
-    return p.pass;
-  };
-
   try {
-    for (const rate of o.ladder) {
-      if (stopping) break;
-      if (probes.length > 0 && elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
-      if (!(await test(rate))) break;
-    }
-    while (pass === null && fail !== null && fail > 10 && !stopping) {
-      if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
-      await test(niceRate(fail / 2));
-    }
-    while (pass !== null && fail !== null && fail / pass > o.resolution && !stopping) {
-      if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
-      let mid = niceRate(Math.sqrt(pass * fail));
-      if (mid <= pass || mid >= fail) mid = Math.round((pass + fail) / 2);
-      if (mid <= pass || mid >= fail) break;
-      await test(mid);
-    }
+    ({ pass, best, fail, firstFail, budgetHit } = await c.searchMaxRate(o, probe, { probeCost, elapsed, stopped: () => stopping, floor: 10 }));
   } finally {
     if (cluster) await stopCluster(cluster);
   }

@@ -707,37 +707,8 @@ async function runSearch(key, o, ctx) {
     return p;
   };
 
-  const test = async (rate) => {
-    let p = await probe(rate, 1);
-    if (!p.pass && o.retryFails && !stopping && elapsed() + probeCost <= o.searchBudget) p = await probe(rate, 2);
-    if (p.interrupted) return false; // neither a pass nor a fail
-    if (p.pass) {
-      if (pass === null || rate > pass) { pass = rate; best = p; }
-    } else if (fail === null || rate < fail) {
-      fail = rate; firstFail = p;
-    }
-    return p.pass;
-  };
-
   try {
-    for (const rate of o.ladder) {
-      if (stopping) break;
-      if (probes.length > 0 && elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
-      if (!(await test(rate))) break;
-    }
-    // Even the lowest rung failed: walk down.
-    while (pass === null && fail !== null && fail > 200 && !stopping) {
-      if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
-      await test(niceRate(fail / 2));
-    }
-    // Bisect (geometrically) between the last pass and the first fail.
-    while (pass !== null && fail !== null && fail / pass > o.resolution && !stopping) {
-      if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
-      let mid = niceRate(Math.sqrt(pass * fail));
-      if (mid <= pass || mid >= fail) mid = Math.round((pass + fail) / 2);
-      if (mid <= pass || mid >= fail) break;
-      await test(mid);
-    }
+    ({ pass, best, fail, firstFail, budgetHit } = await searchMaxRate(o, probe, { probeCost, elapsed, stopped: () => stopping, floor: 200 }));
   } finally {
     if (server) await stopChild(server.proc);
   }
@@ -1406,10 +1377,52 @@ if (require.main === module) {
   });
 }
 
+/**
+ * The search for the highest passing publish rate, shared by (e) here and cluster.js's (h): climb `o.ladder` until a
+ * rung fails; if even the first fails, walk down by halves (not below `floor`); then bisect geometrically between the
+ * last pass and the first fail down to `o.resolution`. `probe(rate, attempt)` runs one probe and returns
+ * `{ pass, interrupted }` (and whatever the caller keeps); a failed probe is retried once with `o.retryFails`. Stops
+ * when `o.searchBudget` (s) would be exceeded by another probe or `stopped()` says so.
+ */
+async function searchMaxRate(o, probe, { probeCost, elapsed, stopped, floor }) {
+  let pass = null, best = null, fail = null, firstFail = null, budgetHit = false, tested = 0;
+  const test = async (rate) => {
+    tested++;
+    let p = await probe(rate, 1);
+    if (!p.pass && o.retryFails && !stopped() && elapsed() + probeCost <= o.searchBudget) p = await probe(rate, 2);
+    if (p.interrupted) return false; // neither a pass nor a fail
+    if (p.pass) {
+      if (pass === null || rate > pass) { pass = rate; best = p; }
+    } else if (fail === null || rate < fail) {
+      fail = rate; firstFail = p;
+    }
+    return p.pass;
+  };
+  for (const rate of o.ladder) {
+    if (stopped()) break;
+    if (tested > 0 && elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
+    if (!(await test(rate))) break;
+  }
+  // Even the lowest rung failed: walk down.
+  while (pass === null && fail !== null && fail > floor && !stopped()) {
+    if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
+    await test(niceRate(fail / 2));
+  }
+  // Bisect (geometrically) between the last pass and the first fail.
+  while (pass !== null && fail !== null && fail / pass > o.resolution && !stopped()) {
+    if (elapsed() + probeCost > o.searchBudget) { budgetHit = true; break; }
+    let mid = niceRate(Math.sqrt(pass * fail));
+    if (mid <= pass || mid >= fail) mid = Math.round((pass + fail) / 2);
+    if (mid <= pass || mid >= fail) break;
+    await test(mid);
+  }
+  return { pass, best, fail, firstFail, budgetHit };
+}
+
 module.exports = {
   ROOT, LOADGEN, RUN_ID, E_P99_MS, E_MIN_PUBLISH_SHARE, TOOL_BOUND_PCT, STALL_MS,
   startChild, stopChild, killGroup, killAllNow, children, sleep, freePorts, canConnect, listenInode, pidOwnsInode, procField,
-  readTail, metric, fanoutRow, judgeProbe, niceRate, median, combineRuns, machineInfo, sh, log, rel, mdTable,
+  readTail, metric, fanoutRow, judgeProbe, niceRate, searchMaxRate, median, combineRuns, machineInfo, sh, log, rel, mdTable,
   fmtInt, fmtNum, fmtMs, fmtRatio, fmtPct, fmtBytes, dash,
   /** The file run.sh reads to kill leftovers: cluster.js sets it as main() does. */
   setPidFile(file) { pidFile = file; writePidFile(); },
