@@ -218,16 +218,7 @@ public sealed class ClusterTests
 
         // Messages 6-25 are numbered and kept in Redis, but their pub/sub copies go nowhere (as if b's subscription had
         // dropped for a moment); message 26 comes on pub/sub as usual and shows b the hole.
-        await redis.WithClientAsync(async (server, db) =>
-        {
-            for (int i = 6; i <= 25; i++)
-            {
-                await db.ScriptEvaluateAsync(FastWs.Server.Broker.RedisScripts.Publish, ["fastws:{" + Trades + "}:m", "fastws:{" + Trades + "}:h"],
-                    ["lost:" + Trades, $$"""{"i":{{i}}}""", "00000000", 1000, 60_000]);
-            }
-
-            return true;
-        });
+        await PublishPastPubSubAsync(redis, 6, 25, historySize: 1000);
         await PublishHttpAsync(a, Trades, 26, 1);
         for (int i = 1; i <= 26; i++)
         {
@@ -249,16 +240,7 @@ public sealed class ClusterTests
         await using TestClient onA = await a.ConnectAsync();
         await SubscribeAsync(onA, Trades);
         await PublishHttpAsync(a, Trades, 1, 2);
-        await redis.WithClientAsync(async (server, db) =>
-        {
-            for (int i = 3; i <= 12; i++)
-            {
-                await db.ScriptEvaluateAsync(FastWs.Server.Broker.RedisScripts.Publish, ["fastws:{" + Trades + "}:m", "fastws:{" + Trades + "}:h"],
-                    ["lost:" + Trades, $$"""{"i":{{i}}}""", "00000000", 5, 60_000]);
-            }
-
-            return true;
-        });
+        await PublishPastPubSubAsync(redis, 3, 12, historySize: 5);
         await PublishHttpAsync(a, Trades, 13, 1);
         Assert.Equal(1, (await onA.ReceiveJsonAsync()).GetProperty("seq").GetInt64());
         Assert.Equal(2, (await onA.ReceiveJsonAsync()).GetProperty("seq").GetInt64());
@@ -430,6 +412,23 @@ public sealed class ClusterTests
             Enumerable.Range(first, count).Select(i => new { channel, data = new { i } }).ToArray());
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
     }
+
+    /// <summary>
+    /// Publishes messages <paramref name="first"/>..<paramref name="last"/> of <see cref="Trades"/> through the broker's own
+    /// script, numbered and kept in Redis (within <paramref name="historySize"/>), but with their pub/sub copies sent to a
+    /// channel nobody follows: as if every node's subscription had dropped for a moment.
+    /// </summary>
+    private static Task PublishPastPubSubAsync(RedisProcess redis, int first, int last, int historySize) =>
+        redis.WithClientAsync(async (server, db) =>
+        {
+            for (int i = first; i <= last; i++)
+            {
+                await db.ScriptEvaluateAsync(FastWs.Server.Broker.RedisScripts.Publish, ["fastws:{" + Trades + "}:m", "fastws:{" + Trades + "}:h"],
+                    ["lost:" + Trades, $$"""{"i":{{i}}}""", "00000000", historySize, 60_000]);
+            }
+
+            return true;
+        });
 
     private static Task<string[]> PubSubChannelsAsync(RedisProcess redis) =>
         redis.WithClientAsync(async (server, db) =>
