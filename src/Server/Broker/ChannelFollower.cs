@@ -392,6 +392,17 @@ internal sealed class ChannelFollower : IAsyncDisposable
                 return;
             }
 
+            // Subscribe again and wait for Redis to confirm before reading: the client re-subscribes by itself after a
+            // reconnect, but maybe not yet, and what is published between a read and a late re-subscription would wait
+            // for the channel's next message. A copy received on both subscriptions meanwhile is dropped as a duplicate.
+            IAsyncDisposable fresh = await _engine.SubscribeAsync(interest.Channel.Name, message => ReceiveAsync(interest, message)).ConfigureAwait(false);
+            IAsyncDisposable? previous = interest.Subscription;
+            interest.Subscription = fresh;
+            if (previous is not null)
+            {
+                await previous.DisposeAsync().ConfigureAwait(false);
+            }
+
             BrokerStream head = await _engine.ReadAsync(interest.Channel.Name, interest.Channel.Settings, 0, 0).ConfigureAwait(false);
             if (!string.Equals(head.Epoch, interest.Epoch, StringComparison.Ordinal))
             {

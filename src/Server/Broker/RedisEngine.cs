@@ -37,20 +37,10 @@ internal sealed class RedisEngine : IBrokerEngine
         Span<byte> random = stackalloc byte[4];
         RandomNumberGenerator.Fill(random);
         _epochPrefix = Convert.ToHexStringLower(random);
-        redis.ConnectionFailed += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                Disconnected?.Invoke();
-            }
-        };
-        redis.ConnectionRestored += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                Reconnected?.Invoke();
-            }
-        };
+        // Either connection (commands, or pub/sub where it has one of its own): a catch-up after each restore is
+        // harmless (it is serialized per channel and drops duplicates), a missed one would leave a channel behind.
+        redis.ConnectionFailed += (_, _) => Disconnected?.Invoke();
+        redis.ConnectionRestored += (_, _) => Reconnected?.Invoke();
     }
 
     /// <summary>Connects (or keeps trying in the background when Redis is not there yet: the node starts anyway, not ready).</summary>
