@@ -208,7 +208,6 @@ public sealed class ChannelRegistry
                 }
 
                 RemoveLocked(channel);
-                _idle.TryRemove(channel, out _);
                 removed++;
             }
         }
@@ -244,6 +243,8 @@ public sealed class ChannelRegistry
     private void RemoveLocked(Channel channel)
     {
         channel.IsRemoved = true;
+        // Out of the idle set before the registry, so a reader that sees the channel gone never still counts it idle.
+        _idle.TryRemove(channel, out _);
         _channels.TryRemove(new KeyValuePair<string, Channel>(channel.Name, channel));
         channel.History?.Release();
         ChannelRemoved?.Invoke(channel);
