@@ -82,6 +82,47 @@ public sealed class WriteCoalescingTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task At_a_steady_rate_a_held_write_leaves_with_the_last_message_expected_before_its_deadline()
+    {
+        Subscribe("c", Delayed);
+
+        await PublishAsync(Delayed, 1); // held until 2 ms
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        await PublishAsync(Delayed, 2); // the next is expected at 2 ms, in time: wait for it
+        Assert.Empty(_writes);
+
+        // The third comes a little early (1.8 ms): the one after it is not expected before the deadline, so waiting
+        // would add nothing to the write. It leaves now, from the fan-out, with all three.
+        _clock.Advance(TimeSpan.FromMilliseconds(0.8));
+        await PublishAsync(Delayed, 3);
+        Assert.Equal([Write("c", Message(Delayed, 1, 1), Message(Delayed, 2, 2), Message(Delayed, 3, 3))], _writes);
+        Assert.Equal(1, _state.Publisher.Coalescer.FlushedEarly);
+
+        _writes.Clear();
+        _clock.Advance(TimeSpan.FromMilliseconds(1)); // the timer's entry is stale: nothing more goes
+        Assert.Empty(_writes);
+        Assert.Equal(0, _state.Publisher.Coalescer.FlushedByTimer);
+    }
+
+    [Fact]
+    public async Task A_held_write_never_leaves_more_than_half_the_delay_early()
+    {
+        Subscribe("c", Delayed);
+        await PublishAsync(Delayed, 1);
+        _clock.Advance(TimeSpan.FromMilliseconds(10)); // a pause: the timer sent it
+        _writes.Clear();
+
+        await PublishAsync(Delayed, 2); // held until 12 ms; the pause says nothing about when the next comes
+        _clock.Advance(TimeSpan.FromMilliseconds(0.9));
+        await PublishAsync(Delayed, 3); // 1.1 ms before the deadline: more than half the delay, so it waits
+        Assert.Empty(_writes);
+
+        _clock.Advance(TimeSpan.FromMilliseconds(0.3));
+        await PublishAsync(Delayed, 4); // 0.8 ms before: within half the delay, and nothing more expected in time
+        Assert.Equal([Write("c", Message(Delayed, 2, 2), Message(Delayed, 3, 3), Message(Delayed, 4, 4))], _writes);
+    }
+
+    [Fact]
     public async Task Every_subscriber_and_channel_of_the_namespace_shares_one_timer_entry_per_connection()
     {
         Subscribe("one", Delayed);
@@ -272,6 +313,15 @@ public sealed class WriteCoalescingServerTests
         await server.State.Publisher.PublishAsync("trades:x", """{"t":1}"""u8.ToArray());
         JsonElement trade = await client.ReceiveTypeAsync("message");
         Assert.Equal("trades:x", trade.GetProperty("channel").GetString());
+
+        // /ws/stats tells how the held write left: by the timer, once, for the one connection.
+        using var http = new HttpClient { BaseAddress = server.HttpUri };
+        using JsonDocument stats = JsonDocument.Parse(await http.GetStringAsync(new Uri("/ws/stats", UriKind.Relative)));
+        JsonElement coalescing = stats.RootElement.GetProperty("coalescing");
+        Assert.Equal(1, coalescing.GetProperty("flushedByTimer").GetInt64());
+        Assert.Equal(1, coalescing.GetProperty("timerFires").GetInt64());
+        Assert.Equal(0, coalescing.GetProperty("flushedEarly").GetInt64());
+        Assert.True(coalescing.GetProperty("timerLateMaxUs").GetDouble() >= 0);
     }
 
     [Fact]

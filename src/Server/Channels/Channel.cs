@@ -116,6 +116,15 @@ public sealed class Channel
     /// </summary>
     internal int DeflateSubscribers;
 
+    /// <summary>
+    /// Write coalescing (a namespace with a <c>WriteDelay</c>): when this channel's last run of messages was fanned
+    /// out, and the smoothed interval between its runs, both <see cref="TimeProvider"/> ticks. Written only by the
+    /// fan-out shard that owns the channel (see <see cref="FanOut.WriteCoalescer.Horizon"/>).
+    /// </summary>
+    internal long LastHeldRunAt;
+
+    internal long RunInterval;
+
     public int SubscriberCount => Subscribers.Count;
 
     /// <summary>The channel's current position: its epoch and the last <c>seq</c> given out.</summary>

@@ -361,7 +361,7 @@ public sealed class WebSocketConnection
     /// 0, or for a namespace with a write delay when the delay of frames held now ends: the frames are then kept in the
     /// output (never sent through) until that deadline or the connection's next flush, whichever comes first.
     /// </param>
-    internal DataWrite WriteData(Channel channel, scoped in FrameRun run, bool deflated, bool sendThrough, long holdUntil = 0)
+    internal DataWrite WriteData(Channel channel, scoped in FrameRun run, bool deflated, bool sendThrough, long holdUntil = 0, long flushHorizon = 0)
     {
         lock (_output)
         {
@@ -399,22 +399,35 @@ public sealed class WebSocketConnection
             ReadOnlySpan<byte> frames = run.From(first, deflated);
             _messagesOut += last - first + 1;
             _bytesOut += frames.Length;
-            return holdUntil == 0 ? WriteLocked(frames, sendThrough) : HoldLocked(frames, holdUntil);
+            return holdUntil == 0 ? WriteLocked(frames, sendThrough) : HoldLocked(frames, holdUntil, flushHorizon);
         }
     }
 
     /// <summary>
     /// Appends frames of a namespace with a write delay. The first held frames set the deadline and ask the caller to
     /// schedule the flush; later ones (within the delay) join them. When a flush is owed already (a write without
-    /// delay earlier in this fan-out batch) or scheduled, they go with it.
+    /// delay earlier in this fan-out batch) or scheduled, they go with it. When the held deadline falls before
+    /// <paramref name="flushHorizon"/> (the channel's next message is not expected before it: see
+    /// <see cref="FanOut.WriteCoalescer.Horizon"/>), they ask for the flush at the end of this batch, with these frames in it.
     /// </summary>
-    private DataWrite HoldLocked(ReadOnlySpan<byte> frames, long holdUntil)
+    private DataWrite HoldLocked(ReadOnlySpan<byte> frames, long holdUntil, long flushHorizon)
     {
         _output.Write(frames);
         _hasUnflushed = true;
-        if (_flushQueued || _heldUntil != 0)
+        if (_flushQueued)
         {
             return DataWrite.Written;
+        }
+
+        if (_heldUntil != 0)
+        {
+            if (_heldUntil > flushHorizon)
+            {
+                return DataWrite.Written;
+            }
+
+            _flushQueued = true;
+            return DataWrite.WrittenNeedsFlush;
         }
 
         _heldUntil = holdUntil;
@@ -424,16 +437,19 @@ public sealed class WebSocketConnection
     /// <summary>
     /// The write coalescer's timer: flushes what this connection held for a deadline of <paramref name="due"/> or
     /// earlier. An entry made stale by a flush since (the held bytes went with it) finds nothing held, or a later
-    /// deadline that has an entry of its own, and does nothing.
+    /// deadline that has an entry of its own, and does nothing (returns false).
     /// </summary>
-    internal void FlushHeld(long due)
+    internal bool FlushHeld(long due)
     {
         lock (_output)
         {
             if (_heldUntil != 0 && _heldUntil <= due)
             {
                 FlushLocked();
+                return true;
             }
+
+            return false;
         }
     }
 

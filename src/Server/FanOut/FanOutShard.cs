@@ -448,12 +448,17 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         FrameRun run = _encoder.Run;
         if (run.Messages > 0)
         {
-            int delivered = 0;
+            int delivered = 0, flushedEarly = 0;
             long bytes = 0;
             // A namespace with a write delay: the run is held in each subscriber's output until the delay after its
             // first held message ends (see WriteCoalescer). Without one (the default) nothing below changes.
             TimeSpan writeDelay = channel.Settings.WriteDelay;
-            long holdUntil = writeDelay > TimeSpan.Zero && _coalescer is not null ? _coalescer.DueAfter(writeDelay) : 0;
+            long holdUntil = 0, flushHorizon = 0;
+            if (writeDelay > TimeSpan.Zero && _coalescer is not null)
+            {
+                flushHorizon = _coalescer.Horizon(channel, writeDelay, out holdUntil);
+            }
+
             // Without a compressed variant (no deflate subscriber, or nothing worth compressing) no subscriber's
             // deflate parameters are looked at: on a big channel that field is one more cache miss per subscriber.
             bool hasDeflated = run.HasDeflated;
@@ -470,12 +475,16 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                     bool direct = sendThrough == SendThrough.Always
                         || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
                     bool deflated = hasDeflated && run.DeflatedFor(subscriber.Deflate);
-                    DataWrite outcome = subscriber.WriteData(channel, run, deflated, direct, holdUntil);
+                    DataWrite outcome = subscriber.WriteData(channel, run, deflated, direct, holdUntil, flushHorizon);
                     if (outcome is DataWrite.WrittenNeedsFlush or DataWrite.Written or DataWrite.WrittenHeld)
                     {
                         if (outcome == DataWrite.WrittenNeedsFlush)
                         {
                             _toFlush.Add(subscriber);
+                            if (holdUntil != 0)
+                            {
+                                flushedEarly++;
+                            }
                         }
                         else if (outcome == DataWrite.WrittenHeld)
                         {
@@ -492,6 +501,11 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             if (_toHold.Count > 0)
             {
                 _coalescer!.Hold(_toHold, holdUntil);
+            }
+
+            if (flushedEarly > 0)
+            {
+                _coalescer!.FlushingEarly(flushedEarly);
             }
         }
 

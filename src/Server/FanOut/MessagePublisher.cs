@@ -86,6 +86,9 @@ public sealed class MessagePublisher : IAsyncDisposable
     /// <summary>Connections holding data for a namespace's write delay (stale entries included until their deadline).</summary>
     internal int CoalescerWaiting => _coalescer.Waiting;
 
+    /// <summary>Write coalescing's one timer structure, for its counters.</summary>
+    internal WriteCoalescer Coalescer => _coalescer;
+
     /// <summary>True once shutdown has begun; new messages are refused.</summary>
     public bool IsStopped => _stopped;
 

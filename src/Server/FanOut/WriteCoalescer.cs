@@ -1,3 +1,4 @@
+using FastWs.Server.Channels;
 using FastWs.Server.Connections;
 
 namespace FastWs.Server.FanOut;
@@ -16,9 +17,10 @@ namespace FastWs.Server.FanOut;
 /// </para>
 /// <para>
 /// While messages flow, the fan-out thread flushes what is due at the end of each batch it delivers
-/// (<see cref="FlushDue"/>), so the held bytes leave on the thread that was sending anyway and the timer, which runs
-/// its callback on a thread-pool thread (a wake-up and a thread switch for every flush), only catches connections whose
-/// namespaces went quiet. Whoever comes first flushes; the other finds nothing due.
+/// (<see cref="FlushDue"/>), so the held bytes leave on the thread that was sending anyway. The timer
+/// (<see cref="DeadlineTimer"/>: a <c>timerfd</c> with a thread of its own on Linux, on time to the scheduler's
+/// wake-up) flushes the connections whose next message has not come by their deadline. Whoever comes first
+/// flushes; the other finds nothing due.
 /// </para>
 /// <para>
 /// Anything else that flushes the connection (a delivery of a namespace without delay, a reply, a ping, a close) takes
@@ -30,8 +32,8 @@ namespace FastWs.Server.FanOut;
 internal sealed class WriteCoalescer : IDisposable
 {
     /// <summary>
-    /// Entries this close to their deadline are flushed with the ones that are due: the timer has millisecond
-    /// resolution, and waking again a fraction of a millisecond later would cost a wake-up and add to the delay.
+    /// Entries this close to their deadline are flushed with the ones that are due: waking again a fraction of a
+    /// millisecond later would cost a wake-up for little more to send.
     /// </summary>
     private static readonly TimeSpan Tolerance = TimeSpan.FromMicroseconds(250);
 
@@ -39,7 +41,7 @@ internal sealed class WriteCoalescer : IDisposable
     private readonly long _toleranceTicks;
     private readonly Lock _dueLock = new();
     private readonly PriorityQueue<WebSocketConnection, long> _due = new();
-    private readonly ITimer _timer;
+    private readonly DeadlineTimer _timer;
     private long _armedFor = long.MaxValue;
     private bool _disposed;
 
@@ -50,11 +52,19 @@ internal sealed class WriteCoalescer : IDisposable
     private readonly Lock _fireLock = new();
     private readonly List<(WebSocketConnection Connection, long Due)> _firing = [];
 
+    // What the held writes became, for /ws/stats: flushed by a fan-out batch or by the timer, and how late the timer was.
+    private long _flushedByFanOut;
+    private long _flushedEarly;
+    private long _flushedByTimer;
+    private long _timerFires;
+    private long _timerLateTicks;
+    private long _timerLateMaxTicks;
+
     public WriteCoalescer(TimeProvider time)
     {
         _time = time;
         _toleranceTicks = ToTicks(Tolerance);
-        _timer = time.CreateTimer(static state => ((WriteCoalescer)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = DeadlineTimer.Create(time, OnTimer);
     }
 
     /// <summary>Connections holding data (entries made stale by an earlier flush included).</summary>
@@ -69,8 +79,63 @@ internal sealed class WriteCoalescer : IDisposable
         }
     }
 
-    /// <summary>When data held now with <paramref name="delay"/> is due (a <see cref="TimeProvider"/> timestamp).</summary>
-    public long DueAfter(TimeSpan delay) => _time.GetTimestamp() + ToTicks(delay);
+    /// <summary>Held writes sent by a fan-out batch that reached (or nearly reached) their deadline.</summary>
+    public long FlushedByFanOut => Volatile.Read(ref _flushedByFanOut);
+
+    /// <summary>Held writes sent before their deadline with a run of messages after which no more were expected in time (see <see cref="Horizon"/>).</summary>
+    public long FlushedEarly => Volatile.Read(ref _flushedEarly);
+
+    /// <summary>Counts held writes a fan-out batch flushes early (see <see cref="Horizon"/>).</summary>
+    public void FlushingEarly(int connections) => Interlocked.Add(ref _flushedEarly, connections);
+
+    /// <summary>Held writes sent by the timer: their namespace went quiet before their deadline.</summary>
+    public long FlushedByTimer => Volatile.Read(ref _flushedByTimer);
+
+    /// <summary>Timer wake-ups, and how late they were after the earliest deadline they served (µs): mean and worst.</summary>
+    public (long Fires, double MeanLateMicroseconds, double MaxLateMicroseconds) TimerLateness
+    {
+        get
+        {
+            lock (_fireLock)
+            {
+                double perTick = 1e6 / _time.TimestampFrequency;
+                return (_timerFires, _timerFires == 0 ? 0 : _timerLateTicks * perTick / _timerFires, _timerLateMaxTicks * perTick);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Called by the fan-out for each run of <paramref name="channel"/>'s messages in a namespace with a write delay:
+    /// <paramref name="holdUntil"/> is the deadline of a subscriber that starts holding with this run, and the result
+    /// the flush horizon: a subscriber already holding with a deadline before it is flushed at the end of this batch,
+    /// this run included, instead of waiting for its deadline.
+    /// </summary>
+    /// <remarks>
+    /// The horizon is now plus three quarters of the channel's smoothed interval between runs, capped at half the
+    /// delay: a held write whose deadline comes before the channel's next message is expected gains nothing by
+    /// waiting for it (nothing more would join it), so it leaves now, on the fan-out thread that is sending anyway,
+    /// with this run's messages in it. At one message per millisecond and 2 ms that is the third message's run: three
+    /// messages per write, and the timer is left for channels gone quiet. A burst after a pause (a long interval) is
+    /// capped at half the delay, so a write never leaves more than half the delay early.
+    /// </remarks>
+    public long Horizon(Channel channel, TimeSpan delay, out long holdUntil)
+    {
+        long now = _time.GetTimestamp();
+        long delayTicks = ToTicks(delay);
+        holdUntil = now + delayTicks;
+        long last = channel.LastHeldRunAt;
+        channel.LastHeldRunAt = now;
+        if (last == 0)
+        {
+            return now;
+        }
+
+        // A pause of more than the delay tells nothing about the next interval (a channel waking up): cap it there.
+        long interval = Math.Min(now - last, delayTicks);
+        long smoothed = channel.RunInterval == 0 ? interval : channel.RunInterval + ((interval - channel.RunInterval) >> 2);
+        channel.RunInterval = smoothed;
+        return now + Math.Min(smoothed * 3 / 4, delayTicks / 2);
+    }
 
     /// <summary>
     /// Schedules the flush of <paramref name="connections"/> (which just started holding data, with this deadline) at
@@ -151,7 +216,7 @@ internal sealed class WriteCoalescer : IDisposable
             TakeDue(horizon, scratch);
         }
 
-        Flush(scratch);
+        Interlocked.Add(ref _flushedByFanOut, Flush(scratch));
     }
 
     /// <summary>The timer: flushes the connections whose delay has ended, then re-arms for the next.</summary>
@@ -159,17 +224,26 @@ internal sealed class WriteCoalescer : IDisposable
     {
         lock (_fireLock)
         {
+            long now = _time.GetTimestamp();
             lock (_dueLock)
             {
                 _armedFor = long.MaxValue;
-                TakeDue(_time.GetTimestamp() + _toleranceTicks, _firing);
+                TakeDue(now + _toleranceTicks, _firing);
                 if (_due.TryPeek(out _, out long next))
                 {
                     Arm(next);
                 }
             }
 
-            Flush(_firing);
+            if (_firing.Count > 0)
+            {
+                long late = Math.Max(0, now - _firing[0].Due);
+                _timerFires++;
+                _timerLateTicks += late;
+                _timerLateMaxTicks = Math.Max(_timerLateMaxTicks, late);
+            }
+
+            Interlocked.Add(ref _flushedByTimer, Flush(_firing));
         }
     }
 
@@ -185,14 +259,20 @@ internal sealed class WriteCoalescer : IDisposable
         Volatile.Write(ref _earliest, _due.TryPeek(out _, out long next) ? next : long.MaxValue);
     }
 
-    private static void Flush(List<(WebSocketConnection Connection, long Due)> entries)
+    /// <summary>Flushes the entries' connections (those still holding for that deadline) and clears the list. Returns how many flushed.</summary>
+    private static int Flush(List<(WebSocketConnection Connection, long Due)> entries)
     {
+        int flushed = 0;
         foreach ((WebSocketConnection connection, long due) in entries)
         {
-            connection.FlushHeld(due);
+            if (connection.FlushHeld(due))
+            {
+                flushed++;
+            }
         }
 
         entries.Clear();
+        return flushed;
     }
 
     /// <summary>Arms the one timer for <paramref name="due"/>. Under the due lock.</summary>
@@ -204,8 +284,7 @@ internal sealed class WriteCoalescer : IDisposable
         }
 
         _armedFor = due;
-        long wait = Math.Max(0, due - _time.GetTimestamp());
-        _timer.Change(TimeSpan.FromSeconds((double)wait / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+        _timer.Arm(due);
     }
 
     private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);

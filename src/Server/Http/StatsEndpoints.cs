@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using FastWs.Server.Channels;
+using FastWs.Server.FanOut;
 using FastWs.Server.Hosting;
 using FastWs.Server.Metrics;
 using Microsoft.AspNetCore.Builder;
@@ -52,6 +53,7 @@ internal static class StatsEndpoints
             json.WriteNumber("channels", state.Channels.Count);
             json.WriteNumber("idleChannels", state.Channels.IdleCount);
             json.WriteNumber("conflatedWaiting", state.Publisher.ConflatedWaiting);
+            WriteCoalescing(json, state.Publisher.Coalescer);
             HistoryStats kept = state.Channels.History();
             json.WriteStartObject("history");
             json.WriteNumber("channels", kept.Channels);
@@ -136,6 +138,21 @@ internal static class StatsEndpoints
     }
 
     /// <summary><c>"broker"</c>: the kind, and with several nodes the broker path's state (see <see cref="Broker.BrokerMetrics"/>).</summary>
+    /// <summary>Write coalescing (namespaces with a <c>WriteDelay</c>): what is held now and how held writes left.</summary>
+    private static void WriteCoalescing(Utf8JsonWriter json, WriteCoalescer coalescer)
+    {
+        (long fires, double lateUs, double maxLateUs) = coalescer.TimerLateness;
+        json.WriteStartObject("coalescing");
+        json.WriteNumber("waiting", coalescer.Waiting);
+        json.WriteNumber("flushedEarly", coalescer.FlushedEarly);
+        json.WriteNumber("flushedByFanOut", coalescer.FlushedByFanOut);
+        json.WriteNumber("flushedByTimer", coalescer.FlushedByTimer);
+        json.WriteNumber("timerFires", fires);
+        json.WriteNumber("timerLateMeanUs", Math.Round(lateUs, 1));
+        json.WriteNumber("timerLateMaxUs", Math.Round(maxLateUs, 1));
+        json.WriteEndObject();
+    }
+
     private static void WriteBroker(Utf8JsonWriter json, ServerState state)
     {
         json.WriteStartObject("broker");

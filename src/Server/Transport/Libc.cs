@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace FastWs.Server.Transport;
 
 /// <summary>
-/// The Linux system calls the epoll transport makes, bound straight to glibc. Every call that takes a socket
+/// The Linux system calls the epoll transport (and the write coalescer's timer) make, bound straight to glibc. Every call that takes a socket
 /// takes its <see cref="SocketHandle"/>, so the marshaller holds a reference across the call and a socket
 /// closed by another thread can never be reused under a call in flight.
 /// </summary>
@@ -38,6 +38,10 @@ internal static unsafe partial class Libc
     public const int EFD_NONBLOCK = 0x800;
     public const int EFD_CLOEXEC = 0x80000;
 
+    public const int CLOCK_MONOTONIC = 1;
+    public const int TFD_CLOEXEC = 0x80000;
+    public const int TFD_TIMER_ABSTIME = 1;
+
     public const int AF_INET = 2;
     public const int AF_INET6 = 10;
 
@@ -51,6 +55,16 @@ internal static unsafe partial class Libc
     {
         public uint Events;
         public ulong Data;
+    }
+
+    /// <summary>struct itimerspec on x86-64: the interval, then the value, each seconds and nanoseconds.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ITimerSpec
+    {
+        public long IntervalSeconds;
+        public long IntervalNanoseconds;
+        public long ValueSeconds;
+        public long ValueNanoseconds;
     }
 
     [LibraryImport(Library, SetLastError = true)]
@@ -97,4 +111,13 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial nint write(int fd, byte* buffer, nuint length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial nint read(int fd, byte* buffer, nuint length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int timerfd_create(int clockId, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int timerfd_settime(int fd, int flags, ITimerSpec* newValue, ITimerSpec* oldValue);
 }

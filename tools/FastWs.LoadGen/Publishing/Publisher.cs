@@ -6,14 +6,19 @@ namespace FastWs.LoadGen.Publishing;
 
 /// <summary>
 /// Publishes at a fixed total rate over a set of channels (round robin) from one dedicated thread.
-/// Pacing: every ~1 ms tick the thread works out how many messages are due since the start
-/// (elapsed × rate), sends them as one batch, and sleeps. A late tick catches up (up to 10 ms worth per
-/// tick, so a stall does not turn into one huge burst), so the average rate is exact without spinning a core.
+/// Pacing: the thread works out how many messages are due since the start (elapsed × rate), sends them as one
+/// batch, and sleeps until the next is due: to that message's own time up to <see cref="PreciseRateLimit"/>
+/// (so at 1,000/s one message leaves every millisecond), in ~1 ms ticks above it. A late wake-up catches up (up to
+/// 10 ms worth per batch, so a stall does not turn into one huge burst), so the average rate is exact without
+/// spinning a core.
 /// Every message carries its send timestamp; a message counts as published in the measured window when
 /// that timestamp lies in [WindowStart, WindowEnd) of the shared <see cref="ReceiveMetrics"/>.
 /// </summary>
 internal sealed class Publisher
 {
+    /// <summary>Up to this rate (messages/s) each message is sent at its own time; above it, in 1 ms batches.</summary>
+    public const double PreciseRateLimit = 2_000;
+
     private readonly IPublishTransport _transport;
     private readonly int _channels;
     private readonly double _rate;
@@ -74,6 +79,7 @@ internal sealed class Publisher
         int nextChannel = 0;
         int consecutiveFailures = 0;
         double frequency = Stopwatch.Frequency;
+        bool precise = PreciseSleep.IsSupported && _rate <= PreciseRateLimit;
         while (!_ct.IsCancellationRequested)
         {
             long now = Clock.Now;
@@ -151,11 +157,21 @@ internal sealed class Publisher
                 }
             }
 
-            // Sleep until the next message is due: 1 ms ticks at high rates, longer naps at low ones (at most
-            // 50 ms, so the end time and cancellation are noticed promptly).
+            // Sleep until the next message is due. Up to 2,000 messages/s each one goes at its own time
+            // (PreciseSleep, to within the scheduler's wake-up): 1,000/s is one message every millisecond, not a
+            // burst of several whenever a millisecond sleep overslept. Faster, and where that is not available,
+            // 1 ms ticks that send what is due as one batch. Naps at most 50 ms, so the end time and cancellation
+            // are noticed promptly.
             long nextDue = _start + (long)(sent / _rate * frequency);
             double untilNextMs = (nextDue - Clock.Now) * 1000.0 / frequency;
-            Thread.Sleep(untilNextMs > 2 ? (int)Math.Min(50, untilNextMs - 1) : 1);
+            if (precise && untilNextMs < 50)
+            {
+                PreciseSleep.Until(nextDue);
+            }
+            else
+            {
+                Thread.Sleep(untilNextMs > 2 ? (int)Math.Min(50, untilNextMs - 1) : 1);
+            }
         }
     }
 
