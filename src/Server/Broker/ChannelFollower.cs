@@ -62,6 +62,7 @@ internal sealed class ChannelFollower : IAsyncDisposable
 
         engine.Disconnected += metrics.Disconnected;
         engine.Reconnected += OnReconnected;
+        engine.BatchEnded += DeliverNow;
         channels.ChannelRemoved += Unfollow;
         // One timer for the broker's upkeep: renew the state of followed channels, and measure the round trip.
         TimeSpan every = TimeSpan.FromMilliseconds(Math.Clamp(options.Redis.MinStateTtl.TotalMilliseconds / 4, 1_000, 15_000));
@@ -293,9 +294,76 @@ internal sealed class ChannelFollower : IAsyncDisposable
 
     // ---- receive ----
 
-    private async Task ReceiveAsync(ChannelInterest interest, BrokerMessage message)
+    /// <summary>
+    /// One message from the broker, on the engine's receiving thread. Its data lies in the engine's read buffer, valid
+    /// only during this call. The common case (the gate free, the next number of the same epoch) is handed to the fan-out
+    /// right here; anything else (the gate taken by a read or an earlier message, a hole to refill, a new epoch) gets a
+    /// copy of the data and goes on asynchronously, in order behind the gate (its waiters are served first come, first served).
+    /// </summary>
+    private Task ReceiveAsync(ChannelInterest interest, BrokerMessage message)
+    {
+        if (!interest.Gate.Wait(0))
+        {
+            return ReceiveQueuedAsync(interest, Detach(message));
+        }
+
+        bool release = true;
+        try
+        {
+            if (interest.Dropped || !interest.IsReady)
+            {
+                return Task.CompletedTask;
+            }
+
+            if (message.Seq != interest.LastSeq + 1 || !string.Equals(message.Epoch, interest.Epoch, StringComparison.Ordinal))
+            {
+                release = false;
+                return ReceiveLockedAsync(interest, Detach(message));
+            }
+
+            Metrics.MessageReceived();
+            ValueTask handed = HandOver(interest, message);
+            if (handed.IsCompletedSuccessfully)
+            {
+                return Task.CompletedTask;
+            }
+
+            release = false;
+            return ReleaseAfterAsync(interest, handed);
+        }
+        finally
+        {
+            if (release)
+            {
+                interest.Gate.Release();
+            }
+        }
+    }
+
+    /// <summary>A message's own copy of its data, for the asynchronous path; delivered as soon as it is handed over.</summary>
+    private static BrokerMessage Detach(BrokerMessage message) => message with { Data = message.Data.ToArray(), MoreWaiting = false };
+
+    private static async Task ReleaseAfterAsync(ChannelInterest interest, ValueTask handed)
+    {
+        try
+        {
+            await handed.ConfigureAwait(false);
+        }
+        finally
+        {
+            interest.Gate.Release();
+        }
+    }
+
+    private async Task ReceiveQueuedAsync(ChannelInterest interest, BrokerMessage message)
     {
         await interest.Gate.WaitAsync().ConfigureAwait(false);
+        await ReceiveLockedAsync(interest, message).ConfigureAwait(false);
+    }
+
+    /// <summary>The general case, under the gate (released here): duplicates, holes, new epochs.</summary>
+    private async Task ReceiveLockedAsync(ChannelInterest interest, BrokerMessage message)
+    {
         try
         {
             if (interest.Dropped || !interest.IsReady)
@@ -320,13 +388,16 @@ internal sealed class ChannelFollower : IAsyncDisposable
                 await RefillAsync(interest, message.Seq - 1).ConfigureAwait(false);
             }
 
-            await HandOverAsync(interest, message).ConfigureAwait(false);
+            await HandOver(interest, message).ConfigureAwait(false);
         }
         finally
         {
             interest.Gate.Release();
         }
     }
+
+    /// <summary>The engine handed over one read's messages: the fan-out delivers what they queued, in one batch.</summary>
+    private void DeliverNow() => _ = _enqueue(default, true);
 
     /// <summary>The broker's stream of this channel restarted in <paramref name="epoch"/>: a marker goes through the fan-out first.</summary>
     private async Task RestartAsync(ChannelInterest interest, string epoch)
@@ -373,7 +444,7 @@ internal sealed class ChannelFollower : IAsyncDisposable
         {
             if (missed.Seq > interest.LastSeq && missed.Seq <= through)
             {
-                await HandOverAsync(interest, missed with { MoreWaiting = true }).ConfigureAwait(false);
+                await HandOver(interest, missed with { MoreWaiting = true }).ConfigureAwait(false);
                 refilled++;
             }
         }
@@ -428,11 +499,12 @@ internal sealed class ChannelFollower : IAsyncDisposable
         }
     }
 
-    private async Task HandOverAsync(ChannelInterest interest, BrokerMessage message)
+    /// <summary>Queues the message on its channel's fan-out shard (a pooled copy of its data), delivering now unless more are coming.</summary>
+    private ValueTask HandOver(ChannelInterest interest, BrokerMessage message)
     {
         interest.LastSeq = message.Seq;
-        await _enqueue(new PendingMessage(interest.Channel, Copy(message.Data.Span), message.Data.Length, Sequence: message.Seq, Epoch: interest.Epoch),
-            !message.MoreWaiting).ConfigureAwait(false);
+        return _enqueue(new PendingMessage(interest.Channel, Copy(message.Data.Span), message.Data.Length, Sequence: message.Seq, Epoch: interest.Epoch),
+            !message.MoreWaiting);
     }
 
     private static byte[] Copy(ReadOnlySpan<byte> data)
@@ -498,6 +570,7 @@ internal sealed class ChannelFollower : IAsyncDisposable
 
         await _renewTimer.DisposeAsync().ConfigureAwait(false);
         _channels.ChannelRemoved -= Unfollow;
+        _engine.BatchEnded -= DeliverNow;
         await _engine.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -39,10 +39,16 @@ internal interface IBrokerEngine : IAsyncDisposable
     /// <summary>Number, keep and publish one message (see the remarks). The data is read before the task completes.</summary>
     Task PublishAsync(string channel, NamespaceOptions settings, ReadOnlyMemory<byte> data);
 
+    /// <summary>Raised after the messages of one read from the broker were handed over (the last of them without <c>MoreWaiting</c>): deliver now.</summary>
+    event Action? BatchEnded;
+
     /// <summary>
     /// Starts receiving <paramref name="channel"/>'s messages; completes once the broker confirmed the subscription, so
     /// a <see cref="ReadAsync"/> after it misses nothing in between. <paramref name="onMessage"/> is called for one
-    /// message at a time, in the broker's order, and awaited. Disposing the result ends this subscription (and only it).
+    /// message at a time, in the broker's order, on the engine's receiving thread, and not awaited: the message's data
+    /// is valid only during the call (the handler copies what it keeps), and a handler that cannot finish at once keeps
+    /// the channel's order itself. The engine bounds how many of a channel's calls may be unfinished
+    /// (<see cref="MessagesShed"/>). Disposing the result ends this subscription (and only it).
     /// </summary>
     Task<IAsyncDisposable> SubscribeAsync(string channel, Func<BrokerMessage, Task> onMessage);
 

@@ -7,9 +7,11 @@ using StackExchange.Redis;
 namespace FastWs.Server.Broker;
 
 /// <summary>
-/// The Redis engine (StackExchange.Redis): publishing is one Lua script per message (<see cref="RedisScripts"/>), a
-/// followed channel is one pub/sub subscription, reading is one script. The client pipelines everything on one
-/// connection, so the publishes of one read or one HTTP batch go out together without waiting for each other.
+/// The Redis engine: publishing is one Lua script per message (<see cref="RedisScripts"/>), a followed channel is one
+/// pub/sub subscription, reading is one script. Commands go through StackExchange.Redis, which pipelines everything on
+/// one connection, so the publishes of one read or one HTTP batch go out together without waiting for each other;
+/// pub/sub comes in on a connection of FastWs's own (<see cref="RedisPubSub"/>: one wake-up per read instead of
+/// StackExchange.Redis's thread hops).
 /// </summary>
 /// <remarks>
 /// While Redis is unreachable commands fail at once (<see cref="BacklogPolicy.FailFast"/>) instead of queueing in
@@ -19,19 +21,21 @@ internal sealed class RedisEngine : IBrokerEngine
 {
     private readonly ConnectionMultiplexer _redis;
     private readonly IDatabase _db;
-    private readonly ISubscriber _subscriber;
+    private readonly RedisPubSub _pubsub;
     private readonly string _prefix;
     private readonly string _epochPrefix;
     private readonly long _minTtlMs;
     private readonly int _maxQueuedPerChannel;
     private long _shed;
 
-    private RedisEngine(ConnectionMultiplexer redis, RedisBrokerOptions options, int maxQueuedPerChannel)
+    private RedisEngine(ConnectionMultiplexer redis, ConfigurationOptions config, RedisBrokerOptions options, int maxQueuedPerChannel)
     {
         _maxQueuedPerChannel = maxQueuedPerChannel;
         _redis = redis;
         _db = redis.GetDatabase();
-        _subscriber = redis.GetSubscriber();
+        _pubsub = new RedisPubSub(config, () => BatchEnded?.Invoke());
+        _pubsub.Disconnected += () => Disconnected?.Invoke();
+        _pubsub.Reconnected += () => Reconnected?.Invoke();
         _prefix = options.Prefix;
         _minTtlMs = (long)options.MinStateTtl.TotalMilliseconds;
         Span<byte> random = stackalloc byte[4];
@@ -53,10 +57,14 @@ internal sealed class RedisEngine : IBrokerEngine
         config.ReconnectRetryPolicy ??= new ExponentialRetry(250, 10_000);
         config.ClientName ??= "fastws-" + Environment.MachineName;
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5_000);
-        return new RedisEngine(ConnectionMultiplexer.Connect(config), options, broker.MaxQueuedPerChannel);
+        var engine = new RedisEngine(ConnectionMultiplexer.Connect(config.Clone()), config, options, broker.MaxQueuedPerChannel);
+        engine._pubsub.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
+        return engine;
     }
 
-    public bool IsConnected => _redis.IsConnected;
+    public bool IsConnected => _redis.IsConnected && _pubsub.IsConnected;
+
+    public event Action? BatchEnded;
 
     public long MessagesShed => Volatile.Read(ref _shed);
 
@@ -70,34 +78,42 @@ internal sealed class RedisEngine : IBrokerEngine
 
     public async Task<IAsyncDisposable> SubscribeAsync(string channel, Func<BrokerMessage, Task> onMessage)
     {
-        ChannelMessageQueue queue = await _subscriber.SubscribeAsync(RedisChannel.Literal(_prefix + ":" + channel)).ConfigureAwait(false);
         string lastEpoch = string.Empty;
-        queue.OnMessage(message =>
+        int waiting = 0;
+        RedisPubSub.Subscription subscription = await _pubsub.SubscribeAsync(_prefix + ":" + channel, (payload, moreWaiting) =>
         {
-            // The client reads the socket whatever we do; this bounds what waits for our fan-out. Shed messages
-            // become a hole that the next one shows, refilled from the channel's Redis stream (or announced).
-            bool counted = queue.TryGetCount(out int waiting);
-            if (counted && waiting > _maxQueuedPerChannel)
+            // Runs on the pub/sub thread. A message the follower cannot take at once (see ChannelFollower.ReceiveAsync)
+            // waits in a task; this bounds how many of a channel's wait. Shed messages become a hole that the next
+            // one shows, refilled from the channel's Redis stream (or announced).
+            if (Volatile.Read(ref waiting) >= _maxQueuedPerChannel)
             {
                 Interlocked.Increment(ref _shed);
-                return Task.CompletedTask;
+                return;
             }
 
-            ReadOnlyMemory<byte> payload = message.Message;
             if (!TryParse(payload.Span, ref lastEpoch, out long seq, out int dataStart))
             {
-                return Task.CompletedTask; // not ours: another program on the same prefix
+                return; // not ours: another program on the same prefix
             }
 
-            return onMessage(new BrokerMessage(lastEpoch, seq, payload[dataStart..], MoreWaiting: counted && waiting > 0));
-        });
-        return new Subscription(queue);
+            Task handled = onMessage(new BrokerMessage(lastEpoch, seq, payload[dataStart..], MoreWaiting: moreWaiting));
+            if (!handled.IsCompleted)
+            {
+                Interlocked.Increment(ref waiting);
+                handled.ContinueWith(_ => Interlocked.Decrement(ref waiting), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }).ConfigureAwait(false);
+        return new Subscription(subscription);
     }
 
-    /// <summary>One followed channel's pub/sub queue; disposing it unsubscribes that queue alone.</summary>
-    private sealed class Subscription(ChannelMessageQueue queue) : IAsyncDisposable
+    /// <summary>One followed channel's pub/sub subscription; disposing it ends that subscription alone.</summary>
+    private sealed class Subscription(RedisPubSub.Subscription subscription) : IAsyncDisposable
     {
-        public async ValueTask DisposeAsync() => await queue.UnsubscribeAsync().ConfigureAwait(false);
+        public ValueTask DisposeAsync()
+        {
+            subscription.Unsubscribe();
+            return ValueTask.CompletedTask;
+        }
     }
 
     public async Task<BrokerStream> ReadAsync(string channel, NamespaceOptions settings, long afterSeq, int count)
@@ -155,10 +171,24 @@ internal sealed class RedisEngine : IBrokerEngine
         }
     }
 
-    public Task<TimeSpan> PingAsync() => _db.PingAsync();
+    public Task<TimeSpan> PingAsync()
+    {
+        try
+        {
+            _pubsub.Ping();
+        }
+#pragma warning disable CA1031 // A failed write: the pub/sub thread reconnects, and the events report it.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+
+        return _db.PingAsync();
+    }
 
     public async ValueTask DisposeAsync()
     {
+        _pubsub.Dispose();
         await _redis.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
         _redis.Dispose();
     }

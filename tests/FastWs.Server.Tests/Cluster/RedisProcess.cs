@@ -11,11 +11,13 @@ namespace FastWs.Server.Tests.Cluster;
 /// </summary>
 internal sealed class RedisProcess : IAsyncDisposable
 {
+    private readonly string? _password;
     private Process? _process;
 
-    private RedisProcess(int port)
+    private RedisProcess(int port, string? password)
     {
         Port = port;
+        _password = password;
     }
 
     public int Port { get; }
@@ -23,9 +25,10 @@ internal sealed class RedisProcess : IAsyncDisposable
     /// <summary>The StackExchange.Redis configuration string for the nodes.</summary>
     public string Configuration => $"127.0.0.1:{Port},connectTimeout=2000,syncTimeout=2000,asyncTimeout=2000";
 
-    public static async Task<RedisProcess> StartAsync()
+    /// <summary>Starts one; with <paramref name="password"/> it requires AUTH (<c>--requirepass</c>).</summary>
+    public static async Task<RedisProcess> StartAsync(string? password = null)
     {
-        var redis = new RedisProcess(FreePort());
+        var redis = new RedisProcess(FreePort(), password);
         await redis.RestartAsync();
         return redis;
     }
@@ -44,6 +47,12 @@ internal sealed class RedisProcess : IAsyncDisposable
         foreach (string arg in new[] { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning" })
         {
             start.ArgumentList.Add(arg);
+        }
+
+        if (_password is not null)
+        {
+            start.ArgumentList.Add("--requirepass");
+            start.ArgumentList.Add(_password);
         }
 
         _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start");

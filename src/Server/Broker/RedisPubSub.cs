@@ -1,0 +1,512 @@
+using System.Buffers.Text;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
+using StackExchange.Redis;
+
+namespace FastWs.Server.Broker;
+
+/// <summary>
+/// The receiving half of the Redis engine: one pub/sub connection of FastWs's own, read by one thread of its own,
+/// which parses each pushed message and hands it to its channel's follower right there. The cross-node hot path
+/// is then one wake-up per read, as a publisher's read is on a single node.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Why not StackExchange.Redis, which does everything else (publishing, reading history, upkeep): its pub/sub
+/// hands every message from the socket's completion to a thread-pool reader, then to a thread-pool queue or worker
+/// per subscription: two or three thread hops per message per node before the fan-out, each a wake-up on a busy
+/// core. What is needed here is small and fixed: connect (TLS, AUTH and the client name from the same
+/// configuration string), SUBSCRIBE / UNSUBSCRIBE, and parse RESP2 push frames.
+/// </para>
+/// <para>
+/// A message's data is only valid during the handler's call (it lies in the read buffer): the handler copies what it
+/// keeps. After each read's messages the batch-end callback runs once, so a burst read at once goes to each
+/// subscriber in one write. Lost connection: every subscription waiting for its confirmation fails, <see cref="Disconnected"/>
+/// fires, and the thread reconnects with exponential backoff (250 ms to 10 s), subscribes again to every channel it
+/// had and fires <see cref="Reconnected"/>.
+/// </para>
+/// </remarks>
+internal sealed class RedisPubSub : IDisposable
+{
+    /// <summary>A pushed message: the channel's data, valid only during the call; <paramref name="moreWaiting"/> when more bytes of this read follow.</summary>
+    public delegate void Handler(ReadOnlyMemory<byte> data, bool moreWaiting);
+
+    private const int InitialBuffer = 64 * 1024;
+    private const int MaxFrame = 512 * 1024 * 1024; // Redis's own limit for a bulk string
+
+    private readonly ConfigurationOptions _config;
+    private readonly Action _batchEnded;
+    private readonly ConcurrentDictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Subscription>.AlternateLookup<ReadOnlySpan<char>> _bySpan;
+    private readonly Lock _writeLock = new();
+    private readonly ManualResetEventSlim _stopped = new();
+    private readonly Thread _thread;
+    private Socket? _socket;
+    private Stream? _stream;
+    private volatile bool _connected;
+    private volatile bool _disposed;
+    private readonly ManualResetEventSlim _firstConnected = new();
+    private bool _lostOrFailed;
+
+    public RedisPubSub(ConfigurationOptions config, Action batchEnded)
+    {
+        if (config.EndPoints.Count == 0)
+        {
+            throw new ArgumentException("the Redis configuration names no endpoint", nameof(config));
+        }
+
+        _config = config;
+        _batchEnded = batchEnded;
+        _bySpan = _subscriptions.GetAlternateLookup<ReadOnlySpan<char>>();
+        _thread = new Thread(Run) { IsBackground = true, Name = "fastws-redis-pubsub" };
+        _thread.Start();
+    }
+
+    public bool IsConnected => _connected;
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the first connection (the node starts either way, not ready without it).</summary>
+    public bool WaitConnected(TimeSpan timeout) => _firstConnected.Wait(timeout);
+
+    /// <summary>Raised (on the thread pool) when the connection came back after a loss and every channel was subscribed again.</summary>
+    public event Action? Reconnected;
+
+    /// <summary>Raised (on the thread pool) when the connection is lost.</summary>
+    public event Action? Disconnected;
+
+    /// <summary>One channel's subscription; the newest for a channel replaces any before it.</summary>
+    public sealed class Subscription(RedisPubSub owner, string channel, Handler handler)
+    {
+        internal readonly TaskCompletionSource Confirmed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        internal string Channel { get; } = channel;
+
+        internal Handler Handler { get; } = handler;
+
+        /// <summary>Ends this subscription (a newer one for the same channel stays).</summary>
+        public void Unsubscribe() => owner.Unsubscribe(this);
+    }
+
+    /// <summary>
+    /// Subscribes to <paramref name="channel"/>; completes when Redis confirmed it, so whatever is published after
+    /// that reaches <paramref name="handler"/>. Fails at once while disconnected, or when the connection is lost first.
+    /// </summary>
+    public async Task<Subscription> SubscribeAsync(string channel, Handler handler)
+    {
+        var subscription = new Subscription(this, channel, handler);
+        if (!_connected)
+        {
+            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, "the pub/sub connection to Redis is down");
+        }
+
+        _subscriptions[channel] = subscription;
+        try
+        {
+            Send("SUBSCRIBE", channel);
+            await subscription.Confirmed.Task.ConfigureAwait(false);
+            return subscription;
+        }
+        catch
+        {
+            // Not confirmed: it must not stay behind to be subscribed again after a reconnect.
+            _subscriptions.TryRemove(new KeyValuePair<string, Subscription>(channel, subscription));
+            throw;
+        }
+    }
+
+    /// <summary>Checks the connection: a write to a peer that went away fails and the thread reconnects.</summary>
+    public void Ping()
+    {
+        if (_connected)
+        {
+            Send("PING", null);
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        _stopped.Set();
+        Close();
+        _thread.Join(TimeSpan.FromSeconds(5));
+    }
+
+    private void Unsubscribe(Subscription subscription)
+    {
+        if (_subscriptions.TryRemove(new KeyValuePair<string, Subscription>(subscription.Channel, subscription)) && _connected)
+        {
+            Send("UNSUBSCRIBE", subscription.Channel);
+        }
+    }
+
+    // ---- the thread: connect, subscribe, read; reconnect with backoff ----
+
+    private void Run()
+    {
+        int backoffMs = 250;
+        while (!_disposed)
+        {
+            try
+            {
+                Connect();
+                backoffMs = 250;
+                foreach (string channel in _subscriptions.Keys)
+                {
+                    Send("SUBSCRIBE", channel);
+                }
+
+                _connected = true;
+                _firstConnected.Set();
+                if (_lostOrFailed)
+                {
+                    Raise(Reconnected);
+                }
+
+                ReadLoop();
+            }
+#pragma warning disable CA1031 // Any failure ends this connection; the loop makes the next one.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+
+            bool wasConnected = _connected;
+            _connected = false;
+            _lostOrFailed = true;
+            Close();
+            foreach (Subscription subscription in _subscriptions.Values)
+            {
+                subscription.Confirmed.TrySetException(new RedisConnectionException(ConnectionFailureType.SocketClosed, CommandFlags.None, "the pub/sub connection to Redis was lost"));
+            }
+
+            if (wasConnected)
+            {
+                Raise(Disconnected);
+            }
+
+            if (_stopped.Wait(backoffMs))
+            {
+                return;
+            }
+
+            backoffMs = Math.Min(backoffMs * 2, 10_000);
+        }
+    }
+
+    private static void Raise(Action? handler)
+    {
+        if (handler is not null)
+        {
+            ThreadPool.QueueUserWorkItem(static h => h(), handler, preferLocal: false);
+        }
+    }
+
+    private void Connect()
+    {
+        EndPoint endpoint = _config.EndPoints[0];
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 10);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 5);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+        using (var timeout = new CancellationTokenSource(Math.Max(1_000, _config.ConnectTimeout)))
+        {
+            try
+            {
+                socket.ConnectAsync(endpoint, timeout.Token).AsTask().GetAwaiter().GetResult();
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        if (_config.Ssl)
+        {
+            var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+            string host = _config.SslHost ?? (endpoint as DnsEndPoint)?.Host ?? ((IPEndPoint)endpoint).Address.ToString();
+            ssl.AuthenticateAsClient(new SslClientAuthenticationOptions { TargetHost = host, EnabledSslProtocols = _config.SslProtocols ?? default });
+            stream = ssl;
+        }
+
+        lock (_writeLock)
+        {
+            _socket = socket;
+            _stream = stream;
+        }
+
+        if (_config.Password is { } password)
+        {
+            Request(_config.User is { } user ? ["AUTH", user, password] : ["AUTH", password], mustSucceed: true);
+        }
+
+        if (_config.ClientName is { } name)
+        {
+            Request(["CLIENT", "SETNAME", name + "-pubsub"], mustSucceed: false); // a name Redis refuses is no reason to stay away
+        }
+    }
+
+    /// <summary>A command before any subscription (AUTH, CLIENT SETNAME): its one-line reply is read here; a refused AUTH ends the connection.</summary>
+    private void Request(string[] command, bool mustSucceed)
+    {
+        Write(Encode(command));
+        var line = new List<byte>();
+        int b;
+        while ((b = _stream!.ReadByte()) >= 0 && b != '\n')
+        {
+            line.Add((byte)b);
+        }
+
+        if (b < 0 || (mustSucceed && (line.Count == 0 || line[0] == '-')))
+        {
+            throw new RedisConnectionException(ConnectionFailureType.AuthenticationFailure, CommandFlags.None,
+                $"Redis refused {command[0]}: {Encoding.UTF8.GetString([.. line]).TrimEnd()}");
+        }
+    }
+
+    private void ReadLoop()
+    {
+        byte[] buffer = new byte[InitialBuffer];
+        int start = 0, end = 0;
+        Stream stream = _stream!;
+        while (!_disposed)
+        {
+            if (end == buffer.Length)
+            {
+                if (start > 0)
+                {
+                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                    end -= start;
+                    start = 0;
+                }
+                else
+                {
+                    Array.Resize(ref buffer, buffer.Length * 2);
+                }
+            }
+
+            int read = stream.Read(buffer, end, buffer.Length - end);
+            if (read == 0)
+            {
+                return; // closed by Redis
+            }
+
+            end += read;
+            bool delivered = false;
+            while (RespPush.TryRead(buffer.AsSpan(start, end - start), out RespPush push))
+            {
+                int frameStart = start;
+                start += push.Length;
+                if (push.IsError)
+                {
+                    throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "Redis: " + Encoding.UTF8.GetString(push.Slice(buffer, frameStart, push.Kind)));
+                }
+
+                ReadOnlySpan<byte> kind = push.Slice(buffer, frameStart, push.Kind);
+                if (kind.SequenceEqual("message"u8))
+                {
+                    Deliver(push.Slice(buffer, frameStart, push.Channel), buffer.AsMemory(frameStart + push.Payload.Start.Value, push.Payload.End.Value - push.Payload.Start.Value), start < end);
+                    delivered = true;
+                }
+                else if (kind.SequenceEqual("subscribe"u8) && Lookup(push.Slice(buffer, frameStart, push.Channel)) is { } subscription)
+                {
+                    subscription.Confirmed.TrySetResult();
+                }
+            }
+
+            if (delivered)
+            {
+                _batchEnded();
+            }
+
+            if (start == end)
+            {
+                start = end = 0;
+            }
+            else if (end - start > MaxFrame)
+            {
+                throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "a frame from Redis over 512 MiB");
+            }
+        }
+    }
+
+    private void Deliver(ReadOnlySpan<byte> channel, ReadOnlyMemory<byte> data, bool moreWaiting)
+    {
+        if (Lookup(channel) is not { } subscription)
+        {
+            return; // unsubscribed meanwhile
+        }
+
+        try
+        {
+            subscription.Handler(data, moreWaiting);
+        }
+#pragma warning disable CA1031 // One channel's failure must not end the connection every channel depends on.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    private Subscription? Lookup(ReadOnlySpan<byte> channel)
+    {
+        if (channel.Length > 1024)
+        {
+            return null;
+        }
+
+        Span<char> name = stackalloc char[channel.Length];
+        int length = Encoding.UTF8.GetChars(channel, name);
+        return _bySpan.TryGetValue(name[..length], out Subscription? subscription) ? subscription : null;
+    }
+
+    // ---- writing commands ----
+
+    private void Send(string command, string? argument)
+    {
+        try
+        {
+            Write(Encode(argument is null ? [command] : [command, argument]));
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+            Close(); // the reader sees it and reconnects
+            throw new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "the pub/sub connection to Redis failed: " + ex.Message);
+        }
+    }
+
+    private void Write(byte[] bytes)
+    {
+        lock (_writeLock)
+        {
+            Stream stream = _stream ?? throw new InvalidOperationException("not connected");
+            stream.Write(bytes);
+            stream.Flush();
+        }
+    }
+
+    private void Close()
+    {
+        lock (_writeLock)
+        {
+            _stream?.Dispose();
+            _socket?.Dispose();
+            _stream = null;
+            _socket = null;
+        }
+    }
+
+    private static byte[] Encode(string[] parts)
+    {
+        var text = new StringBuilder();
+        text.Append('*').Append(parts.Length).Append("\r\n");
+        foreach (string part in parts)
+        {
+            text.Append('$').Append(Encoding.UTF8.GetByteCount(part)).Append("\r\n").Append(part).Append("\r\n");
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+}
+
+/// <summary>
+/// One RESP2 frame on a subscribed connection: an array whose first three elements are bulk strings or integers
+/// (<c>message</c> / <c>subscribe</c> / <c>unsubscribe</c> / <c>pong</c>, the channel, the data or count), or an
+/// error line. Positions are relative to the frame's start.
+/// </summary>
+internal readonly record struct RespPush(int Length, Range Kind, Range Channel, Range Payload, bool IsError)
+{
+    public ReadOnlySpan<byte> Slice(byte[] buffer, int frameStart, Range part) =>
+        buffer.AsSpan(frameStart + part.Start.Value, part.End.Value - part.Start.Value);
+
+    /// <summary>Reads one whole frame from the start of <paramref name="data"/>; false when it has not all arrived yet.</summary>
+    public static bool TryRead(ReadOnlySpan<byte> data, out RespPush push)
+    {
+        push = default;
+        int pos = 0;
+        if (!TryLine(data, ref pos, out ReadOnlySpan<byte> head) || head.IsEmpty)
+        {
+            return false;
+        }
+
+        if (head[0] is (byte)'-' or (byte)'+' or (byte)':')
+        {
+            // A simple line outside an array: an error (or a stray status reply, which is ignored).
+            push = new RespPush(pos, 1..head.Length, default, default, head[0] == '-');
+            return true;
+        }
+
+        if (head[0] != '*' || !Utf8Parser.TryParse(head[1..], out int count, out int used) || used != head.Length - 1 || count < 0)
+        {
+            throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "an unexpected frame from Redis");
+        }
+
+        Span<Range> parts = stackalloc Range[3];
+        for (int i = 0; i < count; i++)
+        {
+            if (!TryLine(data, ref pos, out ReadOnlySpan<byte> item) || item.IsEmpty)
+            {
+                return false;
+            }
+
+            int itemStart = pos - item.Length - 2;
+            Range range;
+            if (item[0] == '$')
+            {
+                if (!Utf8Parser.TryParse(item[1..], out int length, out int consumed) || consumed != item.Length - 1 || length < -1)
+                {
+                    throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "a bad bulk length from Redis");
+                }
+
+                if (length < 0)
+                {
+                    range = pos..pos;
+                }
+                else
+                {
+                    if (data.Length < pos + length + 2)
+                    {
+                        return false;
+                    }
+
+                    range = pos..(pos + length);
+                    pos += length + 2;
+                }
+            }
+            else if (item[0] is (byte)':' or (byte)'+')
+            {
+                range = (itemStart + 1)..(pos - 2);
+            }
+            else
+            {
+                throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "an unexpected element from Redis");
+            }
+
+            if (i < 3)
+            {
+                parts[i] = range;
+            }
+        }
+
+        push = new RespPush(pos, count > 0 ? parts[0] : default, count > 1 ? parts[1] : default, count > 2 ? parts[2] : default, IsError: false);
+        return true;
+    }
+
+    private static bool TryLine(ReadOnlySpan<byte> data, ref int pos, out ReadOnlySpan<byte> line)
+    {
+        int end = data[pos..].IndexOf("\r\n"u8);
+        if (end < 0)
+        {
+            line = default;
+            return false;
+        }
+
+        line = data.Slice(pos, end);
+        pos += end + 2;
+        return true;
+    }
+}
