@@ -37,6 +37,9 @@ internal enum DataWrite
 
     /// <summary>Written and held for the namespace's write delay: the caller schedules its flush (<see cref="WriteCoalescer"/>).</summary>
     WrittenHeld,
+
+    /// <summary>Written and sent at once with what was held: the channel's next message was not expected before the deadline.</summary>
+    WrittenFlushedEarly,
 }
 
 /// <summary>What the heartbeat check found.</summary>
@@ -399,7 +402,7 @@ public sealed class WebSocketConnection
             ReadOnlySpan<byte> frames = run.From(first, deflated);
             _messagesOut += last - first + 1;
             _bytesOut += frames.Length;
-            return holdUntil == 0 ? WriteLocked(frames, sendThrough) : HoldLocked(frames, holdUntil, flushHorizon);
+            return holdUntil == 0 ? WriteLocked(frames, sendThrough) : HoldLocked(frames, holdUntil, flushHorizon, sendThrough);
         }
     }
 
@@ -408,9 +411,10 @@ public sealed class WebSocketConnection
     /// schedule the flush; later ones (within the delay) join them. When a flush is owed already (a write without
     /// delay earlier in this fan-out batch) or scheduled, they go with it. When the held deadline falls before
     /// <paramref name="flushHorizon"/> (the channel's next message is not expected before it: see
-    /// <see cref="FanOut.WriteCoalescer.Horizon"/>), they ask for the flush at the end of this batch, with these frames in it.
+    /// <see cref="FanOut.WriteCoalescer.Horizon"/>), everything held leaves with these frames: now, when nothing more
+    /// of this batch is for this connection (<paramref name="sendThrough"/>), else at the end of the batch.
     /// </summary>
-    private DataWrite HoldLocked(ReadOnlySpan<byte> frames, long holdUntil, long flushHorizon)
+    private DataWrite HoldLocked(ReadOnlySpan<byte> frames, long holdUntil, long flushHorizon, bool sendThrough)
     {
         _output.Write(frames);
         _hasUnflushed = true;
@@ -424,6 +428,12 @@ public sealed class WebSocketConnection
             if (_heldUntil > flushHorizon)
             {
                 return DataWrite.Written;
+            }
+
+            if (sendThrough)
+            {
+                FlushLocked();
+                return DataWrite.WrittenFlushedEarly;
             }
 
             _flushQueued = true;

@@ -196,6 +196,9 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
     }
 
+    /// <summary>True while a thread delivers this shard's queue (it calls <see cref="WriteCoalescer.FlushDue"/> after each batch).</summary>
+    internal bool IsDelivering => Volatile.Read(ref _delivering) != 0;
+
     /// <summary>Stops taking messages; <see cref="WhenDeliveredAsync"/> then delivers what is left.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
@@ -476,7 +479,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                         || (sendThrough == SendThrough.ToSingleChannelSubscribers && subscriber.HasOneSubscription);
                     bool deflated = hasDeflated && run.DeflatedFor(subscriber.Deflate);
                     DataWrite outcome = subscriber.WriteData(channel, run, deflated, direct, holdUntil, flushHorizon);
-                    if (outcome is DataWrite.WrittenNeedsFlush or DataWrite.Written or DataWrite.WrittenHeld)
+                    if (outcome is DataWrite.WrittenNeedsFlush or DataWrite.Written or DataWrite.WrittenHeld or DataWrite.WrittenFlushedEarly)
                     {
                         if (outcome == DataWrite.WrittenNeedsFlush)
                         {
@@ -489,6 +492,10 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
                         else if (outcome == DataWrite.WrittenHeld)
                         {
                             _toHold.Add(subscriber);
+                        }
+                        else if (outcome == DataWrite.WrittenFlushedEarly)
+                        {
+                            flushedEarly++;
                         }
 
                         delivered++;

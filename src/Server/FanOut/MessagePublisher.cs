@@ -49,6 +49,8 @@ public sealed class MessagePublisher : IAsyncDisposable
             _shards[i] = new FanOutShard(queueCapacity, metrics, inlineDeliveryBudget, log, histograms, _coalescer);
         }
 
+        _coalescer.Shards = _shards;
+
         if (broker is not null)
         {
             brokerOptions ??= new BrokerOptions();

@@ -37,8 +37,12 @@ internal sealed class WriteCoalescer : IDisposable
     /// </summary>
     private static readonly TimeSpan Tolerance = TimeSpan.FromMicroseconds(250);
 
+    /// <summary>How soon the timer looks again when it found a fan-out delivering (which flushes what is due as it ends).</summary>
+    private static readonly TimeSpan DeferWhileDelivering = TimeSpan.FromMicroseconds(250);
+
     private readonly TimeProvider _time;
     private readonly long _toleranceTicks;
+    private readonly long _deferTicks;
     private readonly Lock _dueLock = new();
     private readonly PriorityQueue<WebSocketConnection, long> _due = new();
     private readonly DeadlineTimer _timer;
@@ -59,11 +63,14 @@ internal sealed class WriteCoalescer : IDisposable
     private long _timerFires;
     private long _timerLateTicks;
     private long _timerLateMaxTicks;
+    private long _timerDeferred;
+    private long _deferredFor = long.MinValue;
 
     public WriteCoalescer(TimeProvider time)
     {
         _time = time;
         _toleranceTicks = ToTicks(Tolerance);
+        _deferTicks = ToTicks(DeferWhileDelivering);
         _timer = DeadlineTimer.Create(time, OnTimer);
     }
 
@@ -90,6 +97,18 @@ internal sealed class WriteCoalescer : IDisposable
 
     /// <summary>Held writes sent by the timer: their namespace went quiet before their deadline.</summary>
     public long FlushedByTimer => Volatile.Read(ref _flushedByTimer);
+
+    /// <summary>Timer wake-ups that found a fan-out delivering and left what was due to it.</summary>
+    public long TimerDeferred
+    {
+        get
+        {
+            lock (_fireLock)
+            {
+                return _timerDeferred;
+            }
+        }
+    }
 
     /// <summary>Timer wake-ups, and how late they were after the earliest deadline they served (µs): mean and worst.</summary>
     public (long Fires, double MeanLateMicroseconds, double MaxLateMicroseconds) TimerLateness
@@ -219,12 +238,37 @@ internal sealed class WriteCoalescer : IDisposable
         Interlocked.Add(ref _flushedByFanOut, Flush(scratch));
     }
 
-    /// <summary>The timer: flushes the connections whose delay has ended, then re-arms for the next.</summary>
+    /// <summary>The fan-out shards: the timer leaves what is due to one that is delivering (set once, after construction).</summary>
+    internal FanOutShard[] Shards { get; set; } = [];
+
+    /// <summary>
+    /// The timer: flushes the connections whose delay has ended, then re-arms for the next. While a fan-out shard is
+    /// delivering it looks again once, shortly after (<see cref="DeferWhileDelivering"/>): that delivery ends with
+    /// <see cref="FlushDue"/>, which sends what is due with whatever the delivery added to it (the message that was on
+    /// its way at the deadline), on the thread already sending, instead of this thread sending half of a write ahead of
+    /// the fan-out and the other half after it.
+    /// </summary>
     private void OnTimer()
     {
         lock (_fireLock)
         {
             long now = _time.GetTimestamp();
+            if (AnyShardDelivering())
+            {
+                lock (_dueLock)
+                {
+                    // Once per deadline: if that delivery is long, the next look flushes whatever is still due.
+                    if (_due.TryPeek(out _, out long next) && next != _deferredFor && next <= now + _toleranceTicks)
+                    {
+                        _deferredFor = next;
+                        _armedFor = long.MaxValue;
+                        Arm(now + _deferTicks);
+                        _timerDeferred++;
+                        return;
+                    }
+                }
+            }
+
             lock (_dueLock)
             {
                 _armedFor = long.MaxValue;
@@ -245,6 +289,19 @@ internal sealed class WriteCoalescer : IDisposable
 
             Interlocked.Add(ref _flushedByTimer, Flush(_firing));
         }
+    }
+
+    private bool AnyShardDelivering()
+    {
+        foreach (FanOutShard shard in Shards)
+        {
+            if (shard.IsDelivering)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Moves the entries due by <paramref name="horizon"/> into <paramref name="into"/>. Under the due lock.</summary>

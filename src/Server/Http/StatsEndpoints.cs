@@ -148,6 +148,7 @@ internal static class StatsEndpoints
         json.WriteNumber("flushedByFanOut", coalescer.FlushedByFanOut);
         json.WriteNumber("flushedByTimer", coalescer.FlushedByTimer);
         json.WriteNumber("timerFires", fires);
+        json.WriteNumber("timerDeferred", coalescer.TimerDeferred);
         json.WriteNumber("timerLateMeanUs", Math.Round(lateUs, 1));
         json.WriteNumber("timerLateMaxUs", Math.Round(maxLateUs, 1));
         json.WriteEndObject();
