@@ -8,10 +8,11 @@ namespace FastWs.Server.Broker;
 
 /// <summary>
 /// The Redis engine: publishing is one Lua script per message (<see cref="RedisScripts"/>), a followed channel is one
-/// pub/sub subscription, reading is one script. Commands go through StackExchange.Redis, which pipelines everything on
-/// one connection, so the publishes of one read or one HTTP batch go out together without waiting for each other;
-/// pub/sub comes in on a connection of FastWs's own (<see cref="RedisPubSub"/>: one wake-up per read instead of
-/// StackExchange.Redis's thread hops).
+/// pub/sub subscription, reading is one script. The hot paths are connections of FastWs's own: publishes are written
+/// by the publishing thread and their replies read by one thread (<see cref="RedisPublisher"/>), pub/sub comes in on
+/// another (<see cref="RedisPubSub"/>), one wake-up per read either way instead of StackExchange.Redis's thread hops.
+/// Publishes are pipelined: the publishes of one read or one HTTP batch go out one after the other without waiting
+/// for each other's answers. Reading history and upkeep go through StackExchange.Redis.
 /// </summary>
 /// <remarks>
 /// While Redis is unreachable commands fail at once (<see cref="BacklogPolicy.FailFast"/>) instead of queueing in
@@ -22,6 +23,7 @@ internal sealed class RedisEngine : IBrokerEngine
     private readonly ConnectionMultiplexer _redis;
     private readonly IDatabase _db;
     private readonly RedisPubSub _pubsub;
+    private readonly RedisPublisher _publisher;
     private readonly string _prefix;
     private readonly string _epochPrefix;
     private readonly long _minTtlMs;
@@ -36,6 +38,9 @@ internal sealed class RedisEngine : IBrokerEngine
         _pubsub = new RedisPubSub(config, () => BatchEnded?.Invoke());
         _pubsub.Disconnected += () => Disconnected?.Invoke();
         _pubsub.Reconnected += () => Reconnected?.Invoke();
+        _publisher = new RedisPublisher(config, RedisScripts.Publish);
+        _publisher.Disconnected += () => Disconnected?.Invoke();
+        _publisher.Reconnected += () => Reconnected?.Invoke();
         _prefix = options.Prefix;
         _minTtlMs = (long)options.MinStateTtl.TotalMilliseconds;
         Span<byte> random = stackalloc byte[4];
@@ -59,10 +64,11 @@ internal sealed class RedisEngine : IBrokerEngine
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5_000);
         var engine = new RedisEngine(ConnectionMultiplexer.Connect(config.Clone()), config, options, broker.MaxQueuedPerChannel);
         engine._pubsub.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
+        engine._publisher.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
         return engine;
     }
 
-    public bool IsConnected => _redis.IsConnected && _pubsub.IsConnected;
+    public bool IsConnected => _redis.IsConnected && _pubsub.IsConnected && _publisher.IsConnected;
 
     public event Action? BatchEnded;
 
@@ -73,8 +79,7 @@ internal sealed class RedisEngine : IBrokerEngine
     public event Action? Disconnected;
 
     public Task PublishAsync(string channel, NamespaceOptions settings, ReadOnlyMemory<byte> data) =>
-        _db.ScriptEvaluateAsync(RedisScripts.Publish, [MetaKey(channel), HistoryKey(channel)],
-            [_prefix + ":" + channel, data, _epochPrefix, HistorySize(settings), TtlMs(settings)]);
+        _publisher.EvaluateAsync(MetaKey(channel), HistoryKey(channel), _prefix + ":" + channel, data.Span, _epochPrefix, HistorySize(settings), TtlMs(settings));
 
     public async Task<IAsyncDisposable> SubscribeAsync(string channel, Func<BrokerMessage, Task> onMessage)
     {
@@ -189,13 +194,14 @@ internal sealed class RedisEngine : IBrokerEngine
     public async ValueTask DisposeAsync()
     {
         _pubsub.Dispose();
+        _publisher.Dispose();
         await _redis.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
         _redis.Dispose();
     }
 
-    private RedisKey MetaKey(string channel) => _prefix + ":{" + channel + "}:m";
+    private string MetaKey(string channel) => _prefix + ":{" + channel + "}:m";
 
-    private RedisKey HistoryKey(string channel) => _prefix + ":{" + channel + "}:h";
+    private string HistoryKey(string channel) => _prefix + ":{" + channel + "}:h";
 
     /// <summary>Messages Redis keeps per channel: the history, or the latest alone for a snapshot.</summary>
     internal static int HistorySize(NamespaceOptions settings) => Math.Max(settings.History.Size, settings.Snapshot ? 1 : 0);

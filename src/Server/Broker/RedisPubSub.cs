@@ -1,7 +1,4 @@
-using System.Buffers.Text;
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using StackExchange.Redis;
@@ -205,66 +202,11 @@ internal sealed class RedisPubSub : IDisposable
 
     private void Connect()
     {
-        EndPoint endpoint = _config.EndPoints[0];
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 10);
-        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 5);
-        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
-        using (var timeout = new CancellationTokenSource(Math.Max(1_000, _config.ConnectTimeout)))
-        {
-            try
-            {
-                socket.ConnectAsync(endpoint, timeout.Token).AsTask().GetAwaiter().GetResult();
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-
-        Stream stream = new NetworkStream(socket, ownsSocket: true);
-        if (_config.Ssl)
-        {
-            var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
-            string host = _config.SslHost ?? (endpoint as DnsEndPoint)?.Host ?? ((IPEndPoint)endpoint).Address.ToString();
-            ssl.AuthenticateAsClient(new SslClientAuthenticationOptions { TargetHost = host, EnabledSslProtocols = _config.SslProtocols ?? default });
-            stream = ssl;
-        }
-
+        (Socket socket, Stream stream) = RedisWire.Open(_config, "pubsub");
         lock (_writeLock)
         {
             _socket = socket;
             _stream = stream;
-        }
-
-        if (_config.Password is { } password)
-        {
-            Request(_config.User is { } user ? ["AUTH", user, password] : ["AUTH", password], mustSucceed: true);
-        }
-
-        if (_config.ClientName is { } name)
-        {
-            Request(["CLIENT", "SETNAME", name + "-pubsub"], mustSucceed: false); // a name Redis refuses is no reason to stay away
-        }
-    }
-
-    /// <summary>A command before any subscription (AUTH, CLIENT SETNAME): its one-line reply is read here; a refused AUTH ends the connection.</summary>
-    private void Request(string[] command, bool mustSucceed)
-    {
-        Write(Encode(command));
-        var line = new List<byte>();
-        int b;
-        while ((b = _stream!.ReadByte()) >= 0 && b != '\n')
-        {
-            line.Add((byte)b);
-        }
-
-        if (b < 0 || (mustSucceed && (line.Count == 0 || line[0] == '-')))
-        {
-            throw new RedisConnectionException(ConnectionFailureType.AuthenticationFailure, CommandFlags.None,
-                $"Redis refused {command[0]}: {Encoding.UTF8.GetString([.. line]).TrimEnd()}");
         }
     }
 
@@ -370,7 +312,7 @@ internal sealed class RedisPubSub : IDisposable
     {
         try
         {
-            Write(Encode(argument is null ? [command] : [command, argument]));
+            Write(RedisWire.Encode(argument is null ? [command] : [command, argument]));
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException or InvalidOperationException)
         {
@@ -398,115 +340,5 @@ internal sealed class RedisPubSub : IDisposable
             _stream = null;
             _socket = null;
         }
-    }
-
-    private static byte[] Encode(string[] parts)
-    {
-        var text = new StringBuilder();
-        text.Append('*').Append(parts.Length).Append("\r\n");
-        foreach (string part in parts)
-        {
-            text.Append('$').Append(Encoding.UTF8.GetByteCount(part)).Append("\r\n").Append(part).Append("\r\n");
-        }
-
-        return Encoding.UTF8.GetBytes(text.ToString());
-    }
-}
-
-/// <summary>
-/// One RESP2 frame on a subscribed connection: an array whose first three elements are bulk strings or integers
-/// (<c>message</c> / <c>subscribe</c> / <c>unsubscribe</c> / <c>pong</c>, the channel, the data or count), or an
-/// error line. Positions are relative to the frame's start.
-/// </summary>
-internal readonly record struct RespPush(int Length, Range Kind, Range Channel, Range Payload, bool IsError)
-{
-    public ReadOnlySpan<byte> Slice(byte[] buffer, int frameStart, Range part) =>
-        buffer.AsSpan(frameStart + part.Start.Value, part.End.Value - part.Start.Value);
-
-    /// <summary>Reads one whole frame from the start of <paramref name="data"/>; false when it has not all arrived yet.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> data, out RespPush push)
-    {
-        push = default;
-        int pos = 0;
-        if (!TryLine(data, ref pos, out ReadOnlySpan<byte> head) || head.IsEmpty)
-        {
-            return false;
-        }
-
-        if (head[0] is (byte)'-' or (byte)'+' or (byte)':')
-        {
-            // A simple line outside an array: an error (or a stray status reply, which is ignored).
-            push = new RespPush(pos, 1..head.Length, default, default, head[0] == '-');
-            return true;
-        }
-
-        if (head[0] != '*' || !Utf8Parser.TryParse(head[1..], out int count, out int used) || used != head.Length - 1 || count < 0)
-        {
-            throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "an unexpected frame from Redis");
-        }
-
-        Span<Range> parts = stackalloc Range[3];
-        for (int i = 0; i < count; i++)
-        {
-            if (!TryLine(data, ref pos, out ReadOnlySpan<byte> item) || item.IsEmpty)
-            {
-                return false;
-            }
-
-            int itemStart = pos - item.Length - 2;
-            Range range;
-            if (item[0] == '$')
-            {
-                if (!Utf8Parser.TryParse(item[1..], out int length, out int consumed) || consumed != item.Length - 1 || length < -1)
-                {
-                    throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "a bad bulk length from Redis");
-                }
-
-                if (length < 0)
-                {
-                    range = pos..pos;
-                }
-                else
-                {
-                    if (data.Length < pos + length + 2)
-                    {
-                        return false;
-                    }
-
-                    range = pos..(pos + length);
-                    pos += length + 2;
-                }
-            }
-            else if (item[0] is (byte)':' or (byte)'+')
-            {
-                range = (itemStart + 1)..(pos - 2);
-            }
-            else
-            {
-                throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "an unexpected element from Redis");
-            }
-
-            if (i < 3)
-            {
-                parts[i] = range;
-            }
-        }
-
-        push = new RespPush(pos, count > 0 ? parts[0] : default, count > 1 ? parts[1] : default, count > 2 ? parts[2] : default, IsError: false);
-        return true;
-    }
-
-    private static bool TryLine(ReadOnlySpan<byte> data, ref int pos, out ReadOnlySpan<byte> line)
-    {
-        int end = data[pos..].IndexOf("\r\n"u8);
-        if (end < 0)
-        {
-            line = default;
-            return false;
-        }
-
-        line = data.Slice(pos, end);
-        pos += end + 2;
-        return true;
     }
 }
