@@ -104,7 +104,9 @@ internal sealed class RedisPublisher : IDisposable
             Bulk(buffer, ref at, arg4);
             Bulk(buffer, ref at, arg5);
 
-            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Completed on the reply thread, which runs what waits for it (the publisher's ack: a non-blocking write)
+            // right there instead of waking a thread-pool thread per publish.
+            var done = new TaskCompletionSource();
             lock (_writeLock)
             {
                 if (!_connected || _stream is not { } stream)

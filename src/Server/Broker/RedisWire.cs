@@ -26,10 +26,12 @@ internal static class RedisWire
             socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 10);
             socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 5);
             socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
-            using (var timeout = new CancellationTokenSource(Math.Max(1_000, config.ConnectTimeout)))
-            {
-                socket.ConnectAsync(endpoint, timeout.Token).AsTask().GetAwaiter().GetResult();
-            }
+            // A blocking connect, bounded by the send timeout (Linux applies SO_SNDTIMEO to connect): a socket that
+            // was ever used asynchronously stays non-blocking underneath, and .NET then runs every blocking read
+            // through its socket engine's thread, one more wake-up per read.
+            socket.SendTimeout = Math.Max(1_000, config.ConnectTimeout);
+            socket.Connect(endpoint);
+            socket.SendTimeout = 0;
 
             stream = new NetworkStream(socket, ownsSocket: true);
             if (config.Ssl)
