@@ -23,7 +23,7 @@ internal sealed class RedisEngine : IBrokerEngine
     private readonly ConnectionMultiplexer _redis;
     private readonly IDatabase _db;
     private readonly RedisPubSub _pubsub;
-    private readonly RedisPublisher _publisher;
+    private readonly RedisPublisher? _publisher;
     private readonly string _prefix;
     private readonly string _epochPrefix;
     private readonly long _minTtlMs;
@@ -38,9 +38,12 @@ internal sealed class RedisEngine : IBrokerEngine
         _pubsub = new RedisPubSub(config, () => BatchEnded?.Invoke());
         _pubsub.Disconnected += () => Disconnected?.Invoke();
         _pubsub.Reconnected += () => Reconnected?.Invoke();
-        _publisher = new RedisPublisher(config, RedisScripts.Publish);
-        _publisher.Disconnected += () => Disconnected?.Invoke();
-        _publisher.Reconnected += () => Reconnected?.Invoke();
+        if (IsOneStandalonePrimary(redis, config))
+        {
+            _publisher = new RedisPublisher(config, RedisScripts.Publish);
+            _publisher.Disconnected += () => Disconnected?.Invoke();
+            _publisher.Reconnected += () => Reconnected?.Invoke();
+        }
         _prefix = options.Prefix;
         _minTtlMs = (long)options.MinStateTtl.TotalMilliseconds;
         Span<byte> random = stackalloc byte[4];
@@ -64,11 +67,27 @@ internal sealed class RedisEngine : IBrokerEngine
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5_000);
         var engine = new RedisEngine(ConnectionMultiplexer.Connect(config.Clone()), config, options, broker.MaxQueuedPerChannel);
         engine._pubsub.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
-        engine._publisher.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
+        engine._publisher?.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
         return engine;
     }
 
-    public bool IsConnected => _redis.IsConnected && _pubsub.IsConnected && _publisher.IsConnected;
+    public bool IsConnected => _redis.IsConnected && _pubsub.IsConnected && (_publisher?.IsConnected ?? true);
+
+    /// <summary>
+    /// Publishes go on FastWs's own connection (<see cref="RedisPublisher"/>) when the configuration names one Redis and
+    /// it is a standalone primary (or could not be asked yet). Redis Cluster (keys live on the node owning their slot)
+    /// and lists of primaries and replicas need StackExchange.Redis's routing, so there publishes stay with it.
+    /// </summary>
+    private static bool IsOneStandalonePrimary(ConnectionMultiplexer redis, ConfigurationOptions config)
+    {
+        if (config.EndPoints.Count != 1)
+        {
+            return false;
+        }
+
+        IServer[] servers = redis.GetServers();
+        return servers.Length == 1 && (!servers[0].IsConnected || (servers[0].ServerType == ServerType.Standalone && !servers[0].IsReplica));
+    }
 
     public event Action? BatchEnded;
 
@@ -79,7 +98,10 @@ internal sealed class RedisEngine : IBrokerEngine
     public event Action? Disconnected;
 
     public Task PublishAsync(string channel, NamespaceOptions settings, ReadOnlyMemory<byte> data) =>
-        _publisher.EvaluateAsync(MetaKey(channel), HistoryKey(channel), _prefix + ":" + channel, data.Span, _epochPrefix, HistorySize(settings), TtlMs(settings));
+        _publisher is { } own
+            ? own.EvaluateAsync(MetaKey(channel), HistoryKey(channel), _prefix + ":" + channel, data.Span, _epochPrefix, HistorySize(settings), TtlMs(settings))
+            : _db.ScriptEvaluateAsync(RedisScripts.Publish, [MetaKey(channel), HistoryKey(channel)],
+                [_prefix + ":" + channel, data, _epochPrefix, HistorySize(settings), TtlMs(settings)]);
 
     public async Task<IAsyncDisposable> SubscribeAsync(string channel, Func<BrokerMessage, Task> onMessage)
     {
@@ -194,7 +216,7 @@ internal sealed class RedisEngine : IBrokerEngine
     public async ValueTask DisposeAsync()
     {
         _pubsub.Dispose();
-        _publisher.Dispose();
+        _publisher?.Dispose();
         await _redis.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
         _redis.Dispose();
     }

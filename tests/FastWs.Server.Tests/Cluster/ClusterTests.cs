@@ -25,6 +25,31 @@ public sealed class ClusterTests
         }, marketDataDefaults: true);
 
     [Fact]
+    public async Task A_node_configured_with_several_endpoints_publishes_through_StackExchange_Redis_with_the_same_numbering()
+    {
+        await using RedisProcess redis = await RedisProcess.StartAsync();
+        await using TestServer own = await NodeAsync(redis); // one standalone primary: FastWs's own publish connection
+        await using TestServer routed = await NodeAsync(redis, o => o.Broker.Redis.Configuration =
+            $"127.0.0.1:{redis.Port},localhost:{redis.Port},connectTimeout=2000"); // two endpoints: StackExchange.Redis routes
+        await using TestClient subscriber = await own.ConnectAsync();
+        await SubscribeAsync(subscriber, Trades);
+
+        foreach ((TestServer node, int i) in new[] { (routed, 1), (own, 2), (routed, 3) })
+        {
+            await using TestClient publisher = await node.ConnectAsync();
+            await publisher.SendAsync($$"""{"type":"publish","channel":"{{Trades}}","data":{"i":{{i}}},"id":{{i}}}""");
+            await publisher.ReceiveTypeAsync("published");
+        }
+
+        for (int i = 1; i <= 3; i++)
+        {
+            JsonElement message = await subscriber.ReceiveJsonAsync();
+            Assert.Equal(i, message.GetProperty("seq").GetInt64());
+            Assert.Equal(i, message.GetProperty("i").GetInt32());
+        }
+    }
+
+    [Fact]
     public async Task A_publish_on_any_node_reaches_every_node_in_one_order_with_the_same_seq()
     {
         await using RedisProcess redis = await RedisProcess.StartAsync();
