@@ -217,27 +217,10 @@ internal sealed class RedisPubSub : IDisposable
         Stream stream = _stream!;
         while (!_disposed)
         {
-            if (end == buffer.Length)
-            {
-                if (start > 0)
-                {
-                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                    end -= start;
-                    start = 0;
-                }
-                else
-                {
-                    Array.Resize(ref buffer, buffer.Length * 2);
-                }
-            }
-
-            int read = stream.Read(buffer, end, buffer.Length - end);
-            if (read == 0)
+            if (!RedisWire.Fill(stream, ref buffer, ref start, ref end))
             {
                 return; // closed by Redis
             }
-
-            end += read;
             bool delivered = false;
             while (RespPush.TryRead(buffer.AsSpan(start, end - start), out RespPush push))
             {

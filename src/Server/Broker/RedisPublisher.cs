@@ -218,27 +218,10 @@ internal sealed class RedisPublisher : IDisposable
         int start = 0, end = 0;
         while (!_disposed)
         {
-            if (end == buffer.Length)
+            if (!RedisWire.Fill(stream, ref buffer, ref start, ref end))
             {
-                if (start > 0)
-                {
-                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                    end -= start;
-                    start = 0;
-                }
-                else
-                {
-                    Array.Resize(ref buffer, buffer.Length * 2);
-                }
+                return; // closed by Redis
             }
-
-            int read = stream.Read(buffer, end, buffer.Length - end);
-            if (read == 0)
-            {
-                return;
-            }
-
-            end += read;
             while (RespPush.TryRead(buffer.AsSpan(start, end - start), out RespPush reply))
             {
                 ReadOnlySpan<byte> text = reply.Slice(buffer, start, reply.Kind);

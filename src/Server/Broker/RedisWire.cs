@@ -102,6 +102,31 @@ internal static class RedisWire
         return Encoding.UTF8.GetString([.. line]).TrimEnd('\r');
     }
 
+    /// <summary>
+    /// Reads what the connection has into <paramref name="buffer"/> after <paramref name="end"/>, first making room
+    /// (moving the unparsed bytes from <paramref name="start"/> to the front, or growing it). False when Redis closed it.
+    /// </summary>
+    public static bool Fill(Stream stream, ref byte[] buffer, ref int start, ref int end)
+    {
+        if (end == buffer.Length)
+        {
+            if (start > 0)
+            {
+                Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                end -= start;
+                start = 0;
+            }
+            else
+            {
+                Array.Resize(ref buffer, buffer.Length * 2);
+            }
+        }
+
+        int read = stream.Read(buffer, end, buffer.Length - end);
+        end += read;
+        return read > 0;
+    }
+
     public static byte[] Encode(string[] parts)
     {
         var text = new StringBuilder();
