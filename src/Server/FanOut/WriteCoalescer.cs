@@ -126,8 +126,8 @@ internal sealed class WriteCoalescer : IDisposable
     /// <summary>
     /// Called by the fan-out for each run of <paramref name="channel"/>'s messages in a namespace with a write delay:
     /// <paramref name="holdUntil"/> is the deadline of a subscriber that starts holding with this run, and the result
-    /// the flush horizon: a subscriber already holding with a deadline before it is flushed at the end of this batch,
-    /// this run included, instead of waiting for its deadline.
+    /// the flush horizon: a subscriber already holding with a deadline before it is flushed with this run (at once, or
+    /// at the end of the batch when more of it is for that subscriber), instead of waiting for its deadline.
     /// </summary>
     /// <remarks>
     /// The horizon is now plus three quarters of the channel's smoothed interval between runs, capped at half the
