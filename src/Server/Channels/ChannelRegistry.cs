@@ -103,26 +103,7 @@ public sealed class ChannelRegistry
             return null;
         }
 
-        string key = new(name);
-        while (true)
-        {
-            Channel channel = _channels.GetOrAdd(key, static (key, state) => new Channel(key, state.settings, state.registry.ShardFor(key)), (settings, registry: this));
-            lock (channel.SyncRoot)
-            {
-                if (channel.IsRemoved)
-                {
-                    continue;
-                }
-
-                if (channel.Subscribers.Count == 0 && channel.EmptySinceMs == 0)
-                {
-                    channel.EmptySinceMs = Environment.TickCount64;
-                    _idle.TryAdd(channel, 0);
-                }
-
-                return channel;
-            }
-        }
+        return GetOrCreateIdle(new string(name), settings);
     }
 
     /// <summary>
