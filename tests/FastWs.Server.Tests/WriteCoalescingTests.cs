@@ -105,6 +105,41 @@ public sealed class WriteCoalescingTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task In_a_steady_stream_the_timer_never_wakes_and_a_subscriber_gone_mid_hold_still_gets_what_it_held()
+    {
+        Subscribe("a", Delayed);
+        WebSocketConnection leaver = Subscribe("b", Delayed);
+
+        // One message every 0.85 ms with a 2 ms delay: each third message's run takes the held writes with it, and
+        // takes their group out of the timer's hands (the timer is moved on, or disarmed), so it never wakes.
+        for (int n = 1; n <= 30; n++)
+        {
+            await PublishAsync(Delayed, n);
+            if (n == 7)
+            {
+                Assert.True(_subscriptions.Unsubscribe(leaver, Delayed).IsOk); // with message 7 held
+            }
+
+            _clock.Advance(TimeSpan.FromMilliseconds(0.85)); // never within the fan-out's 0.25 ms tolerance of a deadline;
+        }
+
+        string[] a = [.. _writes.Where(w => w.StartsWith("a <- ", StringComparison.Ordinal))];
+        Assert.Equal(10, a.Length);
+        for (int w = 0; w < 10; w++)
+        {
+            Assert.Equal(Write("a", Message(Delayed, 3 * w + 1, 3 * w + 1), Message(Delayed, 3 * w + 2, 3 * w + 2), Message(Delayed, 3 * w + 3, 3 * w + 3)), a[w]);
+        }
+
+        // Message 9's run took the group holding 7 for both; b was no longer written to, so the batch's end sent it.
+        Assert.Equal(
+            [Write("b", Message(Delayed, 1, 1), Message(Delayed, 2, 2), Message(Delayed, 3, 3)), Write("b", Message(Delayed, 4, 4), Message(Delayed, 5, 5), Message(Delayed, 6, 6)), Write("b", Message(Delayed, 7, 7))],
+            _writes.Where(w => w.StartsWith("b <- ", StringComparison.Ordinal)));
+        Assert.Equal(0, _state.Publisher.Coalescer.TimerLateness.Fires);
+        Assert.Equal(0, _state.Publisher.Coalescer.FlushedByTimer);
+        Assert.Equal(0, Waiting);
+    }
+
+    [Fact]
     public async Task A_held_write_never_leaves_more_than_half_the_delay_early()
     {
         Subscribe("c", Delayed);

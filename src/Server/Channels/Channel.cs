@@ -125,6 +125,13 @@ public sealed class Channel
 
     internal long RunInterval;
 
+    /// <summary>
+    /// Write coalescing: the groups of this channel's subscribers holding data, in deadline order (see
+    /// <see cref="FanOut.WriteCoalescer.HeldGroup"/>). Used only by the fan-out shard that owns the channel, under the
+    /// coalescer's lock.
+    /// </summary>
+    internal Queue<FanOut.WriteCoalescer.HeldGroup>? HeldGroups;
+
     public int SubscriberCount => Subscribers.Count;
 
     /// <summary>The channel's current position: its epoch and the last <c>seq</c> given out.</summary>

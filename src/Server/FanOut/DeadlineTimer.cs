@@ -31,6 +31,9 @@ internal abstract class DeadlineTimer : IDisposable
     /// <summary>Calls back once at <paramref name="due"/> (a timestamp of the timer's clock), replacing any earlier arming.</summary>
     public abstract void Arm(long due);
 
+    /// <summary>Cancels the arming, if any: nothing is owed a call back (a wake-up for nothing costs more than this).</summary>
+    public abstract void Disarm();
+
     public abstract void Dispose();
 
     /// <summary>A <c>timerfd</c> on CLOCK_MONOTONIC (the clock behind <see cref="Stopwatch.GetTimestamp"/> on Linux) and its thread.</summary>
@@ -58,6 +61,17 @@ internal abstract class DeadlineTimer : IDisposable
                 // thread waits, and one already past fires at once.
                 long ns = (long)((Int128)due * 1_000_000_000 / Stopwatch.Frequency);
                 Set(Math.Max(ns, 1));
+            }
+        }
+
+        public override void Disarm()
+        {
+            lock (_lock)
+            {
+                if (!_disposed && _fd >= 0)
+                {
+                    Set(0); // it_value 0 disarms
+                }
             }
         }
 
@@ -151,6 +165,8 @@ internal abstract class DeadlineTimer : IDisposable
             long wait = Math.Max(0, due - _time.GetTimestamp());
             _timer.Change(TimeSpan.FromSeconds((double)wait / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
         }
+
+        public override void Disarm() => _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
         public override void Dispose() => _timer.Dispose();
     }

@@ -104,6 +104,9 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
     /// <summary>Held connections whose delay ended, flushed by this shard after a batch (see <see cref="WriteCoalescer.FlushDue"/>).</summary>
     private readonly List<(WebSocketConnection Connection, long Due)> _dueHeld = new(256);
 
+    /// <summary>Held connections a run of this batch sends the held bytes of (see <see cref="WriteCoalescer.Horizon"/>): checked after the batch.</summary>
+    private readonly List<(WebSocketConnection Connection, long Due)> _leavingHeld = new(256);
+
     /// <summary>The batch being delivered, taken whole first so that each message's channel knows whether it comes again.</summary>
     private readonly PendingMessage[] _batch = new PendingMessage[MaxMessagesPerBatch];
 
@@ -376,7 +379,11 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
         }
 
         FlushTouchedConnections();
-        _coalescer?.FlushDue(_dueHeld);
+        if (_coalescer is not null)
+        {
+            _coalescer.FlushLeaving(_leavingHeld);
+            _coalescer.FlushDue(_dueHeld);
+        }
         if (timing is not null)
         {
             long now = Stopwatch.GetTimestamp();
@@ -459,7 +466,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             long holdUntil = 0, flushHorizon = 0;
             if (writeDelay > TimeSpan.Zero && _coalescer is not null)
             {
-                flushHorizon = _coalescer.Horizon(channel, writeDelay, out holdUntil);
+                flushHorizon = _coalescer.Horizon(channel, writeDelay, _leavingHeld, out holdUntil);
             }
 
             // Without a compressed variant (no deflate subscriber, or nothing worth compressing) no subscriber's
@@ -507,7 +514,7 @@ internal sealed class FanOutShard : IThreadPoolWorkItem, IAsyncDisposable
             _metrics.Delivered(delivered * run.Messages, bytes);
             if (_toHold.Count > 0)
             {
-                _coalescer!.Hold(_toHold, holdUntil);
+                _coalescer!.Hold(channel, _toHold, holdUntil);
             }
 
             if (flushedEarly > 0)

@@ -10,10 +10,16 @@ namespace FastWs.Server.FanOut;
 /// </summary>
 /// <remarks>
 /// <para>
-/// One timer structure for all connections, as the <see cref="Conflator"/> has for channels: a due queue (a min-heap of
-/// connections by when their delay ends) and one timer armed for its earliest entry. A connection is in it only while it
-/// holds data, so idle connections cost nothing. Fan-out adds a run's held subscribers in one call under one lock; with
-/// one delay per namespace their deadlines only grow, so each insertion is one comparison with its heap parent.
+/// One timer structure for all connections, as the <see cref="Conflator"/> has for channels: a due queue (a min-heap by
+/// when a delay ends) and one timer armed for its earliest entry. An entry is a <see cref="HeldGroup"/>: the subscribers
+/// that started holding with one run of one channel, which share its deadline, so a run costs one heap entry whatever
+/// its subscriber count. Only runs that started a hold are in it, so idle connections cost nothing.
+/// </para>
+/// <para>
+/// A group is also in its channel's queue (<see cref="Channel.HeldGroups"/>): the channel's next run that will take
+/// its subscribers' held bytes with it (<see cref="Horizon"/>) takes the group out of the timer's hands before it
+/// writes, and moves the timer to the next deadline still owed, so in a steady stream the timer never wakes for
+/// writes the fan-out sends anyway (a wake-up is tens of µs of CPU on a busy machine).
 /// </para>
 /// <para>
 /// While messages flow, the fan-out thread flushes what is due at the end of each batch it delivers
@@ -44,9 +50,11 @@ internal sealed class WriteCoalescer : IDisposable
     private readonly long _toleranceTicks;
     private readonly long _deferTicks;
     private readonly Lock _dueLock = new();
-    private readonly PriorityQueue<WebSocketConnection, long> _due = new();
+    private readonly PriorityQueue<HeldGroup, long> _due = new();
+    private readonly Stack<HeldGroup> _free = new();
     private readonly DeadlineTimer _timer;
     private long _armedFor = long.MaxValue;
+    private int _waiting;
     private bool _disposed;
 
     /// <summary>The earliest deadline in the queue (long.MaxValue when empty): written under the due lock, read without it by <see cref="FlushDue"/>.</summary>
@@ -74,14 +82,14 @@ internal sealed class WriteCoalescer : IDisposable
         _timer = DeadlineTimer.Create(time, OnTimer);
     }
 
-    /// <summary>Connections holding data (entries made stale by an earlier flush included).</summary>
+    /// <summary>Connections holding data (those an earlier flush emptied included, until their group is taken).</summary>
     public int Waiting
     {
         get
         {
             lock (_dueLock)
             {
-                return _due.Count;
+                return _waiting;
             }
         }
     }
@@ -127,7 +135,9 @@ internal sealed class WriteCoalescer : IDisposable
     /// Called by the fan-out for each run of <paramref name="channel"/>'s messages in a namespace with a write delay:
     /// <paramref name="holdUntil"/> is the deadline of a subscriber that starts holding with this run, and the result
     /// the flush horizon: a subscriber already holding with a deadline before it is flushed with this run (at once, or
-    /// at the end of the batch when more of it is for that subscriber), instead of waiting for its deadline.
+    /// at the end of the batch when more of it is for that subscriber), instead of waiting for its deadline. Their
+    /// groups leave the due queue now (see <see cref="TakeLeavingWithRun"/>); their connections are added to
+    /// <paramref name="leaving"/>, for <see cref="FlushLeaving"/> after the batch.
     /// </summary>
     /// <remarks>
     /// The horizon is now plus three quarters of the channel's smoothed interval between runs, capped at half the
@@ -137,38 +147,104 @@ internal sealed class WriteCoalescer : IDisposable
     /// messages per write, and the timer is left for channels gone quiet. A burst after a pause (a long interval) is
     /// capped at half the delay, so a write never leaves more than half the delay early.
     /// </remarks>
-    public long Horizon(Channel channel, TimeSpan delay, out long holdUntil)
+    public long Horizon(Channel channel, TimeSpan delay, List<(WebSocketConnection Connection, long Due)> leaving, out long holdUntil)
     {
         long now = _time.GetTimestamp();
         long delayTicks = ToTicks(delay);
         holdUntil = now + delayTicks;
         long last = channel.LastHeldRunAt;
         channel.LastHeldRunAt = now;
-        if (last == 0)
+        long horizon = now;
+        if (last != 0)
         {
-            return now;
+            // A pause of more than the delay tells nothing about the next interval (a channel waking up): cap it there.
+            long interval = Math.Min(now - last, delayTicks);
+            long smoothed = channel.RunInterval == 0 ? interval : channel.RunInterval + ((interval - channel.RunInterval) >> 2);
+            channel.RunInterval = smoothed;
+            horizon = now + Math.Min(smoothed * 3 / 4, delayTicks / 2);
         }
 
-        // A pause of more than the delay tells nothing about the next interval (a channel waking up): cap it there.
-        long interval = Math.Min(now - last, delayTicks);
-        long smoothed = channel.RunInterval == 0 ? interval : channel.RunInterval + ((interval - channel.RunInterval) >> 2);
-        channel.RunInterval = smoothed;
-        return now + Math.Min(smoothed * 3 / 4, delayTicks / 2);
+        if (channel.HeldGroups is { Count: > 0 } groups)
+        {
+            TakeLeavingWithRun(groups, horizon, leaving);
+        }
+
+        return horizon;
     }
 
     /// <summary>
-    /// Schedules the flush of <paramref name="connections"/> (which just started holding data, with this deadline) at
-    /// <paramref name="due"/>, and clears the list.
+    /// Takes <paramref name="channel"/>'s groups due by <paramref name="horizon"/> out of the due queue: this run
+    /// sends their held bytes (<see cref="WebSocketConnection"/>'s hold flushes them when the deadline is before the
+    /// horizon). Their connections go into <paramref name="leaving"/> for <see cref="FlushLeaving"/> after the batch,
+    /// which finds nothing held for those the run wrote to, and flushes any it did not (unsubscribed meanwhile, say).
     /// </summary>
-    public void Hold(List<WebSocketConnection> connections, long due)
+    private void TakeLeavingWithRun(Queue<HeldGroup> groups, long horizon, List<(WebSocketConnection, long)> leaving)
     {
         lock (_dueLock)
         {
-            foreach (WebSocketConnection connection in connections)
+            bool took = false;
+            while (groups.TryPeek(out HeldGroup? group))
             {
-                _due.Enqueue(connection, due);
+                if (!group.Taken)
+                {
+                    if (group.Due > horizon)
+                    {
+                        break;
+                    }
+
+                    Take(group, leaving);
+                    took = true;
+                }
+
+                groups.Dequeue();
+                Release(group);
             }
 
+            if (took)
+            {
+                // The timer was armed for one of them, most likely: move it to the first deadline still owed.
+                DropTakenAtTop();
+                if (_due.TryPeek(out _, out long next))
+                {
+                    if (next != _armedFor)
+                    {
+                        Arm(next);
+                    }
+                }
+                else if (_armedFor != long.MaxValue && !_disposed)
+                {
+                    _armedFor = long.MaxValue;
+                    _timer.Disarm();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a batch, on the fan-out thread: flushes what <see cref="Horizon"/> took for its runs (nothing, for every
+    /// connection a run wrote to) and clears the list.
+    /// </summary>
+    public void FlushLeaving(List<(WebSocketConnection Connection, long Due)> leaving)
+    {
+        if (leaving.Count > 0)
+        {
+            Interlocked.Add(ref _flushedEarly, Flush(leaving));
+        }
+    }
+
+    /// <summary>
+    /// Schedules the flush of <paramref name="connections"/> (which just started holding data with a run of
+    /// <paramref name="channel"/>, with this deadline) at <paramref name="due"/>, as one group, and clears the list.
+    /// </summary>
+    public void Hold(Channel channel, List<WebSocketConnection> connections, long due)
+    {
+        lock (_dueLock)
+        {
+            HeldGroup group = _free.TryPop(out HeldGroup? free) ? free : new HeldGroup();
+            group.Fill(connections, due);
+            _waiting += connections.Count;
+            _due.Enqueue(group, due);
+            (channel.HeldGroups ??= new Queue<HeldGroup>()).Enqueue(group);
             if (due < _earliest)
             {
                 Volatile.Write(ref _earliest, due);
@@ -186,18 +262,13 @@ internal sealed class WriteCoalescer : IDisposable
     /// <summary>Flushes every held connection now, whatever its deadline (shutdown: nothing is left behind).</summary>
     public void FlushAll()
     {
-        List<(WebSocketConnection, long)> all;
+        List<(WebSocketConnection, long)> all = [];
         lock (_dueLock)
         {
-            all = [.. _due.UnorderedItems];
-            _due.Clear();
-            Volatile.Write(ref _earliest, long.MaxValue);
+            TakeDue(long.MaxValue, all);
         }
 
-        foreach ((WebSocketConnection connection, long due) in all)
-        {
-            connection.FlushHeld(due);
-        }
+        Flush(all);
     }
 
     public void Dispose()
@@ -258,6 +329,7 @@ internal sealed class WriteCoalescer : IDisposable
                 lock (_dueLock)
                 {
                     // Once per deadline: if that delivery is long, the next look flushes whatever is still due.
+                    DropTakenAtTop();
                     if (_due.TryPeek(out _, out long next) && next != _deferredFor && next <= now + _toleranceTicks)
                     {
                         _deferredFor = next;
@@ -304,16 +376,57 @@ internal sealed class WriteCoalescer : IDisposable
         return false;
     }
 
-    /// <summary>Moves the entries due by <paramref name="horizon"/> into <paramref name="into"/>. Under the due lock.</summary>
+    /// <summary>Moves the connections of the groups due by <paramref name="horizon"/> into <paramref name="into"/>. Under the due lock.</summary>
     private void TakeDue(long horizon, List<(WebSocketConnection Connection, long Due)> into)
     {
-        while (_due.TryPeek(out WebSocketConnection? connection, out long due) && due <= horizon)
+        while (_due.TryPeek(out HeldGroup? group, out long due) && (group.Taken || due <= horizon))
         {
             _due.Dequeue();
-            into.Add((connection, due));
+            if (!group.Taken)
+            {
+                Take(group, into);
+            }
+
+            Release(group);
         }
 
         Volatile.Write(ref _earliest, _due.TryPeek(out _, out long next) ? next : long.MaxValue);
+    }
+
+    /// <summary>Drops groups already taken (by their channel's run) from the top of the due queue. Under the due lock.</summary>
+    private void DropTakenAtTop()
+    {
+        while (_due.TryPeek(out HeldGroup? group, out _) && group.Taken)
+        {
+            _due.Dequeue();
+            Release(group);
+        }
+
+        Volatile.Write(ref _earliest, _due.TryPeek(out _, out long next) ? next : long.MaxValue);
+    }
+
+    /// <summary>Marks <paramref name="group"/> taken and moves its connections into <paramref name="into"/>. Under the due lock.</summary>
+    private void Take(HeldGroup group, List<(WebSocketConnection Connection, long Due)> into)
+    {
+        group.Taken = true;
+        _waiting -= group.Count;
+        for (int i = 0; i < group.Count; i++)
+        {
+            into.Add((group.Connections[i], group.Due));
+        }
+
+        // Taken groups can wait a while in the other queue: they must not keep connections alive.
+        Array.Clear(group.Connections, 0, group.Count);
+        group.Count = 0;
+    }
+
+    /// <summary>One of the two queues let go of <paramref name="group"/>; after both, it is used again. Under the due lock.</summary>
+    private void Release(HeldGroup group)
+    {
+        if (--group.Queues == 0)
+        {
+            _free.Push(group);
+        }
     }
 
     /// <summary>Flushes the entries' connections (those still holding for that deadline) and clears the list. Returns how many flushed.</summary>
@@ -345,4 +458,33 @@ internal sealed class WriteCoalescer : IDisposable
     }
 
     private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
+
+    /// <summary>
+    /// The subscribers that started holding with one run of one channel: they share its deadline. It is in the due
+    /// queue and in the channel's <see cref="Channel.HeldGroups"/>; whichever reaches it first (the channel's next
+    /// run, a fan-out batch's end or the timer) takes it, the other drops it when it comes to it, and after both it
+    /// is used again (its array kept). Its fields are guarded by the coalescer's due lock.
+    /// </summary>
+    internal sealed class HeldGroup
+    {
+        public WebSocketConnection[] Connections = [];
+        public int Count;
+        public long Due;
+        public bool Taken;
+        public int Queues;
+
+        public void Fill(List<WebSocketConnection> connections, long due)
+        {
+            if (Connections.Length < connections.Count)
+            {
+                Connections = new WebSocketConnection[Math.Max(connections.Count, Connections.Length * 2)];
+            }
+
+            connections.CopyTo(Connections);
+            Count = connections.Count;
+            Due = due;
+            Taken = false;
+            Queues = 2;
+        }
+    }
 }
