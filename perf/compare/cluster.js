@@ -30,10 +30,13 @@ const SERVERS = {
   fastws: { label: 'FastWs, 1 node', nodes: 1, redis: false, kind: 'fastws' },
   // Issue 18's cluster: two nodes with FastWs:Broker:Kind=Redis on one redis-server.
   'fastws-redis': { label: 'FastWs, 2 nodes + Redis', nodes: 2, redis: true, kind: 'fastws' },
+  // One node with the Redis broker (every message through Redis, no second node): the Redis path's own cost,
+  // apart from two nodes sharing a core.
+  'fastws-redis-1': { label: 'FastWs, 1 node + Redis', nodes: 1, redis: true, kind: 'fastws' },
   // The anchor: SignalR with Microsoft.AspNetCore.SignalR.StackExchangeRedis, two nodes on one redis-server.
   'signalr-redis': { label: 'SignalR, 2 nodes + Redis', nodes: 2, redis: true, kind: 'signalr' },
 };
-const SERVER_ORDER = ['fastws', 'fastws-redis', 'signalr-redis'];
+const SERVER_ORDER = ['fastws', 'fastws-redis', 'fastws-redis-1', 'signalr-redis'];
 
 const WORKLOADS = {
   a: { kind: 'fanout', subscribers: 100, channels: 1, rate: 1000, title: '(a) 100 subs, 1 ch, 1k pub/s' },
@@ -55,7 +58,7 @@ Nodes and redis-server pinned to core 0, the load tool to core 1; subscribers ro
 publisher on node 1; CPU per delivery summed over the nodes and redis-server.
 
 Options:
-  --servers LIST        comma-separated subset of: ${SERVER_ORDER.join(',')} (default: all)
+  --servers LIST        comma-separated subset of: ${SERVER_ORDER.join(',')} (default: all but fastws-redis-1)
   --workloads LIST      comma-separated subset of: ${WORKLOAD_ORDER.join(',')} (default: all)
                         ${WORKLOAD_ORDER.map((w) => `${w}: ${WORKLOADS[w].title}`).join('\n                        ')}
   --quick               short runs and a coarse search: checks that everything works
@@ -68,13 +71,15 @@ Options:
   --results DIR         raw results (default perf/compare/out/<timestamp>-cluster)
   --skip-build          do not build the server, the SignalR anchor and the load tool
   --fastws-dll PATH     run this FastWs.Server.dll instead of this checkout's (e.g. another branch's Release build)
+  --redis-core N        pin redis-server to core N instead of the nodes' core 0 (1: beside the load tool, as
+                        Redis on a machine of its own leaves the nodes their core; default 0)
   --render DIR          re-render DIR/results.json and exit
 `;
 }
 
 function parseArgs(argv) {
-  const o = { quick: false, servers: [...SERVER_ORDER], workloads: [...WORKLOAD_ORDER], duration: null, warmup: null, repeat: null,
-    probeDuration: null, searchBudget: null, output: path.join(HERE, 'last-cluster-run.md'), results: null, skipBuild: false, render: null };
+  const o = { quick: false, servers: SERVER_ORDER.filter((k) => k !== 'fastws-redis-1'), workloads: [...WORKLOAD_ORDER], duration: null, warmup: null, repeat: null,
+    probeDuration: null, searchBudget: null, output: path.join(HERE, 'last-cluster-run.md'), results: null, skipBuild: false, render: null, redisCore: 0 };
   const num = (name, v) => { const n = Number(v); if (!(n > 0)) throw new Error(`${name} needs a positive number`); return n; };
   const list = (name, v, allowed) => {
     const items = (v ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
@@ -101,6 +106,7 @@ function parseArgs(argv) {
       case '--results': o.results = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '--skip-build': o.skipBuild = true; break;
       case '--fastws-dll': o.fastwsDll = path.resolve(CALLER_CWD, next() ?? ''); break;
+      case '--redis-core': o.redisCore = Number(next()); if (![0, 1].includes(o.redisCore)) throw new Error('--redis-core needs 0 or 1'); break;
       case '--render': o.render = path.resolve(CALLER_CWD, next() ?? ''); break;
       case '-h': case '--help': process.stdout.write(usage()); process.exit(0); break;
       default: throw new Error(`unknown option ${a}`);
@@ -144,10 +150,10 @@ async function waitReady(name, proc, check, logPath) {
   throw new Error(`${name} not ready within 30 s${exited ? ` (exited: ${JSON.stringify(exited)})` : ''}\n${c.readTail(logPath, 1500)}`);
 }
 
-function pinned(ctx, cmd, args) { return ctx.pin ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args]; }
+function pinned(ctx, cmd, args, core) { return ctx.pin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]; }
 
-function startProc(name, dir, ctx, cmd, args) {
-  const [full, fullArgs] = pinned(ctx, cmd, args);
+function startProc(name, dir, ctx, cmd, args, core = 0) {
+  const [full, fullArgs] = pinned(ctx, cmd, args, core);
   const logPath = path.join(dir, `${name}.log`);
   fs.appendFileSync(logPath, `# ${[full, ...fullArgs].join(' ')}\n`);
   const proc = c.startChild(name, full, fullArgs, logPath);
@@ -163,7 +169,7 @@ async function startCluster(key, dir, ctx) {
   try {
     if (def.redis) {
       const [port] = await c.freePorts(1);
-      const { proc, logPath } = startProc('redis', dir, ctx, 'redis-server', ['--port', String(port), ...REDIS_ARGS]);
+      const { proc, logPath } = startProc('redis', dir, ctx, 'redis-server', ['--port', String(port), ...REDIS_ARGS], ctx.redisCore);
       cluster.procs.push(proc);
       await waitReady('redis-server', proc, () => c.canConnect(port), logPath);
       cluster.redis = { pid: proc.pid, port };
@@ -189,8 +195,9 @@ async function startCluster(key, dir, ctx) {
       }
     }
     for (const p of cluster.procs) {
+      const want = cluster.redis && p.pid === cluster.redis.pid ? String(ctx.redisCore) : '0';
       const cpus = c.procField(p.pid, 'Cpus_allowed_list');
-      if (ctx.pin && cpus !== '0') throw new Error(`${key}: PID ${p.pid} is not pinned to CPU 0 (Cpus_allowed_list ${cpus})`);
+      if (ctx.pin && cpus !== want) throw new Error(`${key}: PID ${p.pid} is not pinned to CPU ${want} (Cpus_allowed_list ${cpus})`);
     }
     // Start-up work (JIT, first GCs, the broker's connection) out of the 'before' readings.
     await c.sleep(1000);
@@ -408,9 +415,9 @@ function render(results, o, ctx, finished) {
 
 - Command: \`${ctx.cmdline}\`
 - Started ${new Date(ctx.startedAt).toISOString()}; machine: ${m.cpu ?? '?'}, nproc ${m.nproc ?? '?'}, kernel ${m.kernel ?? '?'}, .NET SDK ${m.dotnet ?? '?'}, git ${m.git ?? '?'}, load average at start ${m.load ?? '?'}
-- Pinning: ${ctx.pin ? 'every node and redis-server `taskset -c 0` (they share one core), the load tool `taskset -c 1`' : 'NONE (fewer than 2 CPUs)'}; loopback only; payload 100 B; a fresh redis-server (no persistence, \`client-output-buffer-limit pubsub 32mb 8mb 60\`) and fresh nodes for every run
+- Pinning: ${!ctx.pin ? 'NONE (fewer than 2 CPUs)' : ctx.redisCore === 1 ? 'every node `taskset -c 0` (they share one core), redis-server and the load tool `taskset -c 1`' : 'every node and redis-server `taskset -c 0` (they share one core), the load tool `taskset -c 1`'}; loopback only; payload 100 B; a fresh redis-server (no persistence, \`client-output-buffer-limit pubsub 32mb 8mb 60\`) and fresh nodes for every run
 - Subscribers round robin over the nodes (\`--url\` repeated), the publisher on node 1 (\`--publish-url\`): on 2 nodes half the subscribers are on the publisher's node, half across Redis. CPU µs/1k is summed over every node and redis-server (\`--server-pid\` repeated), then split
-- FastWs: \`${o.fastwsDll ? c.rel(o.fastwsDll) : 'FastWs.Server.dll'} --environment LoadTest\` (+ \`--FastWs:Broker:Kind=Redis --FastWs:Broker:Redis:Configuration=127.0.0.1:PORT\` for fastws-redis); SignalR: perf/baselines/signalr (JSON hub protocol over WebSockets, \`Subscribe\` = join a group, \`Publish\` = send to the group, Redis backplane), measured by the load tool's \`--protocol signalr\`
+- FastWs: \`${o.fastwsDll ? c.rel(o.fastwsDll) : 'FastWs.Server.dll'} --environment LoadTest\` (+ \`--FastWs:Broker:Kind=Redis --FastWs:Broker:Redis:Configuration=127.0.0.1:PORT\` for fastws-redis and fastws-redis-1); SignalR: perf/baselines/signalr (JSON hub protocol over WebSockets, \`Subscribe\` = join a group, \`Publish\` = send to the group, Redis backplane), measured by the load tool's \`--protocol signalr\`
 - (a), (c): ${o.warmup} s warm-up + ${o.duration} s measured, ${o.repeat} run(s) each, setups taking turns, medians. (h): probes of ${o.probeWarmup} + ${o.probeDuration} s; a probe passes with every message delivered, p99 < ${c.E_P99_MS} ms, the publisher ≥ ${c.E_MIN_PUBLISH_SHARE * 100} % of its schedule and no errors${o.retryFails ? '; a failed probe is retried once on fresh processes' : ''}
 - Every fresh cluster first carries an unmeasured warm-up fanout (20 subscribers, 200 publishes/s, ${o.quick ? 2 : 4} s) so that neither side is measured cold
 - Raw results: \`${c.rel(ctx.resultsDir)}/<setup>/<workload>/\`
@@ -469,6 +476,7 @@ async function main() {
     resultsDir: o.results ?? path.join(HERE, 'out', `${stamp}-cluster`),
     cmdline: process.env.FASTWS_COMPARE_CMDLINE || ['node', c.rel(__filename), ...process.argv.slice(2)].join(' '),
     pin: os.availableParallelism() >= 2 && spawnSync('taskset', ['-c', '1', 'true']).status === 0,
+    redisCore: o.redisCore,
     currentLoad: null,
   };
   fs.mkdirSync(ctx.resultsDir, { recursive: true });
@@ -481,7 +489,7 @@ async function main() {
     fs.mkdirSync(path.dirname(o.output), { recursive: true });
     fs.writeFileSync(o.output, md);
     fs.writeFileSync(path.join(ctx.resultsDir, 'results.json'), JSON.stringify({
-      options: o, machine: ctx.machine, cmdline: ctx.cmdline, startedAt: ctx.startedAt, pin: ctx.pin, finished, resultsDir: ctx.resultsDir, results,
+      options: o, machine: ctx.machine, cmdline: ctx.cmdline, startedAt: ctx.startedAt, pin: ctx.pin, redisCore: ctx.redisCore, finished, resultsDir: ctx.resultsDir, results,
     }, null, 2));
     return md;
   };
