@@ -8,9 +8,10 @@ namespace FastWs.Server.Broker;
 
 /// <summary>
 /// The Redis engine: publishing is one Lua script per message (<see cref="RedisScripts"/>), a followed channel is one
-/// pub/sub subscription, reading is one script. The hot paths are connections of FastWs's own: publishes are written
-/// by the publishing thread and their replies read by one thread (<see cref="RedisPublisher"/>), pub/sub comes in on
-/// another (<see cref="RedisPubSub"/>), one wake-up per read either way instead of StackExchange.Redis's thread hops.
+/// pub/sub subscription, reading is one script. The hot paths share one connection of FastWs's own: pub/sub comes in on
+/// it (<see cref="RedisPubSub"/>) and, with one standalone Redis, publishes are written on it by the publishing thread
+/// (<see cref="RedisPublisher"/>) and their replies read with the pushes: one wake-up per read instead of
+/// StackExchange.Redis's thread hops.
 /// Publishes are pipelined: the publishes of one read or one HTTP batch go out one after the other without waiting
 /// for each other's answers. Reading history and upkeep go through StackExchange.Redis.
 /// </summary>
@@ -23,7 +24,6 @@ internal sealed class RedisEngine : IBrokerEngine
     private readonly ConnectionMultiplexer _redis;
     private readonly IDatabase _db;
     private readonly RedisPubSub _pubsub;
-    private readonly RedisPublisher? _publisher;
     private readonly string _prefix;
     private readonly string _epochPrefix;
     private readonly long _minTtlMs;
@@ -35,15 +35,11 @@ internal sealed class RedisEngine : IBrokerEngine
         _maxQueuedPerChannel = maxQueuedPerChannel;
         _redis = redis;
         _db = redis.GetDatabase();
-        _pubsub = new RedisPubSub(config, () => BatchEnded?.Invoke());
+        // One standalone primary: publishes ride on the pub/sub connection (RESP3). Otherwise they need
+        // StackExchange.Redis's routing, and pub/sub has the connection to itself (RESP2).
+        _pubsub = new RedisPubSub(config, () => BatchEnded?.Invoke(), IsOneStandalonePrimary(redis, config) ? RedisScripts.Publish : null);
         _pubsub.Disconnected += () => Disconnected?.Invoke();
         _pubsub.Reconnected += () => Reconnected?.Invoke();
-        if (IsOneStandalonePrimary(redis, config))
-        {
-            _publisher = new RedisPublisher(config, RedisScripts.Publish);
-            _publisher.Disconnected += () => Disconnected?.Invoke();
-            _publisher.Reconnected += () => Reconnected?.Invoke();
-        }
         _prefix = options.Prefix;
         _minTtlMs = (long)options.MinStateTtl.TotalMilliseconds;
         Span<byte> random = stackalloc byte[4];
@@ -67,14 +63,13 @@ internal sealed class RedisEngine : IBrokerEngine
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5_000);
         var engine = new RedisEngine(ConnectionMultiplexer.Connect(config.Clone()), config, options, broker.MaxQueuedPerChannel);
         engine._pubsub.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
-        engine._publisher?.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
         return engine;
     }
 
-    public bool IsConnected => _redis.IsConnected && _pubsub.IsConnected && (_publisher?.IsConnected ?? true);
+    public bool IsConnected => _redis.IsConnected && _pubsub.IsConnected;
 
     /// <summary>
-    /// Publishes go on FastWs's own connection (<see cref="RedisPublisher"/>) when the configuration names one Redis and
+    /// Publishes go on FastWs's own connection (<see cref="RedisPublisher"/> on <see cref="RedisPubSub"/>) when the configuration names one Redis and
     /// it is a standalone primary (or could not be asked yet). Redis Cluster (keys live on the node owning their slot)
     /// and lists of primaries and replicas need StackExchange.Redis's routing, so there publishes stay with it.
     /// </summary>
@@ -98,7 +93,7 @@ internal sealed class RedisEngine : IBrokerEngine
     public event Action? Disconnected;
 
     public Task PublishAsync(string channel, NamespaceOptions settings, ReadOnlyMemory<byte> data) =>
-        _publisher is { } own
+        _pubsub.Publisher is { } own
             ? own.EvaluateAsync(MetaKey(channel), HistoryKey(channel), _prefix + ":" + channel, data.Span, _epochPrefix, HistorySize(settings), TtlMs(settings))
             : _db.ScriptEvaluateAsync(RedisScripts.Publish, [MetaKey(channel), HistoryKey(channel)],
                 [_prefix + ":" + channel, data, _epochPrefix, HistorySize(settings), TtlMs(settings)]);
@@ -216,7 +211,6 @@ internal sealed class RedisEngine : IBrokerEngine
     public async ValueTask DisposeAsync()
     {
         _pubsub.Dispose();
-        _publisher?.Dispose();
         await _redis.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
         _redis.Dispose();
     }

@@ -6,9 +6,11 @@ using StackExchange.Redis;
 namespace FastWs.Server.Broker;
 
 /// <summary>
-/// The receiving half of the Redis engine: one pub/sub connection of FastWs's own, read by one thread of its own,
+/// The node's connection to Redis for the hot paths: one connection of FastWs's own, read by one thread of its own,
 /// which parses each pushed message and hands it to its channel's follower right there. The cross-node hot path
-/// is then one wake-up per read, as a publisher's read is on a single node.
+/// is then one wake-up per read, as a publisher's read is on a single node. With a publish script it also carries
+/// the node's publishes (<see cref="Publisher"/>): the connection speaks RESP3, where a subscribed connection takes any
+/// command, and the reader matches each reply to its publish between the pushes.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -16,7 +18,7 @@ namespace FastWs.Server.Broker;
 /// hands every message from the socket's completion to a thread-pool reader, then to a thread-pool queue or worker
 /// per subscription: two or three thread hops per message per node before the fan-out, each a wake-up on a busy
 /// core. What is needed here is small and fixed: connect (TLS, AUTH and the client name from the same
-/// configuration string), SUBSCRIBE / UNSUBSCRIBE, and parse RESP2 push frames.
+/// configuration string), SUBSCRIBE / UNSUBSCRIBE, and parse RESP2 push frames (RESP3 with publishes).
 /// </para>
 /// <para>
 /// A message's data is only valid during the handler's call (it lies in the read buffer): the handler copies what it
@@ -48,7 +50,13 @@ internal sealed class RedisPubSub : IDisposable
     private readonly ManualResetEventSlim _firstConnected = new();
     private bool _lostOrFailed;
 
-    public RedisPubSub(ConfigurationOptions config, Action batchEnded)
+    private static readonly byte[] PingCommand = RedisWire.Encode(["PING"]);
+
+    /// <param name="publishScript">
+    /// The publish script, when this connection is to carry the node's publishes too (a standalone primary: see
+    /// <see cref="RedisEngine"/>); null for pub/sub alone (RESP2).
+    /// </param>
+    public RedisPubSub(ConfigurationOptions config, Action batchEnded, string? publishScript = null)
     {
         if (config.EndPoints.Count == 0)
         {
@@ -57,12 +65,16 @@ internal sealed class RedisPubSub : IDisposable
 
         _config = config;
         _batchEnded = batchEnded;
+        Publisher = publishScript is null ? null : new RedisPublisher(config, publishScript, Close);
         _bySpan = _subscriptions.GetAlternateLookup<ReadOnlySpan<char>>();
         _thread = new Thread(Run) { IsBackground = true, Name = "fastws-redis-pubsub" };
         _thread.Start();
     }
 
     public bool IsConnected => _connected;
+
+    /// <summary>The node's publishes on this connection, or null when it carries pub/sub alone.</summary>
+    public RedisPublisher? Publisher { get; }
 
     /// <summary>Waits up to <paramref name="timeout"/> for the first connection (the node starts either way, not ready without it).</summary>
     public bool WaitConnected(TimeSpan timeout) => _firstConnected.Wait(timeout);
@@ -116,7 +128,16 @@ internal sealed class RedisPubSub : IDisposable
     /// <summary>Checks the connection: a write to a peer that went away fails and the thread reconnects.</summary>
     public void Ping()
     {
-        if (_connected)
+        if (!_connected)
+        {
+            return;
+        }
+
+        if (Publisher is { } publisher)
+        {
+            publisher.Ping(PingCommand); // RESP3: PING's reply is a reply, matched in order like a publish's
+        }
+        else
         {
             Send("PING", null);
         }
@@ -128,6 +149,7 @@ internal sealed class RedisPubSub : IDisposable
         _stopped.Set();
         Close();
         _thread.Join(TimeSpan.FromSeconds(5));
+        Publisher?.Dispose();
     }
 
     private void Unsubscribe(Subscription subscription)
@@ -154,6 +176,7 @@ internal sealed class RedisPubSub : IDisposable
                     Send("SUBSCRIBE", channel);
                 }
 
+                Publisher?.Connected(_stream!, _writeLock);
                 _connected = true;
                 _firstConnected.Set();
                 if (_lostOrFailed)
@@ -173,6 +196,7 @@ internal sealed class RedisPubSub : IDisposable
             _connected = false;
             _lostOrFailed = true;
             Close();
+            Publisher?.Lost();
             foreach (Subscription subscription in _subscriptions.Values)
             {
                 subscription.Confirmed.TrySetException(new RedisConnectionException(ConnectionFailureType.SocketClosed, CommandFlags.None, "the pub/sub connection to Redis was lost"));
@@ -203,6 +227,21 @@ internal sealed class RedisPubSub : IDisposable
     private void Connect()
     {
         (Socket socket, Stream stream) = RedisWire.Open(_config, "pubsub");
+        if (Publisher is { } publisher)
+        {
+            try
+            {
+                RedisWire.Hello3(stream);
+                publisher.LoadScript(stream);
+            }
+            catch
+            {
+                stream.Dispose();
+                socket.Dispose();
+                throw;
+            }
+        }
+
         lock (_writeLock)
         {
             _socket = socket;
@@ -226,6 +265,22 @@ internal sealed class RedisPubSub : IDisposable
             {
                 int frameStart = start;
                 start += push.Length;
+                if (Publisher is { } publisher && !push.IsPush)
+                {
+                    // RESP3: a command's reply between the pushes (a publish's, in the order they were written).
+                    if (!publisher.OnReply(push, push.Slice(buffer, frameStart, push.Kind)))
+                    {
+                        if (delivered)
+                        {
+                            _batchEnded();
+                        }
+
+                        return; // made again (NOSCRIPT, or a reply nothing waited for)
+                    }
+
+                    continue;
+                }
+
                 if (push.IsError)
                 {
                     throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "Redis: " + Encoding.UTF8.GetString(push.Slice(buffer, frameStart, push.Kind)));

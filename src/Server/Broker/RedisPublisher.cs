@@ -10,76 +10,125 @@ using StackExchange.Redis;
 namespace FastWs.Server.Broker;
 
 /// <summary>
-/// The publishing half of the Redis engine: one connection of FastWs's own on which each publish is written by the
-/// thread that publishes (one <c>send</c> of one <c>EVALSHA</c>), and whose replies one thread of its own reads and
-/// matches, in order, to the publishes waiting for them.
+/// The publishing half of the Redis engine, on the node's one RESP3 connection (<see cref="RedisPubSub"/>): each
+/// publish is written by the thread that publishes (one <c>send</c> of one <c>EVALSHA</c>), and its reply is read by
+/// the connection's reader with the pushed messages and matched, in order, to the publishes waiting for them.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Why not StackExchange.Redis, which does the rest: a publish through it is a write into its pipe, a thread-pool
-/// hop to the pipe's sender, and on the way back its socket reader, a thread-pool parser and the task's continuation:
-/// about 130 µs of CPU per publish on this project's test machine, more than the fan-out to 50 subscribers. Here it
-/// is one <c>send</c> and, for the reply, a share of one read.
+/// Why on the pub/sub connection: Redis answers a publish on the node that made it with the reply and, when that node
+/// follows the channel, the message itself; on one connection both come in one write and one read, where a second
+/// connection cost a thread's wake-up per publish (4 % of the publishing node's CPU under perf/compare's (a)) and
+/// Redis one more write. Why not StackExchange.Redis, which does the rest: a publish through it is a write into its
+/// pipe, a thread-pool hop to the pipe's sender, and on the way back its socket reader, a thread-pool parser and the
+/// task's continuation: about 130 µs of CPU per publish on this project's test machine.
 /// </para>
 /// <para>
-/// Order: the command is written and its waiter queued under one lock, so replies (which Redis sends in command
-/// order) meet their waiters. The script is loaded once per connection (<c>SCRIPT LOAD</c>, before the connection
-/// counts as up); a <c>NOSCRIPT</c> reply (someone flushed the script cache) fails that publish and reconnects, which
-/// loads it again: a publish is never sent twice, so a channel's order is never changed by a retry.
+/// Order: the command is written and its waiter queued under the connection's write lock, so replies (which Redis
+/// sends in command order) meet their waiters. The script is loaded once per connection (<c>SCRIPT LOAD</c>, before
+/// the connection counts as up); a <c>NOSCRIPT</c> reply (someone flushed the script cache) fails that publish and
+/// the connection is made again, which loads it again: a publish is never sent twice, so a channel's order is never
+/// changed by a retry.
 /// </para>
 /// <para>
 /// Faults: a write that fails or blocks longer than the send timeout, a reply that does not come within the
 /// configuration's <c>asyncTimeout</c>, or a lost connection fail every publish waiting (the caller answers
-/// <c>unavailable</c>) and the thread reconnects with exponential backoff (250 ms to 10 s). While it is down, publishes
+/// <c>unavailable</c>), and the connection's thread reconnects with exponential backoff. While it is down, publishes
 /// fail at once.
 /// </para>
 /// </remarks>
 internal sealed class RedisPublisher : IDisposable
 {
-    private readonly ConfigurationOptions _config;
     private readonly string _script;
     private readonly byte[] _scriptSha;
-    private readonly Lock _writeLock = new();
     private readonly ConcurrentQueue<Waiter> _waiting = new();
-    private readonly ManualResetEventSlim _stopped = new();
-    private readonly ManualResetEventSlim _firstConnected = new();
-    private readonly Thread _thread;
     private readonly Timer _watchdog;
     private readonly long _replyTimeoutTicks;
-    private Socket? _socket;
+    private readonly Action _closeConnection;
+
+    // The connection's, set while it is up (under its write lock).
+    private Lock? _writeLock;
     private Stream? _stream;
     private volatile bool _connected;
-    private volatile bool _disposed;
-    private bool _lostOrFailed;
 
-    private readonly record struct Waiter(TaskCompletionSource Done, long SentAt);
+    /// <summary>A publish waiting for its reply; <see cref="Done"/> null for a command whose reply nobody waits for (PING).</summary>
+    private readonly record struct Waiter(TaskCompletionSource? Done, long SentAt);
 
-    public RedisPublisher(ConfigurationOptions config, string script)
+    /// <param name="closeConnection">Ends the connection (its reader then fails what waits and reconnects).</param>
+    public RedisPublisher(ConfigurationOptions config, string script, Action closeConnection)
     {
-        if (config.EndPoints.Count == 0)
-        {
-            throw new ArgumentException("the Redis configuration names no endpoint", nameof(config));
-        }
-
-        _config = config;
         _script = script;
         _scriptSha = Encoding.ASCII.GetBytes(Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(script))));
         _replyTimeoutTicks = Stopwatch.Frequency * Math.Max(1_000, config.AsyncTimeout) / 1_000;
-        _thread = new Thread(Run) { IsBackground = true, Name = "fastws-redis-publish" };
-        _thread.Start();
-        _watchdog = new Timer(_ => CheckReplies(), null, 1_000, 1_000);
+        _closeConnection = closeConnection;
+        _watchdog = new Timer(static p => ((RedisPublisher)p!).CheckReplies(), this, 1_000, 1_000);
     }
 
     public bool IsConnected => _connected;
 
-    /// <summary>Raised (on the thread pool) when the connection came back after a loss.</summary>
-    public event Action? Reconnected;
+    /// <summary>On a new connection, before anything else is written to it: loads the script (and checks its digest).</summary>
+    internal void LoadScript(Stream stream)
+    {
+        string sha = RedisWire.Request(stream, ["SCRIPT", "LOAD", _script]);
+        if (!Encoding.ASCII.GetBytes(sha).AsSpan().SequenceEqual(_scriptSha))
+        {
+            throw Down("Redis could not load the publish script: " + sha);
+        }
+    }
 
-    /// <summary>Raised (on the thread pool) when the connection is lost.</summary>
-    public event Action? Disconnected;
+    /// <summary>The connection is up (its subscriptions made): publishes go on <paramref name="stream"/>, under <paramref name="writeLock"/>.</summary>
+    internal void Connected(Stream stream, Lock writeLock)
+    {
+        lock (writeLock)
+        {
+            _writeLock = writeLock;
+            _stream = stream;
+            _connected = true;
+        }
+    }
 
-    /// <summary>Waits up to <paramref name="timeout"/> for the first connection.</summary>
-    public bool WaitConnected(TimeSpan timeout) => _firstConnected.Wait(timeout);
+    /// <summary>The connection is gone: every publish waiting fails, and new ones fail at once until the next.</summary>
+    internal void Lost()
+    {
+        if (_writeLock is { } writeLock)
+        {
+            lock (writeLock)
+            {
+                _connected = false;
+                _stream = null;
+            }
+        }
+
+        FailWaiting();
+    }
+
+    /// <summary>
+    /// A reply (not a push) read on the connection: completes the oldest waiter. False when the connection must be
+    /// made again (a reply nobody waited for, or <c>NOSCRIPT</c>).
+    /// </summary>
+    internal bool OnReply(in RespPush reply, ReadOnlySpan<byte> text)
+    {
+        if (!_waiting.TryDequeue(out Waiter waiter))
+        {
+            return false; // a reply that no command waited for
+        }
+
+        if (!reply.IsError)
+        {
+            waiter.Done?.TrySetResult();
+            return true;
+        }
+
+        string message = Encoding.UTF8.GetString(text);
+        waiter.Done?.TrySetException(new InvalidOperationException("Redis refused the publish: " + message));
+        return !message.StartsWith("NOSCRIPT", StringComparison.Ordinal); // reconnect, which loads the script again
+    }
+
+    /// <summary>Writes a <c>PING</c> (its reply is matched and dropped): a write to a peer that went away fails.</summary>
+    internal void Ping(byte[] ping)
+    {
+        Write(ping, ping.Length, done: null);
+    }
 
     /// <summary>
     /// Runs the loaded script with two keys and the arguments (written now, on this thread); completes when Redis
@@ -104,27 +153,12 @@ internal sealed class RedisPublisher : IDisposable
             Bulk(buffer, ref at, arg4);
             Bulk(buffer, ref at, arg5);
 
-            // Completed on the reply thread, which runs what waits for it (the publisher's ack: a non-blocking write)
-            // right there instead of waking a thread-pool thread per publish.
+            // Completed on the connection's reader, which runs what waits for it (the publisher's ack: a non-blocking
+            // write) right there instead of waking a thread-pool thread per publish.
             var done = new TaskCompletionSource();
-            lock (_writeLock)
+            if (!Write(buffer, at, done))
             {
-                if (!_connected || _stream is not { } stream)
-                {
-                    return Task.FromException(Down("the publish connection to Redis is down"));
-                }
-
-                _waiting.Enqueue(new Waiter(done, Stopwatch.GetTimestamp()));
-                try
-                {
-                    stream.Write(buffer, 0, at);
-                }
-                catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException)
-                {
-                    // What went out of this command is unknown: the connection is done (its waiters, this one
-                    // included, fail as the reader sees it close).
-                    CloseLocked();
-                }
+                return Task.FromException(Down("the connection to Redis is down"));
             }
 
             return done.Task;
@@ -137,119 +171,41 @@ internal sealed class RedisPublisher : IDisposable
 
     public void Dispose()
     {
-        _disposed = true;
-        _stopped.Set();
         _watchdog.Dispose();
-        lock (_writeLock)
-        {
-            CloseLocked();
-        }
-
-        _thread.Join(TimeSpan.FromSeconds(5));
         FailWaiting();
     }
 
-    // ---- the thread: connect, load the script, read replies; reconnect with backoff ----
-
-    private void Run()
+    /// <summary>Writes a command and queues its waiter, both under the connection's write lock. False while it is down.</summary>
+    private bool Write(byte[] buffer, int length, TaskCompletionSource? done)
     {
-        int backoffMs = 250;
-        while (!_disposed)
+        Lock? writeLock = _writeLock;
+        if (writeLock is null)
         {
+            return false;
+        }
+
+        lock (writeLock)
+        {
+            if (!_connected || _stream is not { } stream)
+            {
+                return false;
+            }
+
+            _waiting.Enqueue(new Waiter(done, Stopwatch.GetTimestamp()));
             try
             {
-                (Socket socket, Stream stream) = RedisWire.Open(_config, "publish");
-                socket.SendTimeout = 1_000;
-                lock (_writeLock)
-                {
-                    _socket = socket;
-                    _stream = stream;
-                }
-
-                string sha = RedisWire.Request(stream, ["SCRIPT", "LOAD", _script]);
-                if (!Encoding.ASCII.GetBytes(sha).AsSpan().SequenceEqual(_scriptSha))
-                {
-                    throw Down("Redis could not load the publish script: " + sha);
-                }
-
-                backoffMs = 250;
-                _connected = true;
-                _firstConnected.Set();
-                if (_lostOrFailed)
-                {
-                    Raise(Reconnected);
-                }
-
-                ReadReplies(stream);
+                stream.Write(buffer, 0, length);
             }
-#pragma warning disable CA1031 // Any failure ends this connection; the loop makes the next one.
-            catch (Exception)
-#pragma warning restore CA1031
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException)
             {
-            }
-
-            bool wasConnected;
-            lock (_writeLock)
-            {
-                wasConnected = _connected;
+                // What went out of this command is unknown: the connection is done (its waiters, this one
+                // included, fail as the reader sees it close).
                 _connected = false;
-                CloseLocked();
-            }
-
-            _lostOrFailed = true;
-            FailWaiting();
-            if (wasConnected)
-            {
-                Raise(Disconnected);
-            }
-
-            if (_stopped.Wait(backoffMs))
-            {
-                return;
-            }
-
-            backoffMs = Math.Min(backoffMs * 2, 10_000);
-        }
-    }
-
-    private void ReadReplies(Stream stream)
-    {
-        byte[] buffer = new byte[16 * 1024];
-        int start = 0, end = 0;
-        while (!_disposed)
-        {
-            if (!RedisWire.Fill(stream, ref buffer, ref start, ref end))
-            {
-                return; // closed by Redis
-            }
-            while (RespPush.TryRead(buffer.AsSpan(start, end - start), out RespPush reply))
-            {
-                ReadOnlySpan<byte> text = reply.Slice(buffer, start, reply.Kind);
-                start += reply.Length;
-                if (!_waiting.TryDequeue(out Waiter waiter))
-                {
-                    throw Down("a reply from Redis that no publish waited for");
-                }
-
-                if (!reply.IsError)
-                {
-                    waiter.Done.TrySetResult();
-                    continue;
-                }
-
-                string message = Encoding.UTF8.GetString(text);
-                waiter.Done.TrySetException(new InvalidOperationException("Redis refused the publish: " + message));
-                if (message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
-                {
-                    return; // reconnect, which loads the script again
-                }
-            }
-
-            if (start == end)
-            {
-                start = end = 0;
+                _closeConnection();
             }
         }
+
+        return true;
     }
 
     /// <summary>Once a second: a reply overdue by the configuration's <c>asyncTimeout</c> ends the connection.</summary>
@@ -257,10 +213,7 @@ internal sealed class RedisPublisher : IDisposable
     {
         if (_waiting.TryPeek(out Waiter oldest) && Stopwatch.GetTimestamp() - oldest.SentAt > _replyTimeoutTicks)
         {
-            lock (_writeLock)
-            {
-                CloseLocked();
-            }
+            _closeConnection();
         }
     }
 
@@ -268,23 +221,7 @@ internal sealed class RedisPublisher : IDisposable
     {
         while (_waiting.TryDequeue(out Waiter waiter))
         {
-            waiter.Done.TrySetException(Down("the publish connection to Redis was lost"));
-        }
-    }
-
-    private void CloseLocked()
-    {
-        _stream?.Dispose();
-        _socket?.Dispose();
-        _stream = null;
-        _socket = null;
-    }
-
-    private static void Raise(Action? handler)
-    {
-        if (handler is not null)
-        {
-            ThreadPool.QueueUserWorkItem(static h => h(), handler, preferLocal: false);
+            waiter.Done?.TrySetException(Down("the connection to Redis was lost"));
         }
     }
 

@@ -8,9 +8,9 @@ using StackExchange.Redis;
 namespace FastWs.Server.Broker;
 
 /// <summary>
-/// What FastWs's own Redis connections share (<see cref="RedisPubSub"/>, <see cref="RedisPublisher"/>): opening one
-/// from a StackExchange.Redis configuration string (the first endpoint, TLS, AUTH, the client name), encoding a
-/// command, and reading RESP2 frames (<see cref="RespPush"/>).
+/// The wire of FastWs's own Redis connection (<see cref="RedisPubSub"/>, with <see cref="RedisPublisher"/> on it): opening
+/// one from a StackExchange.Redis configuration string (the first endpoint, TLS, AUTH, the client name), RESP3,
+/// encoding a command, and reading RESP2 / RESP3 frames (<see cref="RespPush"/>).
 /// </summary>
 internal static class RedisWire
 {
@@ -85,6 +85,54 @@ internal static class RedisWire
         return line;
     }
 
+    /// <summary>
+    /// Switches the connection to RESP3 (<c>HELLO 3</c>, Redis 6 or newer), where a subscribed connection takes any
+    /// command: its replies and the pushed messages share it, told apart by the push type (<c>&gt;</c>).
+    /// </summary>
+    public static void Hello3(Stream stream)
+    {
+        stream.Write(Encode(["HELLO", "3"]));
+        stream.Flush();
+        string head = ReadLine(stream);
+        if (head.StartsWith('-'))
+        {
+            throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "Redis refused HELLO 3 (RESP3 needs Redis 6 or newer): " + head);
+        }
+
+        SkipValue(stream, head); // the server's properties, a map
+    }
+
+    /// <summary>Reads past the rest of one RESP3 value whose first line is <paramref name="head"/>.</summary>
+    private static void SkipValue(Stream stream, string head)
+    {
+        if (head.Length == 0)
+        {
+            throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "an empty line from Redis");
+        }
+
+        _ = int.TryParse(head.AsSpan(1), System.Globalization.CultureInfo.InvariantCulture, out int n);
+        switch (head[0])
+        {
+            case '$' or '=' or '!' when n >= 0:
+                stream.ReadExactly(new byte[n + 2]);
+                break;
+            case '*' or '~' or '>':
+                for (int i = 0; i < n; i++)
+                {
+                    SkipValue(stream, ReadLine(stream));
+                }
+
+                break;
+            case '%' or '|':
+                for (int i = 0; i < 2 * n; i++)
+                {
+                    SkipValue(stream, ReadLine(stream));
+                }
+
+                break;
+        }
+    }
+
     private static string ReadLine(Stream stream)
     {
         var line = new List<byte>();
@@ -141,12 +189,13 @@ internal static class RedisWire
 }
 
 /// <summary>
-/// One RESP2 frame: an array whose first three elements are bulk strings or integers (on a subscribed connection
-/// <c>message</c> / <c>subscribe</c> / <c>unsubscribe</c> / <c>pong</c>, the channel, the data or count), or a reply
-/// line (an integer, a status, an error: <see cref="Kind"/> is its text) or a bulk string (<see cref="Kind"/> is its
-/// content). Positions are relative to the frame's start.
+/// One RESP2 or RESP3 frame: a push (a RESP2 array on a subscribed connection, or RESP3's push type) whose first three
+/// elements are bulk strings or integers (<c>message</c> / <c>subscribe</c> / <c>unsubscribe</c> / <c>pong</c>, the
+/// channel, the data or count), or a reply: a line (an integer, a status, an error, RESP3's null, boolean, double or
+/// big number: <see cref="Kind"/> is its text) or a bulk string (<see cref="Kind"/> is its content). Positions are
+/// relative to the frame's start.
 /// </summary>
-internal readonly record struct RespPush(int Length, Range Kind, Range Channel, Range Payload, bool IsError)
+internal readonly record struct RespPush(int Length, Range Kind, Range Channel, Range Payload, bool IsError, bool IsPush = false)
 {
     public ReadOnlySpan<byte> Slice(byte[] buffer, int frameStart, Range part) =>
         buffer.AsSpan(frameStart + part.Start.Value, part.End.Value - part.Start.Value);
@@ -161,9 +210,9 @@ internal readonly record struct RespPush(int Length, Range Kind, Range Channel, 
             return false;
         }
 
-        if (head[0] is (byte)'-' or (byte)'+' or (byte)':')
+        if (head[0] is (byte)'-' or (byte)'+' or (byte)':' or (byte)'_' or (byte)'#' or (byte)',' or (byte)'(')
         {
-            // A reply line: an error, a status or an integer.
+            // A reply line: an error, a status, an integer (or RESP3's null, boolean, double, big number).
             push = new RespPush(pos, 1..head.Length, default, default, head[0] == '-');
             return true;
         }
@@ -190,7 +239,8 @@ internal readonly record struct RespPush(int Length, Range Kind, Range Channel, 
             return true;
         }
 
-        if (head[0] != '*' || !Utf8Parser.TryParse(head[1..], out int count, out int used) || used != head.Length - 1 || count < 0)
+        // An array: a push on a subscribed RESP2 connection (*) or a RESP3 push (>).
+        if (head[0] is not ((byte)'*' or (byte)'>') || !Utf8Parser.TryParse(head[1..], out int count, out int used) || used != head.Length - 1 || count < 0)
         {
             throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "an unexpected frame from Redis");
         }
@@ -242,7 +292,7 @@ internal readonly record struct RespPush(int Length, Range Kind, Range Channel, 
             }
         }
 
-        push = new RespPush(pos, count > 0 ? parts[0] : default, count > 1 ? parts[1] : default, count > 2 ? parts[2] : default, IsError: false);
+        push = new RespPush(pos, count > 0 ? parts[0] : default, count > 1 ? parts[1] : default, count > 2 ? parts[2] : default, IsError: false, IsPush: true);
         return true;
     }
 
