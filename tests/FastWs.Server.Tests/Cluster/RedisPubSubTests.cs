@@ -54,6 +54,32 @@ public sealed class RedisPubSubTests
     }
 
     [Fact]
+    public void A_RESP3_push_is_a_push_cut_anywhere_and_replies_between_pushes_are_replies()
+    {
+        byte[] frame = ">3\r\n$7\r\nmessage\r\n$4\r\nfw:a\r\n$5\r\nhello\r\n"u8.ToArray();
+        for (int cut = 0; cut < frame.Length; cut++)
+        {
+            Assert.False(RespPush.TryRead(frame.AsSpan(0, cut), out _), $"read at {cut} of {frame.Length} bytes");
+        }
+
+        Assert.True(RespPush.TryRead(frame, out RespPush push));
+        Assert.True(push.IsPush);
+        Assert.Equal(frame.Length, push.Length);
+        Assert.Equal("message", Text(frame, push.Kind));
+        Assert.Equal("hello", Text(frame, push.Payload));
+
+        // A publish's reply (an integer), RESP3's null and an error: replies, not pushes.
+        foreach ((string reply, bool error) in new[] { (":42\r\n", false), ("_\r\n", false), ("-NOSCRIPT No matching script.\r\n", true) })
+        {
+            byte[] bytes = Encoding.ASCII.GetBytes(reply);
+            Assert.True(RespPush.TryRead(bytes, out RespPush read));
+            Assert.False(read.IsPush);
+            Assert.Equal(error, read.IsError);
+            Assert.Equal(bytes.Length, read.Length);
+        }
+    }
+
+    [Fact]
     public void An_error_line_is_an_error_and_garbage_is_refused()
     {
         byte[] error = "-NOAUTH Authentication required.\r\n"u8.ToArray();
