@@ -44,12 +44,7 @@ public sealed class RedisPubSubTests
     public void A_frame_cut_anywhere_is_not_read_until_it_is_whole_and_binary_data_with_line_ends_is_kept()
     {
         byte[] frame = "*3\r\n$7\r\nmessage\r\n$4\r\nfw:a\r\n$6\r\na\r\nb\r\n\r\n"u8.ToArray();
-        for (int cut = 0; cut < frame.Length; cut++)
-        {
-            Assert.False(RespPush.TryRead(frame.AsSpan(0, cut), out _), $"read at {cut} of {frame.Length} bytes");
-        }
-
-        Assert.True(RespPush.TryRead(frame, out RespPush push));
+        RespPush push = ReadWholeOnly(frame);
         Assert.Equal("a\r\nb\r\n", Text(frame, push.Payload));
     }
 
@@ -57,12 +52,7 @@ public sealed class RedisPubSubTests
     public void A_RESP3_push_is_a_push_cut_anywhere_and_replies_between_pushes_are_replies()
     {
         byte[] frame = ">3\r\n$7\r\nmessage\r\n$4\r\nfw:a\r\n$5\r\nhello\r\n"u8.ToArray();
-        for (int cut = 0; cut < frame.Length; cut++)
-        {
-            Assert.False(RespPush.TryRead(frame.AsSpan(0, cut), out _), $"read at {cut} of {frame.Length} bytes");
-        }
-
-        Assert.True(RespPush.TryRead(frame, out RespPush push));
+        RespPush push = ReadWholeOnly(frame);
         Assert.True(push.IsPush);
         Assert.Equal(frame.Length, push.Length);
         Assert.Equal("message", Text(frame, push.Kind));
@@ -187,6 +177,19 @@ public sealed class RedisPubSubTests
         await Task.Delay(500);
         Assert.False(bad.IsConnected);
         Assert.True(good.IsConnected);
+    }
+
+    /// <summary>Reads <paramref name="frame"/>, after checking that no cut of it short of the whole is read.</summary>
+    private static RespPush ReadWholeOnly(byte[] frame)
+    {
+        for (int cut = 0; cut < frame.Length; cut++)
+        {
+            Assert.False(RespPush.TryRead(frame.AsSpan(0, cut), out _), $"read at {cut} of {frame.Length} bytes");
+        }
+
+        Assert.True(RespPush.TryRead(frame, out RespPush push));
+        Assert.Equal(frame.Length, push.Length);
+        return push;
     }
 
     private static string Text(byte[] frame, Range part) => Encoding.UTF8.GetString(frame.AsSpan()[part]);
