@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using FastWs.Server.Hosting;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace FastWs.Server.Broker;
@@ -30,14 +31,14 @@ internal sealed class RedisEngine : IBrokerEngine
     private readonly int _maxQueuedPerChannel;
     private long _shed;
 
-    private RedisEngine(ConnectionMultiplexer redis, ConfigurationOptions config, RedisBrokerOptions options, int maxQueuedPerChannel)
+    private RedisEngine(ConnectionMultiplexer redis, ConfigurationOptions config, RedisBrokerOptions options, int maxQueuedPerChannel, ILogger? logger)
     {
         _maxQueuedPerChannel = maxQueuedPerChannel;
         _redis = redis;
         _db = redis.GetDatabase();
         // One standalone primary: publishes ride on the pub/sub connection (RESP3). Otherwise they need
         // StackExchange.Redis's routing, and pub/sub has the connection to itself (RESP2).
-        _pubsub = new RedisPubSub(config, () => BatchEnded?.Invoke(), IsOneStandalonePrimary(redis, config) ? RedisScripts.Publish : null);
+        _pubsub = new RedisPubSub(config, () => BatchEnded?.Invoke(), IsOneStandalonePrimary(redis, config) ? RedisScripts.Publish : null, logger);
         _pubsub.Disconnected += () => Disconnected?.Invoke();
         _pubsub.Reconnected += () => Reconnected?.Invoke();
         _prefix = options.Prefix;
@@ -52,7 +53,7 @@ internal sealed class RedisEngine : IBrokerEngine
     }
 
     /// <summary>Connects (or keeps trying in the background when Redis is not there yet: the node starts anyway, not ready).</summary>
-    public static RedisEngine Connect(BrokerOptions broker)
+    public static RedisEngine Connect(BrokerOptions broker, ILogger? logger = null)
     {
         RedisBrokerOptions options = broker.Redis;
         ConfigurationOptions config = ConfigurationOptions.Parse(options.Configuration);
@@ -61,7 +62,7 @@ internal sealed class RedisEngine : IBrokerEngine
         config.ReconnectRetryPolicy ??= new ExponentialRetry(250, 10_000);
         config.ClientName ??= "fastws-" + Environment.MachineName;
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5_000);
-        var engine = new RedisEngine(ConnectionMultiplexer.Connect(config.Clone()), config, options, broker.MaxQueuedPerChannel);
+        var engine = new RedisEngine(ConnectionMultiplexer.Connect(config.Clone()), config, options, broker.MaxQueuedPerChannel, logger);
         engine._pubsub.WaitConnected(TimeSpan.FromMilliseconds(config.ConnectTimeout));
         return engine;
     }

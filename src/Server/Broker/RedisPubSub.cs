@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace FastWs.Server.Broker;
@@ -48,6 +50,8 @@ internal sealed class RedisPubSub : IDisposable
     private volatile bool _connected;
     private volatile bool _disposed;
     private readonly ManualResetEventSlim _firstConnected = new();
+    private readonly ILogger _logger;
+    private readonly string _endpoint;
     private bool _lostOrFailed;
 
     private static readonly byte[] PingCommand = RedisWire.Encode(["PING"]);
@@ -56,7 +60,8 @@ internal sealed class RedisPubSub : IDisposable
     /// The publish script, when this connection is to carry the node's publishes too (a standalone primary: see
     /// <see cref="RedisEngine"/>); null for pub/sub alone (RESP2).
     /// </param>
-    public RedisPubSub(ConfigurationOptions config, Action batchEnded, string? publishScript = null)
+    /// <param name="logger">Where the connection's state changes go (<see cref="BrokerLog"/>).</param>
+    public RedisPubSub(ConfigurationOptions config, Action batchEnded, string? publishScript = null, ILogger? logger = null)
     {
         if (config.EndPoints.Count == 0)
         {
@@ -66,6 +71,8 @@ internal sealed class RedisPubSub : IDisposable
         _config = config;
         _batchEnded = batchEnded;
         Publisher = publishScript is null ? null : new RedisPublisher(config, publishScript, Close);
+        _logger = logger ?? NullLogger.Instance;
+        _endpoint = BrokerLog.Describe(config.EndPoints[0]);
         _bySpan = _subscriptions.GetAlternateLookup<ReadOnlySpan<char>>();
         _thread = new Thread(Run) { IsBackground = true, Name = "fastws-redis-pubsub" };
         _thread.Start();
@@ -167,6 +174,7 @@ internal sealed class RedisPubSub : IDisposable
         int backoffMs = 250;
         while (!_disposed)
         {
+            string reason;
             try
             {
                 Connect();
@@ -179,17 +187,19 @@ internal sealed class RedisPubSub : IDisposable
                 Publisher?.Connected(_stream!, _writeLock);
                 _connected = true;
                 _firstConnected.Set();
+                BrokerLog.Connected(_logger, _endpoint, Publisher is null ? "pub/sub (RESP2)" : "pub/sub and publishes (RESP3)");
                 if (_lostOrFailed)
                 {
                     Raise(Reconnected);
                 }
 
-                ReadLoop();
+                reason = ReadLoop();
             }
 #pragma warning disable CA1031 // Any failure ends this connection; the loop makes the next one.
-            catch (Exception)
+            catch (Exception ex)
 #pragma warning restore CA1031
             {
+                reason = ex.Message;
             }
 
             bool wasConnected = _connected;
@@ -205,6 +215,11 @@ internal sealed class RedisPubSub : IDisposable
             if (wasConnected)
             {
                 Raise(Disconnected);
+            }
+
+            if (!_disposed)
+            {
+                BrokerLog.ConnectionFailed(_logger, _endpoint, reason, backoffMs);
             }
 
             if (_stopped.Wait(backoffMs))
@@ -249,7 +264,8 @@ internal sealed class RedisPubSub : IDisposable
         }
     }
 
-    private void ReadLoop()
+    /// <summary>Reads until the connection ends; returns why, when it was not an exception.</summary>
+    private string ReadLoop()
     {
         byte[] buffer = new byte[InitialBuffer];
         int start = 0, end = 0;
@@ -258,7 +274,7 @@ internal sealed class RedisPubSub : IDisposable
         {
             if (!RedisWire.Fill(stream, ref buffer, ref start, ref end))
             {
-                return; // closed by Redis
+                return "closed by Redis";
             }
             bool delivered = false;
             while (RespPush.TryRead(buffer.AsSpan(start, end - start), out RespPush push))
@@ -275,7 +291,7 @@ internal sealed class RedisPubSub : IDisposable
                             _batchEnded();
                         }
 
-                        return; // made again (NOSCRIPT, or a reply nothing waited for)
+                        return "a NOSCRIPT reply, or a reply no command waited for: made again";
                     }
 
                     continue;
@@ -312,6 +328,8 @@ internal sealed class RedisPubSub : IDisposable
                 throw new RedisConnectionException(ConnectionFailureType.ProtocolFailure, CommandFlags.None, "a frame from Redis over 512 MiB");
             }
         }
+
+        return "stopped";
     }
 
     private void Deliver(ReadOnlySpan<byte> channel, ReadOnlyMemory<byte> data, bool moreWaiting)

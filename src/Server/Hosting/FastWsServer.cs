@@ -98,7 +98,7 @@ public sealed class FastWsServer : IAsyncDisposable
         builder.Services.AddMetrics();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IOptions<FastWsOptions>>(Microsoft.Extensions.Options.Options.Create(options));
-        builder.Services.AddSingleton(services => new ServerState(options, time, services.GetRequiredService<IMeterFactory>()));
+        builder.Services.AddSingleton(services => new ServerState(options, time, services.GetRequiredService<IMeterFactory>(), services.GetRequiredService<ILoggerFactory>()));
         AddTelemetry(builder.Services, options.Telemetry);
         builder.Services.AddFastWsHealthChecks();
         builder.Services.AddProblemDetails();

@@ -6,6 +6,7 @@ using FastWs.Server.Limits;
 using FastWs.Server.Metrics;
 using FastWs.Server.Publishing;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
 
 namespace FastWs.Server.Hosting;
 
@@ -17,7 +18,7 @@ public sealed class ServerState : IAsyncDisposable
     /// Creates the <c>FastWs</c> meter: the host's (<see cref="FastWsServer"/> passes its container's); without one the
     /// state makes a factory of its own and disposes it with itself.
     /// </param>
-    public ServerState(FastWsOptions options, TimeProvider? time = null, IMeterFactory? meterFactory = null)
+    public ServerState(FastWsOptions options, TimeProvider? time = null, IMeterFactory? meterFactory = null, ILoggerFactory? loggers = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Options = options;
@@ -32,7 +33,7 @@ public sealed class ServerState : IAsyncDisposable
         Namespaces = new NamespaceCatalog(options.Namespaces);
         int shards = options.FanOutShards > 0 ? options.FanOutShards : Environment.ProcessorCount;
         Channels = new ChannelRegistry(shards);
-        Broker.IBrokerEngine? broker = options.Broker.Kind == Broker.BrokerKind.Redis ? Broker.RedisEngine.Connect(options.Broker) : null;
+        Broker.IBrokerEngine? broker = options.Broker.Kind == Broker.BrokerKind.Redis ? Broker.RedisEngine.Connect(options.Broker, loggers?.CreateLogger("FastWs.Broker")) : null;
         Publisher = new MessagePublisher(Channels, Namespaces, Metrics, options.FanOutQueueCapacity, options.FanOutInlineDeliveryBudget, time,
             Meter.Histograms, broker, options.Broker);
         ConnectionLimiter = new ConnectionLimiter(options.Limits.MaxConnections, options.Limits.MaxConnectionsPerIp);

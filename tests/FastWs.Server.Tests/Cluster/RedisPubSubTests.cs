@@ -1,5 +1,9 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using FastWs.Server.Broker;
+using FastWs.Server.Tests.TestSupport;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace FastWs.Server.Tests.Cluster;
@@ -118,6 +122,58 @@ public sealed class RedisPubSubTests
         {
             Assert.Equal(200, received.Count);
         }
+    }
+
+    [Fact]
+    public async Task The_connection_logs_when_it_is_made_and_when_it_is_lost_with_the_reason_and_the_wait()
+    {
+        await using RedisProcess redis = await RedisProcess.StartAsync();
+        using var logs = new CapturingLoggerProvider();
+        using var pubsub = new RedisPubSub(ConfigurationOptions.Parse(redis.Configuration), () => { }, logger: logs.CreateLogger("FastWs.Broker"));
+        await WaitUntilAsync(() => Task.FromResult(logs.WithId(4001).Count > 0));
+        CapturingLoggerProvider.LogEntry connected = Assert.Single(logs.WithId(4001));
+        Assert.Equal(LogLevel.Information, connected.Level);
+        Assert.Contains("at 127.0.0.1:" + redis.Port + ":", connected.Message, StringComparison.Ordinal);
+        Assert.Contains("pub/sub (RESP2)", connected.Message, StringComparison.Ordinal);
+
+        await redis.KillAsync();
+        await WaitUntilAsync(() => Task.FromResult(logs.WithId(4002).Count > 0));
+        CapturingLoggerProvider.LogEntry lost = logs.WithId(4002)[0];
+        Assert.Equal(LogLevel.Warning, lost.Level);
+        Assert.Contains("trying again in 250 ms", lost.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_Redis_without_RESP3_is_not_used_for_publishes_and_the_log_says_why()
+    {
+        // A server that answers every command as Redis 5 answers HELLO.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        Task serving = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using TcpClient client = await listener.AcceptTcpClientAsync(stop.Token);
+                NetworkStream stream = client.GetStream();
+                byte[] buffer = new byte[1024];
+                if (await stream.ReadAsync(buffer, stop.Token) > 0)
+                {
+                    await stream.WriteAsync("-ERR unknown command 'HELLO'\r\n"u8.ToArray(), stop.Token);
+                }
+            }
+        });
+
+        using var logs = new CapturingLoggerProvider();
+        ConfigurationOptions config = ConfigurationOptions.Parse("127.0.0.1:" + ((IPEndPoint)listener.LocalEndpoint).Port);
+        using var pubsub = new RedisPubSub(config, () => { }, "return 1", logs.CreateLogger("FastWs.Broker"));
+        await WaitUntilAsync(() => Task.FromResult(logs.WithId(4002).Count > 0));
+
+        Assert.Contains("RESP3 needs Redis 6 or newer", logs.WithId(4002)[0].Message, StringComparison.Ordinal);
+        Assert.False(pubsub.IsConnected);
+        await Assert.ThrowsAsync<RedisConnectionException>(() => pubsub.Publisher!.EvaluateAsync("k", "h", "c", "d"u8, "e", 0, 0));
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => serving);
     }
 
     [Fact]
