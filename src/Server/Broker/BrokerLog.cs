@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.Extensions.Logging;
 
 namespace FastWs.Server.Broker;
@@ -14,11 +13,4 @@ internal static partial class BrokerLog
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "No connection to Redis at {Endpoint} ({Reason}); trying again in {BackoffMs} ms")]
     public static partial void ConnectionFailed(ILogger logger, string endpoint, string reason, int backoffMs);
-
-    /// <summary><c>host:port</c> of an endpoint as the configuration string names it.</summary>
-    public static string Describe(EndPoint endpoint) => endpoint switch
-    {
-        DnsEndPoint dns => dns.Host + ":" + dns.Port,
-        _ => endpoint.ToString() ?? "?",
-    };
 }

@@ -72,7 +72,7 @@ internal sealed class RedisPubSub : IDisposable
         _batchEnded = batchEnded;
         Publisher = publishScript is null ? null : new RedisPublisher(config, publishScript, Close);
         _logger = logger ?? NullLogger.Instance;
-        _endpoint = BrokerLog.Describe(config.EndPoints[0]);
+        _endpoint = EndPointCollection.ToString(config.EndPoints[0]);
         _bySpan = _subscriptions.GetAlternateLookup<ReadOnlySpan<char>>();
         _thread = new Thread(Run) { IsBackground = true, Name = "fastws-redis-pubsub" };
         _thread.Start();
