@@ -376,15 +376,18 @@ internal sealed class WriteCoalescer : IDisposable
         return false;
     }
 
-    /// <summary>Moves the connections of the groups due by <paramref name="horizon"/> into <paramref name="into"/>. Under the due lock.</summary>
-    private void TakeDue(long horizon, List<(WebSocketConnection Connection, long Due)> into)
+    /// <summary>
+    /// Moves the connections of the groups due by <paramref name="horizon"/> into <paramref name="into"/>, dropping
+    /// groups already taken on the way; with <see cref="long.MinValue"/> it only drops those. Under the due lock.
+    /// </summary>
+    private void TakeDue(long horizon, List<(WebSocketConnection Connection, long Due)>? into)
     {
         while (_due.TryPeek(out HeldGroup? group, out long due) && (group.Taken || due <= horizon))
         {
             _due.Dequeue();
             if (!group.Taken)
             {
-                Take(group, into);
+                Take(group, into!); // a deadline is never long.MinValue: only with a list
             }
 
             Release(group);
@@ -394,16 +397,7 @@ internal sealed class WriteCoalescer : IDisposable
     }
 
     /// <summary>Drops groups already taken (by their channel's run) from the top of the due queue. Under the due lock.</summary>
-    private void DropTakenAtTop()
-    {
-        while (_due.TryPeek(out HeldGroup? group, out _) && group.Taken)
-        {
-            _due.Dequeue();
-            Release(group);
-        }
-
-        Volatile.Write(ref _earliest, _due.TryPeek(out _, out long next) ? next : long.MaxValue);
-    }
+    private void DropTakenAtTop() => TakeDue(long.MinValue, null);
 
     /// <summary>Marks <paramref name="group"/> taken and moves its connections into <paramref name="into"/>. Under the due lock.</summary>
     private void Take(HeldGroup group, List<(WebSocketConnection Connection, long Due)> into)
